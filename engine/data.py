@@ -1,0 +1,101 @@
+"""From raw splits to what the paper trains on (Methods, "Datasets and standardisation").
+
+Training set: block k of P consecutive elements of the training split. Test set:
+the whole test split. Every pixel standardised by its own mean and standard
+deviation, the training set on its own statistics and the test set on its own
+(paper's Methods; option: test on the training statistics, as the authors' code
+does). Pixels with zero variance map to 0. Binary labels: 1 is the paper's
+y = +1 class (even digits for parity), 0 is y = -1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import ConfigError, RunConfig, parse_labels
+from .sources import RawSplits, load_raw
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x_train: np.ndarray       # (P, N) float32, standardised
+    y_train: np.ndarray       # (P,) int64 binary labels, 1 = y=+1
+    classes_train: np.ndarray  # (P,) original class (0..9), kept for galleries and maps
+    index_train: np.ndarray   # (P,) position of each point in the training split
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes_test: np.ndarray
+    image_shape: tuple        # (h, w) of one image, for the CNN and galleries
+    source: str
+    md5: dict
+
+    @property
+    def n_train(self) -> int:
+        return len(self.y_train)
+
+
+def prepare(config: RunConfig, raw: RawSplits | None = None) -> Dataset:
+    """The training block, test split, standardisation and labels that `config` asks for."""
+    raw = raw if raw is not None else load_raw(config.dataset)
+    n_split = len(raw.y_train)
+    start, stop = config.block * config.n_train, (config.block + 1) * config.n_train
+    if stop > n_split:
+        blocks = n_split // config.n_train
+        raise ConfigError(
+            "n_train" if config.block == 0 else "block",
+            config.n_train if config.block == 0 else config.block,
+            f"{config.dataset} has {n_split} training points: P * (block + 1) must be <= {n_split}"
+            + (f" (with P={config.n_train}, block < {blocks})" if blocks else ""),
+        )
+    xtr = _flatten(raw.x_train[start:stop])
+    xte = _flatten(raw.x_test)
+    mean, std = _pixel_stats(xtr)
+    x_train = _standardise(xtr, mean, std)
+    x_test = _standardise(xte, *(_pixel_stats(xte) if config.test_standardisation == "own" else (mean, std)))
+    classes_train = raw.y_train[start:stop].astype(np.int64)
+    classes_test = raw.y_test.astype(np.int64)
+    y_train, y_test = binary_labels(config, classes_train, classes_test)
+    return Dataset(
+        name=config.dataset, x_train=x_train, y_train=y_train, classes_train=classes_train,
+        index_train=np.arange(start, stop), x_test=x_test, y_test=y_test,
+        classes_test=classes_test, image_shape=tuple(raw.x_train.shape[1:3]),
+        source=raw.source, md5=dict(raw.md5),
+    )
+
+
+def binary_labels(config: RunConfig, classes_train: np.ndarray, classes_test: np.ndarray):
+    """Parity (even -> 1), a class split (first part -> 1), or randomised labels.
+
+    Randomised labels are a fixed permutation of the parity labels (label_seed),
+    so the two classes keep their sizes and only the link to the inputs is cut."""
+    task = parse_labels(config.labels)
+    if task == "random":
+        rng = np.random.default_rng(config.label_seed)
+        ytr, yte = binary_labels(config.replace(labels="parity"), classes_train, classes_test)
+        return rng.permutation(ytr), rng.permutation(yte)
+    positive = set(range(0, 10, 2)) if task == "parity" else task[0]
+    pos = np.array(sorted(positive))
+    return np.isin(classes_train, pos).astype(np.int64), np.isin(classes_test, pos).astype(np.int64)
+
+
+def with_noise(x: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    """White Gaussian noise of standard deviation sigma on each (standardised) pixel (Fig. 2c)."""
+    if sigma == 0:
+        return x
+    noise = np.random.default_rng(seed).standard_normal(x.shape, dtype=np.float32)
+    return (x + np.float32(sigma) * noise).astype(np.float32)
+
+
+def _flatten(x: np.ndarray) -> np.ndarray:
+    return x.reshape(len(x), -1).astype(np.float64)
+
+
+def _pixel_stats(x: np.ndarray):
+    return x.mean(axis=0), x.std(axis=0)
+
+
+def _standardise(x, mean, std) -> np.ndarray:
+    safe = np.where(std > 0, std, 1.0)
+    return np.where(std > 0, (x - mean) / safe, 0.0).astype(np.float32)

@@ -1,0 +1,52 @@
+"""Stragglers: the training points still misclassified at the inversion epoch.
+
+S(t) = training points misclassified after t epochs (Eq. 2); stragglers = S(t*),
+with t* per seed the rounded mean of the three inversion epochs (or any epoch
+the caller picks). t(eps) = first epoch whose training error is <= eps.
+Consensus: for each training point, the fraction of seeds in which it is a
+straggler.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .results import RunResult
+
+
+def epoch_at_error(train_error: np.ndarray, epsilon: float) -> int | None:
+    """t(eps): the first epoch whose training error is <= eps, None if never."""
+    hit = np.flatnonzero(np.asarray(train_error) <= epsilon)
+    return int(hit[0]) if len(hit) else None
+
+
+def straggler_epochs(result: RunResult) -> np.ndarray:
+    return np.array([inv.straggler_epoch for inv in result.inversions()])
+
+
+def stragglers_at(result: RunResult, epochs=None) -> np.ndarray:
+    """S(t) per seed as a (R, P) boolean array; default t = each seed's t*."""
+    return result.misclassified(straggler_epochs(result) if epochs is None else epochs)
+
+
+def stragglers_at_error(result: RunResult, epsilon: float) -> np.ndarray:
+    """S(t(eps)) per seed; a seed that never reaches eps contributes its last epoch."""
+    epochs = [epoch_at_error(result.curves["train_error"][r], epsilon) for r in range(len(result.seeds))]
+    return result.misclassified([result.epochs_done if e is None else e for e in epochs])
+
+
+def consensus(sets: np.ndarray) -> np.ndarray:
+    """Fraction of seeds (rows) in which each point (column) is in the set."""
+    return sets.mean(axis=0)
+
+
+def learned_epoch(result: RunResult) -> np.ndarray:
+    """For every training point, the first epoch after which it stays correctly
+    classified: the median over seeds, -1 when that median is "not by the end"."""
+    T = result.epochs_done
+    first_right = np.empty((len(result.seeds), result.n_train))
+    for r in range(len(result.seeds)):  # one seed at a time: (T+1, P) fits in memory
+        wrong = np.unpackbits(result.masks[r, :T + 1], axis=-1, count=result.n_train).astype(bool)
+        last_wrong = T - np.argmax(wrong[::-1], axis=0)
+        first_right[r] = np.where(wrong[T], T + 1, np.where(wrong.any(axis=0), last_wrong + 1, 0))
+    med = np.median(first_right, axis=0)
+    return np.where(med > T, -1, np.round(med)).astype(int)

@@ -1,0 +1,58 @@
+"""`python -m engine run` end to end on digits: the files it writes and what they say."""
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_cli_run_writes_consistent_outputs(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "engine", "run", "--dataset", "digits", "--n-train", "1024",
+                           "--epochs", "120", "--seeds", "4", "--device", "cpu", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "phi =" in proc.stdout
+    s = json.loads((out / "summary.json").read_text())
+    assert s["seeds"] == [0, 1, 2, 3] and s["n_train"] == 1024
+    for m in ("r_plus", "r_minus", "distance"):
+        assert len(s["inversion"]["t_star"][m]) == 4
+    assert len(s["inversion"]["phi"]["per_seed"]) == 4
+    assert np.isclose(s["inversion"]["phi"]["mean"], np.mean(s["inversion"]["phi"]["per_seed"]))
+
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 4 * 121
+    # phi is the mean training error at the three t* of that seed
+    seed0 = {int(r["epoch"]): float(r["train_error"]) for r in rows if r["seed"] == "0"}
+    t0 = [s["inversion"]["t_star"][m][0] for m in ("r_plus", "r_minus", "distance")]
+    assert np.isclose(np.mean([seed0[t] for t in t0]), s["inversion"]["phi"]["per_seed"][0])
+
+    table = list(csv.DictReader((out / "stragglers.csv").open()))
+    assert list(table[0]) == ["index", "class", "label", "consensus", "learned_epoch"]
+    # each seed's straggler count is the number of its misclassified points at t*
+    seed0_t = s["stragglers"]["epoch"][0]
+    assert abs(seed0[seed0_t] * 1024 - s["stragglers"]["count"][0]) < 0.5
+    consensus = np.load(out / "stragglers.npy")
+    assert len(consensus) == s["stragglers"]["consensus_count"]
+    assert set(consensus) == {int(r["index"]) for r in table if float(r["consensus"]) >= 0.5}
+    for r in table:  # the label column is the parity of the class
+        assert int(r["label"]) == (int(r["class"]) % 2 == 0)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["dataset"] == "digits" and manifest["seeds"] == [0, 1, 2, 3]
+    assert manifest["versions"]["torch"]
+
+
+def test_diverging_run_stops_names_epoch_and_keeps_what_it_has(tmp_path):
+    out = tmp_path / "div"
+    proc = subprocess.run([sys.executable, "-m", "engine", "run", "--dataset", "digits", "--n-train", "256",
+                           "--epochs", "50", "--seeds", "2", "--lr", "1e12", "--init-scale", "50",
+                           "--device", "cpu", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1
+    assert "diverged at epoch" in proc.stderr and "lower --lr" in proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["diverged"] and s["epochs_done"] < 50

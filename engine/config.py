@@ -11,9 +11,12 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 
 DATASETS = ("mnist", "kmnist", "fashion", "cifar10", "digits")
+USER_PREFIX = "user:"                             # user:<name> = an uploaded .npz (engine/upload.py)
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")  # as engine.upload.check_name
 ACTIVATIONS = ("tanh", "relu", "leaky_relu", "silu", "linear")
 OPTIMIZERS = ("gd", "momentum", "adam", "sgd")
 MODELS = ("fc", "cnn")
@@ -33,7 +36,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class RunConfig:
     # --- data -----------------------------------------------------------------
-    dataset: str = "mnist"          # mnist | kmnist | fashion | cifar10 | digits
+    dataset: str = "mnist"          # mnist | kmnist | fashion | cifar10 | digits | user:<name> (an upload)
     n_train: int = 8192             # P: training points, a block of the training split
     block: int = 0                  # k: use elements k*P ... (k+1)*P - 1 of the split
     labels: str = "parity"          # parity | random | a class split "0,1,2,3,4|5,6,7,8,9"
@@ -65,7 +68,8 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Raise ConfigError on the first bad option; return self when all are fine."""
-        _one_of("dataset", self.dataset, DATASETS)
+        if not self.dataset.startswith(USER_PREFIX) or not USER_NAME.fullmatch(self.dataset[len(USER_PREFIX):]):
+            _one_of("dataset", self.dataset, DATASETS + ("user:<name>",))
         _int_at_least("n_train", self.n_train, 2)
         _int_at_least("block", self.block, 0)
         parse_labels(self.labels)

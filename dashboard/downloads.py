@@ -1,0 +1,91 @@
+"""The bytes behind every download button: pure functions, no Streamlit.
+
+Straggler tables have the columns of engine.report.straggler_table (index in the
+dataset's training split, class, binary label, consensus, learned_epoch), so a
+CSV downloaded from the page reads exactly like the CLI's stragglers.csv.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+STRAGGLER_FIELDS = ["index", "class", "label", "consensus", "learned_epoch"]
+
+
+def _clean(obj):
+    """numpy scalars/arrays -> Python; NaN and infinities -> None (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def json_bytes(obj) -> bytes:
+    return json.dumps(_clean(obj), indent=2, allow_nan=False).encode()
+
+
+def rows_csv(rows: list[dict], fields: list[str] | None = None) -> bytes:
+    """CSV of row dicts; columns in first-seen order unless `fields` is given."""
+    fields = fields or list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v)
+                    for k, v in _clean(dict(r)).items()})
+    return buf.getvalue().encode()
+
+
+def frame_csv(frame: pd.DataFrame) -> bytes:
+    """Any table shown on a page, as CSV (no pandas index)."""
+    return frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+def stragglers_csv(rows: list[dict]) -> bytes:
+    return rows_csv(rows, STRAGGLER_FIELDS)
+
+
+def indices(rows: list[dict]) -> np.ndarray:
+    return np.array([int(r["index"]) for r in rows], dtype=np.int64)
+
+
+def stragglers_npy(rows: list[dict]) -> bytes:
+    """The indices (in the training split) as an int64 .npy array, in table order."""
+    buf = io.BytesIO()
+    np.save(buf, indices(rows), allow_pickle=False)
+    return buf.getvalue()
+
+
+def stragglers_json(rows: list[dict], definition: dict, dataset: str) -> bytes:
+    """Indices plus the table and how the set was defined."""
+    return json_bytes({"dataset": dataset, "definition": definition, "count": len(rows),
+                       "indices": indices(rows).tolist(), "rows": rows})
+
+
+def manifest_json(manifest: dict, definition: dict, count: int) -> bytes:
+    """engine.report.manifest plus the page's selection (definition and filters)."""
+    return json_bytes({**manifest, "selection": {**definition, "count": int(count)}})
+
+
+def bundle(rows: list[dict], manifest: dict, definition: dict, dataset: str, stem: str) -> dict:
+    """file name -> (bytes, mime) for the four straggler downloads."""
+    return {
+        f"{stem}.csv": (stragglers_csv(rows), "text/csv"),
+        f"{stem}.json": (stragglers_json(rows, definition, dataset), "application/json"),
+        f"{stem}.npy": (stragglers_npy(rows), "application/octet-stream"),
+        f"{stem}-manifest.json": (manifest_json(manifest, definition, len(rows)), "application/json"),
+    }

@@ -1,0 +1,207 @@
+"""User datasets: validate an uploaded .npz and save it where the engine finds it.
+
+An upload is an .npz archive with four arrays, the same layout as the built-in
+datasets' raw splits:
+
+    x_train (N, H, W) or (N, H, W, C), C in {1, 3}; uint8 or float, all finite
+    y_train (N,) integers in 0..9
+    x_test  (M, same image shape)
+    y_test  (M,) integers in 0..9
+
+It is read with np.load(..., allow_pickle=False): an archive holding pickled
+Python objects is rejected, never unpickled. Every problem raises UploadError
+with a message that says what is wrong with the file. A valid dataset is saved
+atomically as <data_dir>/user/<name>.npz (uint8 images stay uint8, floats become
+float32, labels int64, a single channel is squeezed), so a half-written file
+never appears under that name. Nothing here imports Streamlit.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+KEYS = ("x_train", "y_train", "x_test", "y_test")
+N_CLASSES = 10
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
+USER_PREFIX = "user:"
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+class UploadError(ValueError):
+    """What is wrong with an uploaded dataset, in words for the person who sent it."""
+
+
+def max_upload_mb() -> int:
+    """The upload limit of .streamlit/config.toml (server.maxUploadSize, MB); 200 if unset."""
+    try:
+        with open(_ROOT / ".streamlit" / "config.toml", "rb") as f:
+            return int(tomllib.load(f).get("server", {}).get("maxUploadSize", 200))
+    except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError):
+        return 200
+
+
+def validate_npz(data: bytes, max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """The four arrays of a valid upload (normalised), or UploadError naming the problem."""
+    limit = max_upload_mb() * 1024 * 1024 if max_bytes is None else max_bytes
+    if len(data) == 0:
+        raise UploadError("The file is empty.")
+    if len(data) > limit:
+        raise UploadError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
+    if data[:6] == b"\x93NUMPY":
+        raise UploadError("This is a single .npy array, not an .npz archive: save the four arrays "
+                          "with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...).")
+    if data[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise UploadError("This is not an .npz file (not a zip archive): save it with np.savez.")
+    try:
+        archive = np.load(io.BytesIO(data), allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise UploadError(f"The .npz archive is corrupt and cannot be opened ({e}).") from None
+    with archive:
+        names = set(archive.files)
+        missing = [k for k in KEYS if k not in names]
+        if missing:
+            found = ", ".join(sorted(names)) or "no arrays"
+            raise UploadError(f"Missing {', '.join(missing)}: the archive must hold x_train, y_train, "
+                              f"x_test and y_test (it holds {found}).")
+        arrays = {k: _read(archive, k) for k in KEYS}
+    out = {}
+    for split in ("train", "test"):
+        out[f"x_{split}"] = _images(f"x_{split}", arrays[f"x_{split}"])
+        out[f"y_{split}"] = _labels(f"y_{split}", arrays[f"y_{split}"])
+        nx, ny = len(out[f"x_{split}"]), len(out[f"y_{split}"])
+        if nx != ny:
+            raise UploadError(f"x_{split} has {nx} images but y_{split} has {ny} labels: they must match.")
+    if out["x_train"].shape[1:] != out["x_test"].shape[1:]:
+        raise UploadError(f"Training images are {_shape(out['x_train'].shape[1:])} but test images are "
+                          f"{_shape(out['x_test'].shape[1:])}: they must have the same shape.")
+    if len(out["y_train"]) < 2:
+        raise UploadError("x_train has fewer than 2 images: a run needs at least 2 training points.")
+    return out
+
+
+def _read(archive, key: str) -> np.ndarray:
+    try:
+        return archive[key]
+    except ValueError as e:
+        if "pickle" in str(e).lower() or "object" in str(e).lower():
+            raise UploadError(f"{key} is an object array (pickled Python objects), which is never loaded: "
+                              "store plain numeric arrays.") from None
+        raise UploadError(f"{key} cannot be read: {e}.") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
+        raise UploadError(f"The .npz archive is corrupt: {key} cannot be read ({e}).") from None
+
+
+def _images(key: str, x: np.ndarray) -> np.ndarray:
+    if x.dtype == object:
+        raise UploadError(f"{key} is an object array: store plain numeric arrays.")
+    if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
+        raise UploadError(f"{key} has dtype {x.dtype}: images must be uint8 (0..255) or float.")
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 3)):
+        raise UploadError(f"{key} has shape {_shape(x.shape)}: images must be (N, H, W) or (N, H, W, C) "
+                          "with C = 1 or 3.")
+    if x.shape[0] == 0:
+        raise UploadError(f"{key} is empty (0 images).")
+    if min(x.shape[1:3]) < 1:
+        raise UploadError(f"{key} has shape {_shape(x.shape)}: images must be at least 1 x 1 pixels.")
+    if x.dtype != np.uint8:
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        if bad:
+            raise UploadError(f"{key} contains {bad} NaN or infinite value{'s' if bad > 1 else ''}: "
+                              "every pixel must be a finite number.")
+        x = x.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise UploadError(f"{key} has values too large for float32.")
+    return np.ascontiguousarray(x)
+
+
+def _labels(key: str, y: np.ndarray) -> np.ndarray:
+    if y.dtype == object:
+        raise UploadError(f"{key} is an object array: store plain integer labels.")
+    if not np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
+        raise UploadError(f"{key} has dtype {y.dtype}: labels must be integers 0..9.")
+    if y.ndim != 1:
+        raise UploadError(f"{key} has shape {_shape(y.shape)}: labels must be one-dimensional (N,).")
+    if len(y) == 0:
+        raise UploadError(f"{key} is empty (0 labels).")
+    bad = np.unique(y[(y < 0) | (y >= N_CLASSES)])
+    if len(bad):
+        shown = ", ".join(str(int(v)) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise UploadError(f"{key} has labels out of range ({shown}): labels must be integers 0..9.")
+    return y.astype(np.int64)
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+
+
+def describe(arrays: dict) -> dict:
+    """What the page shows about a validated dataset."""
+    ytr = arrays["y_train"]
+    return {
+        "n_train": int(len(ytr)), "n_test": int(len(arrays["y_test"])),
+        "image_shape": list(arrays["x_train"].shape[1:]), "dtype": str(arrays["x_train"].dtype),
+        "class_counts_train": {int(c): int(n) for c, n in zip(*np.unique(ytr, return_counts=True))},
+        "even_fraction_train": float(np.mean(ytr % 2 == 0)),
+    }
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise UploadError(f"{name!r} is not a valid dataset name: use 1-48 letters, digits, '-' or '_', "
+                          "starting with a letter or digit.")
+    return name
+
+
+def user_dir(root: str | os.PathLike | None = None) -> Path:
+    """<data_dir>/user, where user datasets live."""
+    if root is not None:
+        return Path(root)
+    from .sources import data_dir
+    return Path(data_dir()) / "user"
+
+
+def user_dataset_path(name: str, root=None) -> Path:
+    return user_dir(root) / f"{check_name(name)}.npz"
+
+
+def list_user_datasets(root=None) -> list[str]:
+    d = user_dir(root)
+    return sorted(p.stem for p in d.glob("*.npz") if NAME_PATTERN.match(p.stem)) if d.is_dir() else []
+
+
+def save_user_dataset(name: str, arrays: dict, root=None, overwrite: bool = False) -> Path:
+    """Write <root>/<name>.npz atomically (temporary file + rename) and return its path.
+    `arrays` is what validate_npz returned; refuses to replace an existing dataset
+    unless overwrite=True."""
+    path = user_dataset_path(name, root)
+    if path.exists() and not overwrite:
+        raise UploadError(f"A dataset named {name!r} already exists: choose another name.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{k: arrays[k] for k in KEYS})
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_user_dataset(name: str, root=None) -> dict[str, np.ndarray]:
+    """The four arrays of a saved user dataset (for engine.sources.load_raw("user:<name>"))."""
+    path = user_dataset_path(name, root)
+    if not path.exists():
+        raise FileNotFoundError(f"no user dataset {name!r} at {path}")
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in KEYS}

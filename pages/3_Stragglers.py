@@ -1,0 +1,84 @@
+"""Stragglers: who the training points misclassified at t* are, how consistently, and downloads."""
+import numpy as np
+import streamlit as st
+
+from dashboard import analysis_ui as ui
+from dashboard import downloads, gallery, notes
+from dashboard import store_access as sa
+from dashboard.figures_analysis import class_counts_figure, sizes_figure
+
+PER_PAGE = 48
+st.set_page_config(page_title="Stragglers · Stragglers", layout="wide")
+st.title("Stragglers")
+notes.show("Stragglers")
+store = sa.open_store()
+job = ui.pick_run(store)
+if job is None:
+    st.stop()
+result, data, _ = ui.run_data(store, job)
+(t_star, phi), sizes = ui.run_summary(store, job)
+
+# --- which S(t): t*, another epoch, or a training error -------------------------------
+c1, c2 = st.columns([1, 2])
+mode = ui.choice(c1, "Define the stragglers as S(t) at", list(gallery.MODES), "def", widget="radio",
+                format_func=gallery.MODES.get)
+if mode == "epoch":
+    value = c2.slider("epoch t", 0, result.epochs_done, min(ui.qp("t", round(t_star), int), result.epochs_done),
+                      key="t")
+elif mode == "error":
+    value = c2.slider("training error ε", 0.0, 0.5, min(max(ui.qp("eps", round(phi, 3), float), 0.0), 0.5), step=0.001,
+                      format="%.3f", key="eps")
+else:
+    value = None
+    c2.caption(f"Each seed at its own inversion epoch t* (mean {t_star:.1f}).")
+definition = gallery.parse_definition(mode, value)
+S, df = ui.stragglers(store, job, definition)
+n = gallery.counts(S)
+m1, m2, m3 = st.columns(3)
+m1.metric("|S| per seed (mean)", f"{n['mean']:.1f}")
+m2.metric("in at least one seed", n["union"])
+m3.metric("consensus (≥ ½ of the seeds)", n["consensus"])
+marker = value if mode == "epoch" else (t_star if mode == "t*" else None)
+ui.chart(sizes_figure(sizes[sizes["epoch"] > 0].rename(columns={"epoch": "x"}), marker=marker), key="sizes")
+
+# --- filters, sorting, the gallery -------------------------------------------------------
+f1, f2, f3, f4 = st.columns(4)
+present = sorted(int(c) for c in np.unique(data.classes_train))
+classes = f1.multiselect("classes", present, default=[c for c in ui.qp_list("cls", present) if c in present],
+                         key="cls")
+min_freq = f2.slider("consensus frequency ≥", 0.0, 1.0, ui.qp("min", 0.0, float), step=0.05, key="min")
+seed = ui.choice(f3, "seed", ["all"] + [int(s) for s in result.seeds], "seed")
+sort = ui.choice(f4, "sort by", list(gallery.SORTS), "sort")
+ui.set_qp(**{"def": mode, "t": value if mode == "epoch" else None, "eps": value if mode == "error" else None,
+             "cls": classes if classes != present else None, "min": min_freq or None,
+             "seed": None if seed == "all" else seed, "sort": None if sort == "consensus" else sort})
+row = None if seed == "all" else int(np.flatnonzero(result.seeds == seed)[0])
+shown = gallery.sort_table(gallery.filter_table(df, S, classes, min_freq, row), sort)
+st.subheader(f"{len(shown)} stragglers")
+st.caption(f"{gallery.describe_definition(definition)}; caption: index · class · label→prediction · consensus.")
+x_train, vmax = ui.raw_images(data.name)
+names = gallery.label_names(result.config)
+pages = max(1, -(-len(shown) // PER_PAGE))
+page = st.pagination(pages, key="page") if pages > 1 else 1
+part = shown.iloc[gallery.page_slice(len(shown), page, PER_PAGE)]
+if len(part):
+    st.image([gallery.thumbnail(x_train[i], vmax) for i in part["index"]],
+             caption=[gallery.caption(r, names) for r in part.to_dict("records")], width=96)
+    st.markdown("**Random non-stragglers of the same classes** (straggler in no seed)")
+    others = gallery.non_stragglers(S.mean(axis=0), data.classes_train, part["class"], min(16, len(part)),
+                                    seed=int(job["id"]))
+    st.image([gallery.thumbnail(x_train[data.index_train[p]], vmax) for p in others],
+             caption=[f"#{int(data.index_train[p])} · class {int(data.classes_train[p])}" for p in others], width=96)
+
+# --- per class, downloads ---------------------------------------------------------------------
+st.subheader("Per class")
+cc = gallery.class_counts(shown, data.classes_train)
+ui.chart(class_counts_figure(cc), key="per-class")
+ui.table(cc, f"stragglers-per-class-job{job['id']}", key="per-class")
+st.subheader("Download")
+files = downloads.bundle(gallery.records(shown), ui.run_manifest(store, job),
+                         {**definition, "classes": classes, "min_consensus": min_freq, "seed": seed, "sort": sort},
+                         data.name, f"stragglers-job{job['id']}")
+for col, label, (fname, (blob, mime)) in zip(st.columns(len(files)), ["CSV", "JSON", "NPY", "Manifest"], files.items()):
+    col.download_button(label, blob, file_name=fname, mime=mime, key=f"dl-{label}", on_click="ignore",
+                        help=f"{fname}: the {len(shown)} stragglers shown (index in the training split)")

@@ -1,0 +1,55 @@
+"""Pruning: retrain without the stragglers vs without as many random points (Fig. 2a-c)."""
+import streamlit as st
+
+from dashboard import analysis_ui as ui
+from dashboard import notes
+from dashboard import store_access as sa
+from dashboard.figures_analysis import (phi_band, prune_figure, prune_table, sweep_frame, sweep_geometry_figure,
+                                        sweep_test_figure)
+
+SIGMAS = [0.0, 0.5, 0.75, 1.0, 1.2, 1.5]
+st.set_page_config(page_title="Pruning · Stragglers", layout="wide")
+st.title("Pruning the stragglers")
+notes.show("Pruning")
+store = sa.open_store()
+job = ui.pick_run(store)
+if job is None:
+    st.stop()
+epochs = int(job["config"]["epochs"])
+band = phi_band(store.summary(job["id"])["inversion"]["phi"]["per_seed"])
+
+st.header("Fig. 2a — dynamics after pruning")
+retrain = st.number_input("retrain epochs", 1, 100000, ui.qp("retrain", epochs, int), key="retrain")
+prune = ui.experiment(store, "prune", ui.experiment_config(job, retrain_epochs=int(retrain)),
+                      key="prune", button="Retrain without the stragglers",
+                      what="From each seed's own initialisation: retrain without S(t*), without S(t) at an epoch "
+                           "before and one after t*, and without random sets of the same sizes.")
+if prune is not None:
+    res = ui.job_result(store, prune["id"])
+    table = prune_table(res["variants"])
+    shown = st.multiselect("variants", list(res["variants"]), default=list(res["variants"]),
+                           format_func=dict(zip(table["key"], table["variant"])).get, key="variants")
+    ui.chart(prune_figure(store.get_artifact(prune["id"], "curves") or [], shown), key="prune")
+    ui.table(table.drop(columns="key"), f"prune-job{job['id']}", key="prune")
+
+st.header("Fig. 2b–c — asymptotic geometry and test error vs ε")
+c1, c2 = st.columns(2)
+n_grid = c1.number_input("ε grid points", 2, 40, ui.qp("grid", 8, int), key="grid")
+sigmas = c2.multiselect("input noise σ on the test set", SIGMAS, default=[s for s in ui.qp_list("sigmas", SIGMAS, float)
+                                                                          if s in SIGMAS], key="sigmas")
+sigmas = sigmas or [0.0]
+ui.set_qp(retrain=None if retrain == epochs else retrain, grid=None if n_grid == 8 else n_grid,
+          sigmas=None if sigmas == SIGMAS else sigmas)
+sweep = ui.experiment(store, "sweep", ui.experiment_config(job, n_grid=int(n_grid), sigmas=sorted(sigmas),
+                                                           retrain_epochs=int(retrain)),
+                      key="sweep", button="Sweep ε",
+                      what="For each ε on the grid, retrain without S(t(ε)) and without a random set of the same "
+                           "size, to convergence; test error on clean and noisy test sets.")
+if sweep is not None:
+    res = ui.job_result(store, sweep["id"])
+    ui.chart(sweep_geometry_figure(res["points"], band), key="sweep-geometry")
+    ui.chart(sweep_test_figure(res["points"], res["sigmas"], store.get_artifact(sweep["id"], "sweep"), band),
+             key="sweep-test")
+    st.caption("Lines: S(t(ε)) removed; shaded: random removal of as many points (mean ± std over seeds); "
+               "grey: the training error at the inversion, φ ± std.")
+    ui.table(sweep_frame(res["points"]), f"sweep-job{job['id']}", key="sweep")

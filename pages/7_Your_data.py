@@ -1,0 +1,61 @@
+"""Your data: upload an .npz (x_train, y_train, x_test, y_test), check it, save it, run the same analysis on it."""
+import streamlit as st
+
+from dashboard import analysis_ui as ui
+from dashboard import gallery, notes
+from dashboard import store_access as sa
+from dashboard import upload
+
+st.set_page_config(page_title="Your data · Stragglers", layout="wide")
+st.title("Your data")
+notes.show("Your data")
+st.markdown("An **.npz** with `x_train`, `y_train`, `x_test`, `y_test`: images `(N, H, W)` or `(N, H, W, C)` as "
+            "uint8 or float, labels integers 0..9 (the task is their parity, as for MNIST). Save it with "
+            "`np.savez('mine.npz', x_train=..., y_train=..., x_test=..., y_test=...)`; it is read without "
+            "unpickling anything.")
+file = st.file_uploader("Dataset (.npz)", type=["npz"], key="upload")
+if file is not None:
+    checked = upload.check(file.getvalue())
+    if not checked.ok:
+        st.error(f"**{file.name}** cannot be used: {checked.error} Nothing was stored.")
+    else:
+        info = checked.info
+        st.success(f"**{file.name}** is valid: {info['n_train']} training and {info['n_test']} test images of "
+                   f"{' × '.join(map(str, info['image_shape']))} ({info['dtype']}), "
+                   f"{info['even_fraction_train']:.0%} even labels.")
+        ex = upload.examples(checked.arrays)
+        st.image([gallery.thumbnail(checked.arrays["x_train"][i]) for i, _ in ex],
+                 caption=[f"class {c}" for _, c in ex], width=64)
+        name = st.text_input("Save as", upload.default_name(file.name), key="name")
+        replace = st.checkbox("replace a saved dataset of that name", key="replace")
+        if st.button("Save the dataset", type="primary", key="save"):
+            path, error = upload.save(name, checked.arrays, overwrite=replace)
+            if error:
+                st.error(error)
+            else:
+                st.success(f"Saved as `{upload.dataset_id(name)}` ({path}).")
+                st.query_params["dataset"] = name
+
+names = upload.saved()
+st.subheader("Saved datasets")
+if not names:
+    st.info("None yet.")
+    st.stop()
+name = ui.choice(st, "dataset", names, "dataset", format_func=upload.dataset_id)
+store = sa.open_store()
+info = upload.describe_saved(name)
+opts = upload.run_options(info)
+c1, c2, c3 = st.columns(3)
+P = c1.number_input("training points P", 2, info["n_train"], opts["n_train"], key="P")
+seeds = c2.number_input("seeds R", 1, 100, opts["seeds"], key="R")
+epochs = c3.number_input("epochs T", 1, 100000, opts["epochs"], key="T")
+if st.button(f"Run the analysis on {upload.dataset_id(name)}", key="run"):
+    from engine.config import ConfigError, RunConfig
+    try:
+        job_id = sa.submit_run(RunConfig(dataset=upload.dataset_id(name), n_train=int(P), seeds=int(seeds),
+                                         epochs=int(epochs)), store)
+        sa.refresh(store)
+        st.success(f"Job #{job_id} queued: follow it on the Run page (?job={job_id}); its stragglers then appear "
+                   "on the Stragglers page.")
+    except (ConfigError, ValueError) as e:
+        st.error(f"The engine does not accept this run: {e}")

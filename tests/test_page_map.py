@@ -1,0 +1,80 @@
+"""The Map page: the t-SNE job's coordinates drawn by class with the stragglers on top,
+the distance histograms with the test's p-value, the hidden-layer toggle, and the
+launch button when no map with these settings exists."""
+import numpy as np
+import pandas as pd
+import pytest
+from app_fixtures import run_job, seed_store
+from page_helpers import figures, page, traces, values
+
+TSNE = dict(perplexity=30.0, n_iter=100, early_iter=50)
+PARAMS = {"iter": 100, "early": 50}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    store, job_id = seed_store(tmp_path_factory.mktemp("map"))
+    base = store.get_job(job_id)["config"]
+    inputs = run_job(store, "embed", {**base, **TSNE})
+    hidden = run_job(store, "embed", {**base, **TSNE, "hidden_epoch": 10})
+    return {"store": store, "job": job_id, "inputs": inputs, "hidden": hidden}
+
+
+@pytest.fixture
+def env(run, monkeypatch):
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(run["store"].path.parent))
+    return run
+
+
+def embedding(env, which):
+    store = env["store"]
+    return pd.DataFrame(store.get_artifact(env[which], "embedding")), store.get_artifact(env[which], "result")
+
+
+def test_input_map_and_distance_test(env):
+    at = page("4_Map.py", {"job": env["job"], **PARAMS})
+    assert not at.exception
+    rows, result = embedding(env, "inputs")
+    the_map, hist = figures(at)[:2]
+    strag = traces(the_map, "stragglers")[0]
+    want = rows[rows["straggler"]]
+    assert result["n_stragglers"] == len(want) > 5
+    cd = values(strag, "customdata")
+    assert cd[:, 0].astype(int).tolist() == want["index"].tolist()
+    np.testing.assert_allclose(values(strag, "x"), want["x"])
+    # size grows with the consensus frequency
+    sizes = values(strag["marker"], "size")
+    assert np.all(np.diff(sizes[np.argsort(cd[:, 2])]) >= 0) and strag["marker"]["line"]["color"] == "black"
+    classes = traces(the_map, "class")
+    assert len(classes) == 10 and sum(len(values(t, "x")) for t in classes) == len(rows) - len(want)
+    # histograms: stragglers vs the rest, the p-value of the job in the title
+    h = {t["meta"]: values(t, "x") for t in traces(hist)}
+    np.testing.assert_allclose(np.sort(h["stragglers"]), np.sort(want["distance"]))
+    assert len(h["rest"]) == len(rows) - len(want)
+    assert f"p = {result['inputs']['p']:.2g}" in hist["layout"]["title"]["text"]
+    assert at.query_params["space"] == "inputs"
+
+
+def test_hidden_layer_toggle(env):
+    at = page("4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 10, **PARAMS})
+    assert not at.exception
+    rows, result = embedding(env, "hidden")
+    the_map, hist = figures(at)[:2]
+    strag = traces(the_map, "stragglers")[0]
+    np.testing.assert_allclose(values(strag, "x"), rows.loc[rows["straggler"], "hidden_x"])
+    assert f"p = {result['hidden']['p']:.2g}" in hist["layout"]["title"]["text"]
+    assert "hidden layer" in the_map["layout"]["title"]["text"]
+
+
+def test_no_map_yet_offers_the_job_and_launching_queues_it(env, monkeypatch):
+    from engine import jobs
+    monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue only: no worker process in a test
+    at = page("4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 30, **PARAMS})
+    assert not at.exception and not figures(at)
+    before = {j["id"] for j in env["store"].list_jobs("embed")}
+    at.button(key="launch-embed").click().run()
+    new = [j for j in env["store"].list_jobs("embed") if j["id"] not in before]
+    assert len(new) == 1 and new[0]["status"] == "queued"
+    assert new[0]["config"]["hidden_epoch"] == 30 and new[0]["config"]["n_iter"] == 100
+    assert any("embed job" in p.proto.text for p in at.get("progress"))  # live progress instead of the button
+    jobs.cancel(new[0]["id"], store=env["store"])

@@ -1,0 +1,117 @@
+"""The Stragglers page on a real small finished run: counts, filters, S(t) at another
+epoch or error, the non-straggler strip, per-class counts and the downloads' bytes."""
+import csv
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from app_fixtures import seed_store
+from page_helpers import Downloads, figures, page, traces, values
+
+from engine.report import consensus_indices, straggler_table
+from engine.stragglers import consensus, stragglers_at, stragglers_at_error
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    store, job_id = seed_store(tmp_path_factory.mktemp("stragglers"))
+    result, data = store.result(job_id), store.dataset(job_id)
+    return {"store": store, "job": job_id, "result": result, "data": data, "summary": store.summary(job_id),
+            "table": straggler_table(result, data)}
+
+
+@pytest.fixture
+def env(run, monkeypatch):
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(run["store"].path.parent))
+    return run
+
+
+def shown_count(at) -> int:
+    heads = [h.value for h in at.subheader if re.fullmatch(r"\d+ stragglers", h.value)]
+    assert len(heads) == 1, [h.value for h in at.subheader]
+    return int(heads[0].split()[0])
+
+
+def caption_indices(images) -> list[int]:
+    return [int(re.match(r"#(\d+)", c).group(1)) for c in images.captions]
+
+
+def test_gallery_count_and_images_match_the_store(env):
+    at = page("3_Stragglers.py", {"job": env["job"]})
+    assert not at.exception
+    table = env["table"]
+    assert len(table) > 20  # a real inversion: stragglers to look at
+    assert shown_count(at) == len(table)
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["consensus (≥ ½ of the seeds)"]) == env["summary"]["stragglers"]["consensus_count"]
+    mean = np.mean(env["summary"]["stragglers"]["count"])
+    assert float(metrics["|S| per seed (mean)"]) == pytest.approx(mean, abs=0.05)
+    gallery, strip = at.get("image")[:2]
+    # first page, sorted by consensus: the table's order
+    assert caption_indices(gallery) == [r["index"] for r in table[:48]]
+    first = table[0]
+    assert gallery.captions[0].startswith(f"#{first['index']} · class {first['class']} · ")
+    assert gallery.captions[0].endswith(f"{first['consensus']:.0%}")
+    # non-stragglers: in no seed's S(t*), and of the classes shown above
+    freq = consensus(stragglers_at(env["result"]))
+    pos = {int(i): p for p, i in enumerate(env["data"].index_train)}
+    others = caption_indices(strip)
+    assert others and all(freq[pos[i]] == 0 for i in others)
+    assert {int(env["data"].classes_train[pos[i]]) for i in others} <= {r["class"] for r in table[:48]}
+    assert at.query_params["job"] == str(env["job"])
+
+
+def test_downloads_are_the_report_table(env, monkeypatch):
+    dl = Downloads(monkeypatch)
+    at = page("3_Stragglers.py", {"job": env["job"]})
+    assert not at.exception
+    stem = f"stragglers-job{env['job']}"
+    rows = list(csv.reader(io.StringIO(dl.files[f"{stem}.csv"].decode())))
+    assert rows[0] == ["index", "class", "label", "consensus", "learned_epoch"]
+    expected = [[str(r["index"]), str(r["class"]), str(r["label"]), str(r["consensus"]), str(r["learned_epoch"])]
+                for r in env["table"]]
+    assert rows[1:] == expected
+    npy = np.load(io.BytesIO(dl.files[f"{stem}.npy"]), allow_pickle=False)
+    assert npy.dtype == np.int64 and npy.tolist() == [r["index"] for r in env["table"]]
+    js = json.loads(dl.files[f"{stem}.json"])
+    assert js["indices"] == npy.tolist() and js["definition"]["mode"] == "t*" and js["count"] == len(env["table"])
+    man = json.loads(dl.files[f"{stem}-manifest.json"])
+    assert man["config_hash"] == env["result"].config.config_hash() and man["seeds"] == env["summary"]["seeds"]
+    assert man["selection"]["count"] == len(env["table"])
+    # the consensus filter at 0.5 gives exactly the CLI's stragglers.npy
+    at = page("3_Stragglers.py", {"job": env["job"], "min": 0.5})
+    cons = consensus_indices(env["result"], env["data"])
+    assert shown_count(at) == len(cons) == env["summary"]["stragglers"]["consensus_count"]
+    assert sorted(np.load(io.BytesIO(dl.files[f"{stem}.npy"])).tolist()) == sorted(cons.tolist())
+
+
+def test_seed_and_class_filters(env):
+    seeds = env["summary"]["seeds"]
+    at = page("3_Stragglers.py", {"job": env["job"], "seed": seeds[2]})
+    assert shown_count(at) == env["summary"]["stragglers"]["count"][2]
+    at = page("3_Stragglers.py", {"job": env["job"], "cls": "3,8", "sort": "index"})
+    want = sorted(r["index"] for r in env["table"] if r["class"] in (3, 8))
+    assert shown_count(at) == len(want)
+    assert caption_indices(at.get("image")[0]) == want[:48]
+    bars = traces(figures(at)[1], "class_counts")[0]
+    counts = dict(zip(values(bars, "x"), values(bars, "customdata")[:, 0]))
+    assert counts["3"] + counts["8"] == len(want) and counts["0"] == 0
+
+
+def test_s_of_t_at_another_epoch_or_error_updates_the_count(env):
+    result = env["result"]
+    at = page("3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5})
+    S5 = stragglers_at(result, 5)
+    assert at.slider(key="t").value == 5
+    assert shown_count(at) == int(S5.any(axis=0).sum())
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["|S| per seed (mean)"]) == pytest.approx(S5.sum(1).mean(), abs=0.05)
+    assert shown_count(at) > len(env["table"])  # earlier than t*: more points still wrong
+    at.slider(key="t").set_value(40).run()
+    assert shown_count(at) == int(stragglers_at(result, 40).any(axis=0).sum())
+    assert at.query_params["t"] == "40"
+    at = page("3_Stragglers.py", {"job": env["job"], "def": "error", "eps": 0.02})
+    assert shown_count(at) == int(stragglers_at_error(result, 0.02).any(axis=0).sum())
+    assert any("S(t(ε)) at ε = 0.02" in c.value for c in at.caption)

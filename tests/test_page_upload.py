@@ -1,0 +1,105 @@
+"""The "Your data" page: a bad upload says what is wrong and stores nothing; a good one is
+previewed, saved atomically under data/user/<name>.npz, listed, and can be run."""
+import io
+
+import numpy as np
+import pytest
+from page_helpers import page
+
+
+def npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def good(n=60, m=20):
+    rng = np.random.default_rng(1)
+    return {"x_train": rng.integers(0, 256, (n, 8, 8)).astype(np.uint8), "y_train": np.arange(n) % 10,
+            "x_test": rng.integers(0, 256, (m, 8, 8)).astype(np.uint8), "y_test": np.arange(m) % 10}
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path / "runs"))
+    return tmp_path
+
+
+def upload(at, name, data):
+    at.file_uploader(key="upload").upload(name, data, "application/octet-stream")
+    return at.run()
+
+
+def stored(env) -> list:
+    d = env / "data" / "user"
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+def truncated() -> bytes:
+    data = npz(**good())
+    return data[: len(data) // 2]
+
+
+def pickled() -> bytes:
+    return npz(**{**good(), "y_train": np.array([object()] * 60, dtype=object)})
+
+
+def with_nan() -> bytes:
+    a = good()
+    return npz(**{**a, "x_train": np.where(a["x_train"] > 250, np.nan, a["x_train"] / 255.0)})
+
+
+@pytest.mark.parametrize("content, says", [
+    (truncated, "The .npz archive is corrupt"),
+    (lambda: npz(x_train=good()["x_train"], y_train=good()["y_train"]), "Missing x_test, y_test"),
+    (lambda: npz(**{**good(), "x_test": np.zeros((20, 9, 8), np.uint8)}), "Training images are (8, 8) but test "
+                                                                          "images are (9, 8)"),
+    (with_nan, "NaN or infinite"),
+    (lambda: npz(**{**good(), "y_test": np.arange(20) + 1}),
+     "y_test has labels out of range (10, 11, 12, 13, 14, ...)"),
+    (pickled, "y_train is an object array (pickled Python objects)"),
+])
+def test_a_bad_upload_says_why_and_stores_nothing(env, content, says):
+    at = upload(page("7_Your_data.py"), "bad.npz", content())
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and says in errors[0] and "bad.npz" in errors[0] and "Nothing was stored" in errors[0]
+    assert not [b for b in at.button if b.key == "save"]
+    assert stored(env) == []
+
+
+def test_a_good_upload_is_previewed_saved_and_listed(env):
+    from engine.sources import load_raw
+    at = upload(page("7_Your_data.py"), "My digits (2).npz", npz(**good()))
+    assert not at.exception and not at.error
+    assert "60 training and 20 test images of 8 × 8 (uint8)" in at.success[0].value
+    assert len(at.get("image")[0].captions) == 10  # one example per class
+    assert at.text_input(key="name").value == "My_digits_2"
+    at.text_input(key="name").set_value("mine").run()
+    at.button(key="save").click().run()
+    assert stored(env) == ["mine.npz"]
+    assert any("user:mine" in s.value for s in at.success)
+    raw = load_raw("user:mine")
+    np.testing.assert_array_equal(raw.x_train, good()["x_train"])
+    # saving again under the same name is refused, the file untouched
+    at.button(key="save").click().run()
+    assert any("already exists" in e.value for e in at.error) and stored(env) == ["mine.npz"]
+    # a fresh page lists it
+    fresh = page("7_Your_data.py", {"dataset": "mine"})
+    assert fresh.selectbox(key="dataset").value == "mine"
+    assert fresh.number_input(key="P").value == 60  # P is capped at the training split
+
+
+def test_running_a_saved_dataset_queues_a_run(env, monkeypatch):
+    from engine import jobs
+    from engine.upload import save_user_dataset, validate_npz
+    monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue only: no worker process in a test
+    save_user_dataset("mine", validate_npz(npz(**good())))
+    at = page("7_Your_data.py", {"dataset": "mine"})
+    at.number_input(key="T").set_value(20).run()
+    at.button(key="run").click().run()
+    assert not at.error, [e.value for e in at.error]
+    from engine.store import Store
+    queued = Store(env / "runs" / "store.sqlite").list_jobs("run")
+    assert len(queued) == 1 and queued[0]["config"]["dataset"] == "user:mine" and queued[0]["config"]["n_train"] == 60

@@ -68,6 +68,18 @@ def test_no_inversion_on_flat_radii_and_monotone_distance():
     assert not any(inv.turns.values())
 
 
+def test_radii_that_wobble_without_a_turn_of_d_are_no_inversion():
+    """Randomised labels on MNIST: radii wobble by ~0.01 (enough to "turn" one at a
+    time) while D only grows. The separation never reverses, so no inversion."""
+    curves, err = _curves("random")
+    t = np.arange(len(err), dtype=float)
+    curves["r_plus"] = 0.8 - 0.01 * np.sin(np.pi * t / len(t))
+    curves["r_minus"] = curves["r_plus"].copy()
+    inv = inversion(curves, err)
+    assert inv.turns["r_plus"] and inv.turns["r_minus"] and not inv.turns["distance"]
+    assert not inv.present
+
+
 def test_extremum_at_the_end_or_a_tiny_rebound_is_not_a_turn():
     t = np.arange(101.0)
     falling = 1 - 0.5 * (1 - np.exp(-t / 10))

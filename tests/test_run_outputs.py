@@ -49,7 +49,7 @@ def test_cli_run_writes_consistent_outputs(tmp_path):
 def test_diverging_run_stops_names_epoch_and_keeps_what_it_has(tmp_path):
     out = tmp_path / "div"
     proc = subprocess.run([sys.executable, "-m", "engine", "run", "--dataset", "digits", "--n-train", "256",
-                           "--epochs", "50", "--seeds", "2", "--lr", "1e12", "--init-scale", "50",
+                           "--epochs", "50", "--seeds", "2", "--activation", "linear", "--lr", "1e6",
                            "--device", "cpu", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 1

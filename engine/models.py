@@ -25,6 +25,47 @@ ACTIVATIONS = {
 }
 
 
+# The dense two-layer net has a hand-written backward (engine.train): each activation
+# applied in place, and its derivative written in terms of its output h, so the
+# pre-activation need not be kept (tanh' = 1 - h^2 is done there from h*h).
+ACTIVATIONS_INPLACE = {
+    "tanh": torch.tanh_,
+    "relu": torch.relu_,
+    "leaky_relu": lambda z: F.leaky_relu_(z, 0.1),
+    "linear": lambda z: z,
+}
+DERIVATIVE_FROM_OUTPUT = {
+    "relu": lambda h: (h > 0).to(h.dtype),
+    "leaky_relu": lambda h: torch.where(h > 0, 1.0, 0.1).to(h.dtype),
+    "linear": torch.ones_like,
+}
+
+
+def has_manual_backward(config: RunConfig) -> bool:
+    """Full-batch training of the two-layer dense net: the engine's fast path."""
+    return (config.model == "fc" and config.depth == 2 and config.optimizer != "sgd"
+            and config.activation in ACTIVATIONS_INPLACE)
+
+
+def used_columns(x: torch.Tensor):
+    """(columns, x[:, columns]) without the columns that are 0 for every row, or
+    (None, x) when there are none. A few zero columns are kept to make the row
+    length a multiple of 16 floats (aligned rows for the GEMM)."""
+    zero = (x == 0).all(0)
+    n_keep = min(x.shape[1], -(-int((~zero).sum()) // 16) * 16)
+    if n_keep == x.shape[1]:
+        return None, x
+    keep = torch.cat([torch.nonzero(~zero)[:, 0], torch.nonzero(zero)[:, 0]])[:n_keep].sort().values
+    return keep, x[:, keep].contiguous()
+
+
+def tanh_via_sigmoid_(z: torch.Tensor) -> torch.Tensor:
+    """tanh in place as 2 sigmoid(2z) - 1: three passes of vectorised kernels, 3-5x
+    faster than torch.tanh on the CPU. Its error (< 2e-7, absolute) is below the
+    rounding of z itself, a sum of 784 float32 products."""
+    return torch.sigmoid(z.mul_(2), out=z).mul_(2).sub_(1)
+
+
 def layer_sizes(config: RunConfig, n_in: int, image_shape: tuple) -> list[tuple[int, int]]:
     """(fan_in, fan_out) of each weight layer. For the CNN the first is the conv
     (fan_in = k*k, fan_out = channels) and the readout sees channels * patches."""

@@ -7,7 +7,7 @@ from typing import Callable
 from .config import RunConfig
 from .data import Dataset, prepare
 from .results import RunResult
-from .train import EpochRecord, resolve_device, train
+from .train import EpochRecord, resolve_device, train_chunked
 
 
 class Stopped(Exception):
@@ -19,14 +19,15 @@ def run(config: RunConfig, data: Dataset | None = None, include=None,
         should_stop: Callable[[], bool] | None = None) -> tuple[RunResult, Dataset]:
     """Train config.seeds seeds for config.epochs epochs. `on_epoch` sees every
     record as it is made (the store writes it); `should_stop` is asked between
-    epochs and ends the run early, keeping what was recorded."""
+    epochs and ends the run early, keeping what was recorded. Seeds are trained in
+    chunks that fit the memory available (engine.memory); usually one chunk."""
     config.validate()
     data = data if data is not None else prepare(config)
     device = resolve_device(config.device)
     result = RunResult.empty(config, config.seed_list, data.n_train, device=str(device))
 
     def records():
-        for rec in train(config, data, include=include):
+        for rec in train_chunked(config, data, include=include):
             yield rec
             if should_stop is not None and should_stop():
                 return

@@ -4,7 +4,10 @@ Epoch 0 is the initialisation; epoch t is after t steps (full batch) or t passes
 (mini-batch SGD). For full-batch optimisers the forward pass that computes the
 gradient at epoch t also gives that epoch's errors, loss and geometry, so the
 training set is traversed exactly once per epoch; only the test set costs an
-extra forward (every `test_every` epochs).
+extra forward (every `test_every` epochs). The two-layer dense net (the paper's)
+has a hand-written backward (`_Dense2`): three GEMMs per epoch and a few in-place
+passes over the hidden layer. Everything stays on the device; each epoch makes
+one host copy (`_record`) and no `.item()`.
 """
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ import torch.nn.functional as F
 
 from .config import RunConfig
 from .data import Dataset
-from .geometry import class_geometry
-from .models import forward, init_ensemble
+from .geometry import class_geometry, geometry_from_sums
+from .models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, has_manual_backward,
+                     init_ensemble, tanh_via_sigmoid_, used_columns)
 
 
 @dataclass
@@ -33,6 +37,9 @@ class EpochRecord:
     distance: np.ndarray       # (R,)
     misclassified: np.ndarray  # (R, ceil(P/8)) uint8, np.packbits of the training mask
     diverged: np.ndarray       # (R,) bool: loss is NaN or infinite
+    # the live parameter tensors (R, ...) at this epoch, NOT copies: valid until the
+    # loop resumes; clone them to keep (experiments evaluate extra test sets on them)
+    params: list | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,16 +85,34 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     x_test = torch.from_numpy(data.x_test).to(device)
     y_test = torch.from_numpy(data.y_test).to(device)
     weight = torch.from_numpy(include.astype(np.float32)).to(device)  # (P,) or (R, P)
-    onehot = F.one_hot(y, 2).to(torch.float32) * weight.unsqueeze(-1)
     n_included = weight.sum(-1).expand(R) if weight.dim() == 2 else weight.sum().expand(R)
 
     params = init_ensemble(config, seeds, x.shape[1], data.image_shape, device)
+    full_batch = config.optimizer != "sgd"
+    manual = full_batch and has_manual_backward(config)
+    if manual:
+        params[0] = _Dense2.transposed_storage(params[0])
     opt = make_optimizer(config, params)
     seed_ids = np.asarray(seeds)
-    full_batch = config.optimizer != "sgd"
     if not full_batch and include.ndim == 2:
         raise ValueError("mini-batch SGD needs one training subset shared by all seeds")
 
+    if manual:
+        net = _Dense2(config, params, x, y, x_test, y_test, weight, n_included)
+        for epoch in range(config.epochs + 1):
+            last = epoch == config.epochs
+            numbers, wrong, grads = net.epoch(with_test=epoch % config.test_every == 0 or last, backward=not last)
+            rec = _record(epoch, seed_ids, numbers, wrong)
+            rec.params = params
+            yield rec
+            if last or rec.diverged.any():
+                return
+            for p, g in zip(params, grads):
+                p.grad = g
+            opt.step()
+        return
+
+    onehot = F.one_hot(y, 2).to(torch.float32) * weight.unsqueeze(-1)
     for epoch in range(config.epochs + 1):
         last = epoch == config.epochs
         with torch.set_grad_enabled(full_batch and not last):
@@ -103,17 +128,11 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
                 test_error = (test_logits.argmax(-1) != y_test).float().mean(-1)
             else:
                 test_error = torch.full((R,), float("nan"), device=device)
-            # one host copy per epoch for all the numbers, one for the packed mask
             numbers = torch.cat([loss.detach()[:, None], train_error[:, None], test_error[:, None], geometry], 1)
-            numbers = numbers.double().cpu().numpy()
-            packed = pack_bits(wrong).cpu().numpy()
-        diverged = ~np.isfinite(numbers[:, 0])
-        yield EpochRecord(
-            epoch=epoch, seeds=seed_ids, loss=numbers[:, 0], train_error=numbers[:, 1],
-            test_error=numbers[:, 2], r_plus=numbers[:, 3], r_minus=numbers[:, 4],
-            distance=numbers[:, 5], misclassified=packed, diverged=diverged,
-        )
-        if last or diverged.any():
+        rec = _record(epoch, seed_ids, numbers, wrong)
+        rec.params = params
+        yield rec
+        if last or rec.diverged.any():
             return
         if full_batch:
             loss.sum().backward()  # seeds are independent: d(sum)/d(theta_r) = dL_r/d(theta_r)
@@ -121,6 +140,150 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
             opt.zero_grad(set_to_none=True)
         else:
             _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch)
+
+
+def train_chunked(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
+                  budget: int | None = None) -> Iterator[EpochRecord]:
+    """train() over consecutive chunks of config.seed_list, each small enough to fit
+    `budget` bytes (engine.memory; default: a fraction of the memory available).
+    Records come chunk after chunk, each with its own `seeds`; a divergence stops
+    only its own chunk. With one chunk this is exactly train()."""
+    from .memory import plan
+    chunks = plan(config, data, budget=budget)
+    include = None if include is None else np.asarray(include, dtype=bool)
+    start = 0
+    for seeds in chunks:
+        rows = include if include is None or include.ndim == 1 else include[start:start + len(seeds)]
+        yield from train(config, data, include=rows, seeds=seeds)
+        start += len(seeds)
+
+
+def _record(epoch: int, seed_ids: np.ndarray, numbers: torch.Tensor, wrong: torch.Tensor) -> EpochRecord:
+    """numbers (R, 6): loss, train error, test error, R+, R-, D; wrong (R, P) bool.
+    Both leave the device in ONE copy: the float64 numbers as bytes beside the packed mask."""
+    R = len(seed_ids)
+    blob = torch.cat([numbers.double().view(torch.uint8).view(R, 48), pack_bits(wrong)], 1).cpu().numpy()
+    values = blob[:, :48].copy().view(np.float64)
+    return EpochRecord(
+        epoch=epoch, seeds=seed_ids, loss=values[:, 0], train_error=values[:, 1],
+        test_error=values[:, 2], r_plus=values[:, 3], r_minus=values[:, 4],
+        distance=values[:, 5], misclassified=np.ascontiguousarray(blob[:, 48:]),
+        diverged=~np.isfinite(values[:, 0]),
+    )
+
+
+class _Dense2:
+    """The two-layer dense ensemble, full batch, with its backward written out.
+
+    The hidden layer is kept seed-major, (R*H, n) rows, so that the first layer of
+    all seeds is one GEMM, W1^T X^T, and the readout, the class sums and the
+    gradient are batched over seeds without copies. With 2 outputs the loss of a
+    point depends on d = o1 - o0 only: dL/dd = (sigmoid(d) - y) w / n =: g, so
+    dL/dW2 = +-sum_p h g, dL/dh = g v (v = W2[:, 1] - W2[:, 0]) and
+    dL/dW1 = X^T (act'(z) g) v, one more GEMM. Two preallocated buffers hold the
+    training hidden layer (then the test one) and h*h (then act'(z) g). W1 (R, N, H)
+    lives in (R, H, N) memory, so that W1^T is a view, not a copy, every epoch.
+
+    Input pixels that are 0 for every point of a set (MNIST's borders: 115 of 784)
+    add exactly 0 to z and get exactly 0 gradient, so the GEMMs skip them.
+    The two class attributes switch these speed-ups off (benchmarks/ablation.py)."""
+
+    skip_zero_pixels = True
+    tanh_via_sigmoid = True  # on the CPU only, see models.tanh_via_sigmoid_
+
+    def __init__(self, config, params, x, y, x_test, y_test, weight, n_included):
+        self.params = params
+        R, N, H = params[0].shape
+        P, P_test, dev = len(x), len(x_test), x.device
+        self.cols, self.x = used_columns(x) if self.skip_zero_pixels else (None, x)
+        self.cols_test, self.x_test = used_columns(x_test) if self.skip_zero_pixels else (None, x_test)
+        self.act_ = ACTIVATIONS_INPLACE[config.activation]
+        if config.activation == "tanh" and dev.type == "cpu" and self.tanh_via_sigmoid:
+            self.act_ = tanh_via_sigmoid_
+        self.derivative = DERIVATIVE_FROM_OUTPUT.get(config.activation)  # None: tanh, from h*h
+        self.shape = R, N, H, P
+        self.y, self.y_test = y.bool(), y_test.bool()
+        self.yf, self.sign = y.float(), 2 * y.float() - 1
+        self.weight, self.scale = weight, (weight / n_included.unsqueeze(-1))  # (P,) or (R, P); (R, P)
+        self.n_included = n_included
+        self.classes = torch.stack([1 - self.yf, self.yf], -1) * weight.unsqueeze(-1)  # (P, 2) or (R, P, 2)
+        self.counts = self.classes.sum(-2)
+        self.h_buf = torch.empty(R * H * max(P, P_test), device=dev)
+        self.sq_buf = torch.empty(R * H * P, device=dev)
+        self.dw1t = torch.zeros(R, H, N, device=dev)  # dL/dW1^T; skipped pixels stay 0
+        self.rhs = torch.empty(R, P, 3, device=dev)
+        self.nan = torch.full((R,), float("nan"), device=dev)
+
+    @staticmethod
+    def transposed_storage(w1: torch.Tensor) -> torch.Tensor:
+        """The same (R, N, H) leaf tensor, stored as (R, H, N)."""
+        return w1.detach().transpose(1, 2).contiguous().transpose(1, 2).requires_grad_(w1.requires_grad)
+
+    def first_layer_t(self, cols) -> torch.Tensor:
+        """W1^T of every seed restricted to the pixels `cols`, as (R*H, N')."""
+        w1t = self.params[0].detach().transpose(1, 2)
+        w1t = w1t if cols is None else w1t.index_select(2, cols)
+        return w1t.reshape(-1, w1t.shape[-1])
+
+    def hidden(self, x: torch.Tensor, cols) -> torch.Tensor:
+        """act(X W1 + b1) for every seed, as (R, H, n), in h_buf."""
+        R, N, H, _ = self.shape
+        out = self.h_buf[: R * H * len(x)].view(R * H, len(x))
+        torch.addmm(self.params[1].detach().reshape(R * H, 1), self.first_layer_t(cols), x.T, out=out)
+        return self.act_(out).view(R, H, len(x))
+
+    def margin(self, h: torch.Tensor) -> torch.Tensor:
+        """o1 - o0 per seed and point, (R, n): the prediction is class 1 iff > 0 (argmax)."""
+        w2, b2 = self.params[2].detach(), self.params[3].detach()
+        logits = torch.baddbmm(b2.unsqueeze(-1), w2.transpose(1, 2), h)
+        return logits[:, 1] - logits[:, 0]
+
+    @torch.no_grad()
+    def epoch(self, with_test: bool, backward: bool):
+        R, N, H, P = self.shape
+        h = self.hidden(self.x, self.cols)
+        d = self.margin(h)
+        wrong = (d > 0) != self.y
+        loss = (F.softplus(-self.sign * d) * self.weight).sum(-1) / self.n_included
+        train_error = (wrong * self.weight).sum(-1) / self.n_included
+        g = (torch.sigmoid(d) - self.yf).mul_(self.scale)  # dL_r/dd
+        # geometry: class sums of h/|h| and dL/dW2 in one batched GEMM over h
+        hsq = torch.mul(h, h, out=self.sq_buf.view(R, H, P))
+        norm2 = hsq.sum(1)
+        nonzero = norm2 > 0  # a zero representation (dead ReLUs) has no direction: weight 0
+        inv_norm = torch.where(nonzero, norm2.rsqrt(), 0.0)
+        self.rhs[..., 0] = g
+        torch.mul(inv_norm.unsqueeze(-1), self.classes, out=self.rhs[..., 1:])
+        sums = torch.bmm(h, self.rhs)  # (R, H, 3)
+        sq = (nonzero.unsqueeze(-1) * self.classes).sum(-2)
+        geometry = geometry_from_sums(sums[..., 1:].transpose(1, 2), sq, self.counts)
+        grads = self.gradients(h, hsq, g, sums[..., 0]) if backward else None
+        test_error = self.test_error() if with_test else self.nan
+        numbers = torch.stack([loss, train_error, test_error], 1)
+        return torch.cat([numbers, geometry], 1), wrong, grads
+
+    def gradients(self, h, hsq, g, dw2):
+        """[dW1, db1, dW2, db2] of sum_r L_r; overwrites hsq with act'(z) g."""
+        R, N, H, P = self.shape
+        gb = g.unsqueeze(1)
+        if self.derivative is None:  # tanh' = 1 - h^2
+            dz = torch.addcmul(gb, hsq, gb, value=-1, out=hsq)
+        else:
+            dz = torch.mul(self.derivative(h), gb, out=hsq)
+        w2 = self.params[2].detach()
+        v = w2[..., 1] - w2[..., 0]  # (R, H): dL/dh = g v
+        dw1t = torch.mm(dz.view(R * H, P), self.x).view(R, H, -1).mul_(v.unsqueeze(-1))
+        if self.cols is None:
+            self.dw1t.copy_(dw1t)
+        else:
+            self.dw1t.index_copy_(2, self.cols, dw1t)
+        gsum = g.sum(-1, keepdim=True)
+        return [self.dw1t.transpose(1, 2), dz.sum(-1).mul_(v), torch.stack([-dw2, dw2], -1),
+                torch.cat([-gsum, gsum], -1)]
+
+    def test_error(self) -> torch.Tensor:
+        d = self.margin(self.hidden(self.x_test, self.cols_test))
+        return ((d > 0) != self.y_test).float().mean(-1)
 
 
 def _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch):

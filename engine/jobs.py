@@ -1,0 +1,333 @@
+"""Jobs: runs and experiments executed by worker processes, all their state in the store.
+
+A job goes queued -> running -> done | failed | cancelled | interrupted.
+
+There is no long-lived manager holding state the store does not have. Workers
+(`python -m engine.worker`, separate OS processes, see engine/worker.py) claim
+the oldest queued job atomically (BEGIN IMMEDIATE) only while fewer than the cap
+are running, and loop until the queue is empty. `refresh()` is what every
+submit/list/show and page calls: it marks running jobs whose worker process is
+gone as `interrupted` (pid + process start time, so a reused pid is not taken
+for the worker) and starts workers while queued jobs exist and live workers are
+fewer than the cap. So an app restart, a killed worker or a reboot all end up in
+a consistent store the next time anyone looks.
+
+Job kinds: "run" (config = RunConfig.to_dict()), and every
+engine.experiments.JOB_KINDS[name] = fn(config: dict, ctx: JobContext).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import traceback
+
+from .config import ConfigError, RunConfig
+from .store import ROOT, FINISHED, Store
+
+ACTIVE = ("queued", "running")
+HOST = socket.gethostname()
+_children: list[subprocess.Popen] = []  # workers this process started, reaped by refresh()
+
+
+class JobContext:
+    """What a job function gets to talk to the store, for its one job:
+
+    store, job_id
+    progress(done, total)  epochs done of the job's total; ETA from the measured epoch rate
+    should_stop()          True once cancel() was asked; check between epochs, then stop
+    on_epoch(record)       stream one EpochRecord (all its seeds) into the store, one transaction
+    put_artifact(name, obj) a JSON-able object or a numpy array, kept with the job
+
+    With `epochs_total` (a "run" job) every record is also the progress, written
+    in the same transaction as the epoch."""
+
+    PROGRESS_EVERY_S = 0.25  # progress alone is throttled; epochs always go through
+
+    def __init__(self, store: Store, job_id: int, epochs_total: int | None = None):
+        self.store, self.job_id, self.epochs_total = store, int(job_id), epochs_total
+        self.stopped = False
+        self._start = None      # (time, done) of the first progress: the rate excludes start-up
+        self._last = None       # (done, total, eta_s) not yet written
+        self._written = 0.0
+
+    def progress(self, done: int, total: int) -> None:
+        self._last = (int(done), int(total), self._eta(done, total))
+        now = time.monotonic()
+        if done >= total or now - self._written >= self.PROGRESS_EVERY_S:
+            with self.store.write() as c:
+                c.execute("UPDATE jobs SET epoch=?, total=?, eta_s=? WHERE id=?", (*self._last, self.job_id))
+            self._written = now
+
+    def on_epoch(self, record) -> None:
+        if self.epochs_total is not None:
+            self._last = (int(record.epoch), self.epochs_total, self._eta(record.epoch, self.epochs_total))
+        self.store.write_epoch(self.job_id, record, progress=self._last)
+        self._written = time.monotonic()
+
+    def should_stop(self) -> bool:
+        row = self.store.conn.execute("SELECT cancel_requested FROM jobs WHERE id=?", (self.job_id,)).fetchone()
+        self.stopped = self.stopped or bool(row and row[0])
+        return self.stopped
+
+    def put_artifact(self, name: str, obj) -> None:
+        self.store.put_artifact(self.job_id, name, obj)
+
+    def _eta(self, done, total) -> float | None:
+        now = time.monotonic()
+        if self._start is None:
+            self._start = (now, done)
+            return None
+        rate = (done - self._start[1]) / max(now - self._start[0], 1e-9)
+        return (total - done) / rate if rate > 0 else None
+
+
+# --- submitting, cancelling, waiting ------------------------------------------------
+def submit(kind: str, config: dict, force: bool = False, store: Store | None = None,
+           max_workers: int | None = None) -> int:
+    """Queue a job and return its id at once. A finished job with the same kind and
+    config hash is reused (unless force); an identical queued/running job is joined.
+    A failed, cancelled or interrupted one (or a done one with force) is rerun
+    cleanly under the same id: its old epochs are deleted in the same transaction."""
+    store = store or Store()
+    config, digest, total = normalise(kind, config)
+    text = json.dumps(config, sort_keys=True)
+    with store.write() as c:
+        row = c.execute("SELECT id, status FROM jobs WHERE kind=? AND config_hash=? ORDER BY id DESC LIMIT 1",
+                        (kind, digest)).fetchone()
+        if row and (row[1] in ACTIVE or (row[1] == "done" and not force)):
+            job_id = row[0]
+        elif row:
+            job_id = row[0]
+            store.clear_job_data(c, job_id)
+            c.execute("UPDATE jobs SET config=?, status='queued', epoch=0, total=?, eta_s=NULL, created=?, "
+                      "started=NULL, finished=NULL, error=NULL, pid=NULL, pid_start=NULL, host=NULL, device=NULL, "
+                      "cancel_requested=0, seconds=NULL WHERE id=?", (text, total, time.time(), job_id))
+        else:
+            job_id = c.execute("INSERT INTO jobs (kind, config, config_hash, status, total, created) "
+                               "VALUES (?,?,?,'queued',?,?)", (kind, text, digest, total, time.time())).lastrowid
+    refresh(store, max_workers)
+    return int(job_id)
+
+
+def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
+    """(canonical config, hash, total epochs) — a bad config fails here, not in a worker."""
+    if kind == "run":
+        cfg = RunConfig.from_dict(config).validate()
+        return cfg.to_dict(), cfg.config_hash(), cfg.epochs
+    kinds = job_kinds()
+    if kind not in kinds:
+        raise ConfigError("kind", kind, "one of " + ", ".join(["run", *kinds]))
+    config = json.loads(json.dumps(config, sort_keys=True, default=list))
+    science = {k: v for k, v in config.items() if k != "device"}  # the device changes speed, not results
+    return config, hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:16], 0
+
+
+def job_kinds() -> dict:
+    try:
+        from .experiments import JOB_KINDS
+    except ModuleNotFoundError as e:
+        if e.name and not e.name.startswith("engine.experiments"):
+            raise
+        return {}
+    return JOB_KINDS
+
+
+def cancel(job_id: int, store: Store | None = None) -> dict:
+    """A queued job is cancelled at once; a running one gets the flag its worker
+    reads between epochs. Returns the job as of the moment the flag was set."""
+    store = store or Store()
+    with store.write() as c:
+        status = store.job_in(c, job_id)["status"]
+        if status == "queued":
+            c.execute("UPDATE jobs SET status='cancelled', finished=? WHERE id=?", (time.time(), job_id))
+        elif status == "running":
+            c.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
+        return store.job_in(c, job_id)
+
+
+def wait(job_id: int, store: Store | None = None, timeout: float | None = None, poll_s: float = 0.2,
+         on_progress=None) -> dict:
+    """Block until the job is finished (or timeout); refresh() now and then so a dead
+    worker shows up as interrupted. on_progress(job) sees every poll."""
+    store = store or Store()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last_refresh = 0.0
+    while True:
+        if time.monotonic() - last_refresh > 2.0:
+            refresh(store)
+            last_refresh = time.monotonic()
+        job = store.get_job(job_id)
+        if on_progress is not None:
+            on_progress(job)
+        if job["status"] in FINISHED or (deadline is not None and time.monotonic() > deadline):
+            return job
+        time.sleep(poll_s)
+
+
+# --- workers: liveness, claiming, finishing ---------------------------------------
+def process_token(pid: int) -> str | None:
+    """The process start time (Linux: /proc/<pid>/stat field 22). With the pid it
+    names one process for good: a pid reused later has another start time."""
+    state = _proc_stat(pid)
+    return state[1] if state else None
+
+
+def alive(pid: int | None, token: str | None, host: str | None) -> bool:
+    if pid is None:
+        return False
+    if host not in (None, HOST):
+        return True  # another machine's process: not ours to judge
+    state = _proc_stat(pid)
+    if state is not None:
+        return state[0] not in "ZX" and (token is None or token == state[1])
+    if os.path.isdir("/proc/self"):
+        return False  # Linux and no /proc entry: gone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _proc_stat(pid: int):
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], fields[19]  # state, starttime
+
+
+def mark_dead(store: Store, c) -> int:
+    """Inside a write transaction: running jobs whose worker is gone -> interrupted
+    (cancelled if a cancel was pending); forget dead workers."""
+    n = 0
+    for job_id, pid, token, host, epoch, cancelled in c.execute(
+            "SELECT id, pid, pid_start, host, epoch, cancel_requested FROM jobs WHERE status='running'").fetchall():
+        if not alive(pid, token, host):
+            error = None if cancelled else \
+                f"worker (pid {pid}) died at epoch {epoch} (killed, or out of memory?); resubmit to rerun"
+            c.execute("UPDATE jobs SET status=?, finished=?, error=?, eta_s=NULL WHERE id=?",
+                      ("cancelled" if cancelled else "interrupted", time.time(), error, job_id))
+            n += 1
+    for pid, token, host in c.execute("SELECT pid, pid_start, host FROM workers").fetchall():
+        if not alive(pid, token, host):
+            c.execute("DELETE FROM workers WHERE host=? AND pid=?", (host, pid))
+    return n
+
+
+def claim(store: Store, cap: int, pid: int, n_gpus: int = 0) -> dict | None:
+    """The worker's step: take the oldest queued job if fewer than `cap` run, else
+    None — and then drop this worker from `workers` in the same transaction, so a
+    job queued right after is seen by refresh() as needing a new worker."""
+    with store.write() as c:
+        mark_dead(store, c)
+        running = [r[0] for r in c.execute("SELECT device FROM jobs WHERE status='running'")]
+        row = c.execute("SELECT id, config FROM jobs WHERE status='queued' ORDER BY id LIMIT 1").fetchone() \
+            if len(running) < cap else None
+        if row is None:
+            c.execute("DELETE FROM workers WHERE host=? AND pid=?", (HOST, pid))
+            return None
+        device = _pick_device(json.loads(row[1]).get("device", "auto"), running, n_gpus)
+        c.execute("UPDATE jobs SET status='running', started=?, pid=?, pid_start=?, host=?, device=?, epoch=0, "
+                  "eta_s=NULL, error=NULL WHERE id=?", (time.time(), pid, process_token(pid), HOST, device, row[0]))
+        return store.job_in(c, row[0])
+
+
+def _pick_device(asked: str, in_use: list, n_gpus: int) -> str:
+    """One job per GPU: the first cuda:i no running job holds."""
+    if asked == "cpu" or n_gpus == 0:
+        return "cpu" if asked != "cuda" else "cuda"
+    free = [f"cuda:{i}" for i in range(n_gpus) if f"cuda:{i}" not in in_use]
+    return free[0] if free else "cuda:0"
+
+
+def finish(store: Store, job_id: int, status: str, error: str | None = None, seconds: float | None = None) -> None:
+    with store.write() as c:
+        c.execute("UPDATE jobs SET status=?, finished=?, error=?, eta_s=NULL, seconds=coalesce(?, seconds) "
+                  "WHERE id=? AND status='running'", (status, time.time(), error, seconds, job_id))
+
+
+def describe(e: BaseException) -> str:
+    """The error text a job keeps: ConfigError / DatasetUnavailable as they are
+    (they already say what to do), others as the traceback's last line."""
+    kinds = [ConfigError]
+    try:
+        from .sources import DatasetUnavailable
+        kinds.append(DatasetUnavailable)
+    except ImportError:
+        pass
+    if isinstance(e, tuple(kinds)):
+        return str(e)
+    return traceback.format_exception_only(type(e), e)[-1].strip()
+
+
+# --- refresh: the only place workers are started --------------------------------------
+def gpu_count() -> int:
+    """GPUs visible, without importing torch in a process that has not (the pages, the CLI)."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].cuda.device_count()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([v for v in visible.split(",") if v.strip() and not v.strip().startswith("-")])
+    try:
+        return len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        return 0
+
+
+def default_max_workers() -> int:
+    """STRAGGLERS_MAX_WORKERS, else one per GPU, else one."""
+    value = os.environ.get("STRAGGLERS_MAX_WORKERS")
+    if value:
+        return max(1, int(value))
+    return max(1, gpu_count())
+
+
+def refresh(store: Store | None = None, max_workers: int | None = None) -> int:
+    """Mark jobs of dead workers interrupted; start workers while queued jobs exist and
+    live workers < cap. Cheap when nothing is to be done (a read, no lock). Returns the
+    number of workers started."""
+    store = store or Store()
+    cap = max_workers or default_max_workers()
+    for p in list(_children):
+        if p.poll() is not None:
+            _children.remove(p)
+    with store.read() as c:
+        running = c.execute("SELECT pid, pid_start, host FROM jobs WHERE status='running'").fetchall()
+        workers = c.execute("SELECT pid, pid_start, host FROM workers").fetchall()
+        queued = c.execute("SELECT count(*) FROM jobs WHERE status='queued'").fetchone()[0]
+    dead = any(not alive(*r) for r in running + workers)
+    live = sum(alive(*w) for w in workers)
+    if not dead and not (queued and live < cap):
+        return 0
+    started = 0
+    with store.write() as c:  # spawning under the lock: two refreshes never overshoot the cap
+        mark_dead(store, c)
+        queued = c.execute("SELECT count(*) FROM jobs WHERE status='queued'").fetchone()[0]
+        live = c.execute("SELECT count(*) FROM workers").fetchone()[0]
+        for _ in range(max(0, min(queued, cap - live))):
+            p = _spawn(store, cap)
+            c.execute("INSERT OR REPLACE INTO workers VALUES (?,?,?,?)", (p.pid, process_token(p.pid), HOST, time.time()))
+            started += 1
+    return started
+
+
+def _spawn(store: Store, cap: int) -> subprocess.Popen:
+    """A fresh interpreter (spawn semantics: CUDA-safe) in its own session, so it
+    outlives the Streamlit app or the CLI that started it."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    with open(store.path.parent / "worker.log", "ab") as log:
+        p = subprocess.Popen([sys.executable, "-m", "engine.worker", "--store", str(store.path),
+                              "--max-workers", str(cap)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    _children.append(p)
+    return p

@@ -1,0 +1,193 @@
+"""`python -m engine jobs submit|list|show|cancel|export|gc`: the job queue from a
+terminal. Same store, same functions as the pages (engine.jobs, engine.store);
+every command refreshes first, so dead workers show up as interrupted and queued
+jobs get workers."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from .cli import add_run_options, config_from_args, human_summary
+
+TABLE = (("id", 5), ("kind", 9), ("status", 11), ("progress", 11), ("eta", 7), ("pid", 7), ("device", 7),
+         ("created", 19), ("error", 0))
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("jobs", help="background jobs: submit, list, show, cancel, export, gc")
+    sub = p.add_subparsers(dest="jobs_command", required=True)
+    s = sub.add_parser("submit", help="queue a run (or --kind KIND) and print its id")
+    add_run_options(s)
+    s.add_argument("--kind", default="run", help="run, or an experiment kind with its default options "
+                                                 "(to set them: python -m engine KIND ... --job)")
+    s.add_argument("--force", action="store_true", help="rerun even if an identical job is done")
+    s.add_argument("--wait", action="store_true", help="show progress until it ends; exit 0 only if done")
+    s.add_argument("--max-workers", type=int, default=None, help="jobs at once (default $STRAGGLERS_MAX_WORKERS, "
+                                                                  "else one per GPU, else 1)")
+    s.set_defaults(func=cmd_submit)
+    s = sub.add_parser("list", help="all jobs, newest first")
+    s.add_argument("--kind")
+    s.add_argument("--status")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_list)
+    s = sub.add_parser("show", help="one job: status, progress, error, config, summary")
+    s.add_argument("id", type=int)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+    s = sub.add_parser("cancel", help="cancel a queued job, or stop a running one after its current epoch")
+    s.add_argument("id", type=int)
+    s.set_defaults(func=cmd_cancel)
+    s = sub.add_parser("export", help="write the files `engine run` writes (or an experiment's result files)")
+    s.add_argument("id", type=int)
+    s.add_argument("--out", required=True, help="output folder")
+    s.set_defaults(func=cmd_export)
+    s = sub.add_parser("gc", help="delete finished jobs (and their epochs) older than DAYS")
+    s.add_argument("--older-than", dest="older_than", type=float, required=True, metavar="DAYS")
+    s.set_defaults(func=cmd_gc)
+
+
+def _guarded(command):
+    """An unknown id or an unusable store file: one line and status 2, not a traceback."""
+    def run(args) -> int:
+        from .store import StoreError, UnknownJob
+        try:
+            return command(args)
+        except UnknownJob as e:
+            print(f"error: {e.args[0]}", file=sys.stderr)
+        except StoreError as e:
+            print(f"error: {e}", file=sys.stderr)
+        return 2
+    run.__doc__ = command.__doc__
+    return run
+
+
+@_guarded
+def cmd_submit(args) -> int:
+    from . import jobs
+    from .store import Store
+    config = config_from_args(args).to_dict()
+    if args.kind != "run":
+        config.pop("exclude")  # experiments take the flat run options + their own
+    store = Store()
+    job_id = jobs.submit(args.kind, config, force=args.force, store=store, max_workers=args.max_workers)
+    print(job_id, flush=True)
+    if not args.wait:
+        return 0
+    job = jobs.wait(job_id, store, on_progress=_bar())
+    if job["status"] != "done":
+        print(f"job {job_id} {job['status']}" + (f": {job['error']}" if job["error"] else ""), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _bar(stream=sys.stderr):
+    """A one-line progress bar on a TTY, from the job's epoch/total and ETA."""
+    def show(job) -> None:
+        if not stream.isatty():
+            return
+        done, total = job["epoch"], max(job["total"], 1)
+        if job["status"] == "queued":
+            text = f"queued (position {job['queue_position']})"
+        else:
+            eta = f"ETA {job['eta_s']:.0f}s" if job["eta_s"] is not None else ""
+            text = f"[{'#' * int(30 * done / total):<30}] {done}/{total} epochs {eta} {job['status']}"
+        stream.write(f"\r{text:<80}")
+        if job["status"] not in ("queued", "running"):
+            stream.write("\n")
+        stream.flush()
+    return show
+
+
+@_guarded
+def cmd_list(args) -> int:
+    from .jobs import refresh
+    from .store import Store
+    store = Store()
+    refresh(store)
+    rows = store.list_jobs(kind=args.kind, status=args.status)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    print("  ".join(f"{name:<{width}}" for name, width in TABLE).rstrip())
+    for job in rows:
+        print("  ".join(f"{str(_cell(job, name)):<{width}}" for name, width in TABLE).rstrip())
+    return 0
+
+
+def _cell(job: dict, name: str):
+    if name == "status" and job["status"] == "queued" and job.get("queue_position"):
+        return f"queued #{job['queue_position']}"
+    if name == "eta":
+        return "" if job["eta_s"] is None else f"{job['eta_s']:.0f}s"
+    if name == "created":
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job["created"]))
+    if name == "error":
+        return (job["error"] or "")[:80]
+    value = job.get(name)
+    return "" if value is None else value
+
+
+@_guarded
+def cmd_show(args) -> int:
+    from .jobs import refresh
+    from .store import Store
+    store = Store()
+    refresh(store)
+    job = store.get_job(args.id)
+    job["artifacts"] = store.artifact_names(args.id)
+    if args.json:
+        print(json.dumps(job, indent=2, default=str))
+        return 0
+    for name in ("id", "kind", "status", "progress", "eta_s", "queue_position", "pid", "device", "error",
+                 "config_hash", "artifacts"):
+        if job.get(name) not in (None, [], ""):
+            print(f"{name:<15} {job[name]}")
+    for name in ("created", "started", "finished"):
+        if job[name]:
+            print(f"{name:<15} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job[name]))}")
+    print(f"{'config':<15} {json.dumps(job['config'], sort_keys=True)}")
+    if job["kind"] == "run" and job["status"] == "done":
+        print(human_summary(store.summary(args.id)))
+    return 0
+
+
+@_guarded
+def cmd_cancel(args) -> int:
+    from .jobs import cancel
+    job = cancel(args.id)
+    word = {"running": "cancel requested (stops after the current epoch)", "cancelled": "cancelled"}
+    print(f"job {args.id}: {word.get(job['status'], 'already ' + job['status'])}")
+    return 0
+
+
+@_guarded
+def cmd_export(args) -> int:
+    from .store import Store
+    store = Store()
+    job = store.get_job(args.id)
+    out = Path(args.out)
+    if job["status"] != "done":
+        print(f"note: job {args.id} is {job['status']}; exporting the epochs recorded so far", file=sys.stderr)
+    if job["kind"] == "run":
+        from .report import write_outputs
+        write_outputs(store.result(args.id), store.dataset(args.id), out)
+    else:
+        from .experiments.context import write_result
+        names = [n for n in store.artifact_names(args.id) if n != "result"]
+        result = store.get_artifact(args.id, "result")
+        if result is None:
+            print(f"error: job {args.id} has no result yet", file=sys.stderr)
+            return 1
+        write_result(out, result, {n: store.get_artifact(args.id, n) for n in names})
+    print(f"job {args.id} written to {out}")
+    return 0
+
+
+@_guarded
+def cmd_gc(args) -> int:
+    from .store import Store
+    n = Store().gc(args.older_than * 86400)
+    print(f"removed {n} finished job{'s' if n != 1 else ''} older than {args.older_than:g} days")
+    return 0

@@ -1,0 +1,408 @@
+"""The store: one SQLite file with every job, its per-epoch metrics and
+misclassified masks S(t), and the artefacts experiments derive from them.
+
+Why SQLite in WAL mode: workers (separate processes) write while the pages and
+the CLI read. In WAL a reader works on a snapshot and never blocks the writer,
+so each epoch is written in ONE transaction and a reader sees all of it or none.
+Writers take the lock up front (BEGIN IMMEDIATE) and hold it for milliseconds;
+busy_timeout makes the rare second writer wait instead of failing.
+
+The schema is versioned with PRAGMA user_version and migrated on open. A file
+that is not a store, or is of a newer schema, is refused with its path and the
+fix; it is never overwritten. Job lifecycle (claim, finish, dead workers) lives
+in engine/jobs.py; this module only persists and queries.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .config import RunConfig
+
+if TYPE_CHECKING:
+    from .results import RunResult
+
+ROOT = Path(__file__).resolve().parent.parent
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+FINISHED = ("done", "failed", "cancelled", "interrupted")
+METRIC_COLUMNS = ("loss", "train_error", "test_error", "r_plus", "r_minus", "distance")
+RUN_FIELDS = {f for f in RunConfig.__dataclass_fields__}
+
+# MIGRATIONS[v] brings a store from version v-1 to v. Append, never edit.
+MIGRATIONS = {
+    1: """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused, even after gc
+        kind TEXT NOT NULL,
+        config TEXT NOT NULL,                   -- canonical JSON
+        config_hash TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued','running','done','failed','cancelled','interrupted')),
+        epoch INTEGER NOT NULL DEFAULT 0,       -- progress: done / total
+        total INTEGER NOT NULL DEFAULT 0,
+        eta_s REAL,
+        created REAL NOT NULL, started REAL, finished REAL,
+        error TEXT,
+        pid INTEGER, pid_start TEXT, host TEXT, -- the worker; pid_start guards against pid reuse
+        device TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        seconds REAL                            -- training time of a run job
+    );
+    CREATE INDEX jobs_by_config ON jobs (kind, config_hash);
+    CREATE INDEX jobs_by_status ON jobs (status, id);
+    -- small rows, read as a frame: a clustered (WITHOUT ROWID) table in epoch order
+    CREATE TABLE metrics (
+        job_id INTEGER NOT NULL, epoch INTEGER NOT NULL, seed INTEGER NOT NULL,
+        loss REAL, train_error REAL, test_error REAL, r_plus REAL, r_minus REAL, distance REAL,
+        PRIMARY KEY (job_id, epoch, seed)
+    ) WITHOUT ROWID;
+    -- ceil(P/8)-byte rows are too big for WITHOUT ROWID; kept apart so frames never read them
+    CREATE TABLE masks (
+        job_id INTEGER NOT NULL, epoch INTEGER NOT NULL, seed INTEGER NOT NULL,
+        bits BLOB NOT NULL,                     -- np.packbits of the misclassified mask
+        PRIMARY KEY (job_id, epoch, seed)
+    );
+    CREATE TABLE artifacts (
+        job_id INTEGER NOT NULL, name TEXT NOT NULL,
+        format TEXT NOT NULL CHECK (format IN ('json', 'npy')),
+        data BLOB NOT NULL, created REAL NOT NULL,
+        PRIMARY KEY (job_id, name)
+    );
+    -- live worker processes, so refresh() starts no more than the cap
+    CREATE TABLE workers (
+        pid INTEGER NOT NULL, pid_start TEXT, host TEXT NOT NULL, started REAL NOT NULL,
+        PRIMARY KEY (host, pid)
+    );
+    """,
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+PAGE_SIZE = 16384
+
+
+class StoreError(RuntimeError):
+    """The store file cannot be used; the message names the file and the fix."""
+
+
+class UnknownJob(KeyError):
+    """No job with that id in this store."""
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("STRAGGLERS_RUNS") or ROOT / "runs")
+
+
+def default_path() -> Path:
+    return runs_dir() / "store.sqlite"
+
+
+class Store:
+    """One store file. Safe to share between threads (one connection each) and
+    to open from many processes at once."""
+
+    def __init__(self, path: str | Path | None = None, busy_timeout_s: float = 30.0):
+        self.path = Path(path) if path is not None else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._migrate()
+
+    # --- connections and transactions -------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None or self._local.pid != os.getpid():  # never reuse a connection across fork
+            c = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
+                                check_same_thread=False)
+            self._local.conn, self._local.pid = c, os.getpid()
+            try:
+                c.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: survives kill -9, cheap commits
+            except sqlite3.DatabaseError as e:
+                raise self._unreadable(e) from None
+        return c
+
+    @contextmanager
+    def write(self):
+        """A write transaction, lock taken at BEGIN so it cannot fail half way on a busy store."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    @contextmanager
+    def read(self):
+        """A short read transaction: several SELECTs see one snapshot."""
+        c = self.conn
+        c.execute("BEGIN")
+        try:
+            yield c
+        finally:
+            c.execute("COMMIT")
+
+    def close(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
+
+    def _unreadable(self, e: Exception) -> StoreError:
+        return StoreError(f"{self.path} is not a readable Stragglers store ({e}). It was left untouched: move it "
+                          f"aside (mv '{self.path}' '{self.path}.broken') and a new store is created on the next "
+                          f"start, or set STRAGGLERS_RUNS to another folder.")
+
+    def _migrate(self) -> None:
+        try:
+            c = self.conn
+            with self.read():  # version and tables from one snapshot
+                version = c.execute("PRAGMA user_version").fetchone()[0]
+                foreign = version == 0 and c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+            self._refuse_newer(version)
+            if foreign:
+                raise StoreError(f"{self.path} is an SQLite file but not a Stragglers store (it has other "
+                                 f"tables). It was left untouched: set STRAGGLERS_RUNS to another folder.")
+            if version == SCHEMA_VERSION:
+                return
+            if version == 0:  # only an empty file can take a page size; 16 KiB pages hold 15 masks of
+                c.execute(f"PRAGMA page_size={PAGE_SIZE}")  # P = 8192 (1 KiB each) where 4 KiB pages hold 3
+            c.execute("PRAGMA journal_mode=WAL")
+            with self.write():
+                version = c.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+                self._refuse_newer(version)
+                # statement by statement: executescript would COMMIT half way through
+                for v in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _statements(MIGRATIONS[v]):
+                        c.execute(statement)
+                    c.execute(f"PRAGMA user_version={v}")
+        except sqlite3.DatabaseError as e:
+            raise self._unreadable(e) from None
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has store schema version {version}, newer than this code knows "
+                             f"({SCHEMA_VERSION}). It was left untouched: update Stragglers (git pull), or set "
+                             f"STRAGGLERS_RUNS to another folder to use a separate store.")
+
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def integrity(self) -> str:
+        """'ok', or SQLite's list of problems."""
+        return "\n".join(r[0] for r in self.conn.execute("PRAGMA integrity_check"))
+
+    # --- jobs (rows only; the lifecycle is engine/jobs.py) -----------------------------
+    def get_job(self, job_id: int) -> dict:
+        with self.read() as c:
+            return self.job_in(c, job_id)
+
+    def job_in(self, c: sqlite3.Connection, job_id: int) -> dict:
+        """A job as seen inside the caller's transaction; queued jobs carry queue_position."""
+        cur = c.execute("SELECT * FROM jobs WHERE id=?", (int(job_id),))
+        row = cur.fetchone()
+        if row is None:
+            raise UnknownJob(f"no job {job_id} in {self.path}")
+        job = _job_dict(cur.description, row)
+        job["queue_position"] = c.execute("SELECT count(*) FROM jobs WHERE status='queued' AND id<=?",
+                                          (job["id"],)).fetchone()[0] if job["status"] == "queued" else None
+        return job
+
+    def list_jobs(self, kind: str | None = None, status: str | None = None) -> list[dict]:
+        """Newest first; queued jobs carry queue_position (1 = next to run)."""
+        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        if kind is not None:
+            sql, args = sql + " AND kind=?", args + [kind]
+        if status is not None:
+            sql, args = sql + " AND status=?", args + [status]
+        with self.read() as c:
+            cur = c.execute(sql + " ORDER BY id DESC", args)
+            jobs = [_job_dict(cur.description, r) for r in cur.fetchall()]
+            queued = [r[0] for r in c.execute("SELECT id FROM jobs WHERE status='queued' ORDER BY id")]
+        position = {j: i + 1 for i, j in enumerate(queued)}
+        for job in jobs:
+            job["queue_position"] = position.get(job["id"])
+        return jobs
+
+    @staticmethod
+    def clear_job_data(c: sqlite3.Connection, job_id: int) -> None:
+        """Inside a write transaction: a job's epochs, masks and artefacts."""
+        for table in ("metrics", "masks", "artifacts"):
+            c.execute(f"DELETE FROM {table} WHERE job_id=?", (job_id,))
+
+    def gc(self, older_than_s: float) -> int:
+        """Delete finished jobs (and their rows) that ended more than older_than_s ago."""
+        cutoff = time.time() - older_than_s
+        marks = ",".join("?" * len(FINISHED))
+        with self.write() as c:
+            ids = [r[0] for r in c.execute(f"SELECT id FROM jobs WHERE status IN ({marks}) AND "
+                                           f"coalesce(finished, created) < ?", (*FINISHED, cutoff))]
+            for job_id in ids:
+                self.clear_job_data(c, job_id)
+                c.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+        return len(ids)
+
+    # --- epochs ------------------------------------------------------------------------
+    def write_epoch(self, job_id: int, record, progress: tuple | None = None) -> None:
+        """One EpochRecord (all its seeds) and optionally the job's progress
+        (done, total, eta_s), in ONE transaction."""
+        seeds = [int(s) for s in record.seeds]
+        cols = [np.asarray(getattr(record, m), dtype=np.float64).tolist() for m in METRIC_COLUMNS]
+        rows = [(job_id, record.epoch, s, *vals) for s, *vals in zip(seeds, *cols)]
+        bits = np.ascontiguousarray(record.misclassified, dtype=np.uint8)
+        masks = [(job_id, record.epoch, s, bits[i].tobytes()) for i, s in enumerate(seeds)]
+        with self.write() as c:
+            # REPLACE: an experiment may stream a seed twice; the last record wins
+            c.executemany("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            c.executemany("INSERT OR REPLACE INTO masks VALUES (?,?,?,?)", masks)
+            if progress is not None:
+                c.execute("UPDATE jobs SET epoch=?, total=?, eta_s=? WHERE id=?", (*progress, job_id))
+
+    def metrics_frame(self, job_id: int) -> pd.DataFrame:
+        """DataFrame[seed, epoch, loss, train_error, test_error, r_plus, r_minus, distance],
+        by seed then epoch; NaN where not measured (test error between test epochs)."""
+        rows = self.conn.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id=?",
+                                 (int(job_id),)).fetchall()  # one statement = one snapshot
+        frame = pd.DataFrame.from_records(rows, columns=["seed", "epoch", *METRIC_COLUMNS])
+        frame = frame.astype({"seed": "int64", "epoch": "int64", **{m: "float64" for m in METRIC_COLUMNS}})
+        return frame.sort_values(["seed", "epoch"], kind="stable").reset_index(drop=True)
+
+    def masks(self, job_id: int, seed: int, epoch: int) -> np.ndarray:
+        """S(t) of one seed: a (P,) bool array of the misclassified training points."""
+        with self.read() as c:
+            row = c.execute("SELECT bits FROM masks WHERE job_id=? AND seed=? AND epoch=?",
+                            (int(job_id), int(seed), int(epoch))).fetchone()
+            config = c.execute("SELECT config FROM jobs WHERE id=?", (int(job_id),)).fetchone()
+        if row is None:
+            raise KeyError(f"job {job_id} has no mask for seed {seed} at epoch {epoch}")
+        bits = np.frombuffer(row[0], dtype=np.uint8)
+        n = json.loads(config[0]).get("n_train", 8 * len(bits)) if config else 8 * len(bits)
+        return np.unpackbits(bits, count=n).astype(bool)
+
+    def result(self, job_id: int) -> "RunResult":
+        """The RunResult of a job's streamed epochs (all of them so far, if it still runs)."""
+        from .results import RunResult  # imports torch: only when a result is asked for
+        with self.read() as c:  # one snapshot for job, metrics and masks
+            job = c.execute("SELECT config, device, seconds, started, finished FROM jobs WHERE id=?",
+                            (int(job_id),)).fetchone()
+            if job is None:
+                raise UnknownJob(f"no job {job_id} in {self.path}")
+            rows = c.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id=?",
+                             (int(job_id),)).fetchall()
+            bits = c.execute("SELECT seed, epoch, bits FROM masks WHERE job_id=?", (int(job_id),)).fetchall()
+        config = run_config(json.loads(job[0]))
+        values = np.array([r[2:] for r in rows], dtype=np.float64).reshape(-1, len(METRIC_COLUMNS))
+        seed_of = np.array([r[0] for r in rows], dtype=np.int64)
+        epoch_of = np.array([r[1] for r in rows], dtype=np.int64)
+        seeds = np.unique(seed_of) if len(rows) else np.asarray(config.seed_list)
+        result = RunResult.empty(config, seeds, config.n_train, device=job[1] or "cpu")
+        keep = epoch_of <= config.epochs
+        r, t = np.searchsorted(seeds, seed_of[keep]), epoch_of[keep]
+        for i, name in enumerate(METRIC_COLUMNS):
+            result.curves[name][r, t] = values[keep, i]
+        if bits:
+            b_seed = np.array([b[0] for b in bits])
+            b_epoch = np.array([b[1] for b in bits])
+            ok = b_epoch <= config.epochs
+            packed = np.frombuffer(b"".join(b[2] for b, k in zip(bits, ok) if k), dtype=np.uint8)
+            result.masks[np.searchsorted(seeds, b_seed[ok]), b_epoch[ok]] = packed.reshape(int(ok.sum()), -1)
+        result.epochs_done = int(t.max()) if len(t) else 0
+        for s, e in sorted(zip(seed_of[keep], t), key=lambda x: x[1]):
+            if not np.isfinite(result.curves["loss"][np.searchsorted(seeds, s), e]):
+                result.diverged.setdefault(int(s), int(e))
+        result.seconds = job[2] if job[2] is not None else \
+            ((job[4] or time.time()) - job[3] if job[3] else 0.0)
+        return result
+
+    def dataset(self, job_id: int):
+        """The prepared Dataset of a job's run options (cached: preparing costs seconds)."""
+        config = run_config(self.get_job(job_id)["config"])
+        return _prepared(json.dumps({k: v for k, v in config.to_dict().items() if k != "device"}, sort_keys=True))
+
+    def summary(self, job_id: int) -> dict:
+        """engine.report.summary of the job: the stored one once done, computed from
+        the epochs so far otherwise."""
+        from .report import summary
+        if self.get_job(job_id)["status"] == "done":
+            stored = self.get_artifact(job_id, "summary")
+            if stored is not None:
+                return stored
+        result = self.result(job_id)
+        if not np.isfinite(result.curves["train_error"]).any():
+            raise LookupError(f"job {job_id} has no epochs yet")
+        return summary(result, self.dataset(job_id))
+
+    def stragglers(self, job_id: int, epochs=None) -> np.ndarray:
+        """S(t) per seed, (R, P) bool; default t = each seed's t* (engine.stragglers)."""
+        from .stragglers import stragglers_at
+        return stragglers_at(self.result(job_id), epochs)
+
+    # --- artefacts ---------------------------------------------------------------------
+    def put_artifact(self, job_id: int, name: str, obj) -> None:
+        """A numpy array is kept as .npy bytes, anything else as JSON."""
+        if isinstance(obj, np.ndarray):
+            buf = io.BytesIO()
+            np.save(buf, obj, allow_pickle=False)
+            fmt, data = "npy", buf.getvalue()
+        else:
+            fmt, data = "json", json.dumps(obj, default=_json_default).encode()
+        with self.write() as c:
+            c.execute("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?)", (int(job_id), name, fmt, data, time.time()))
+
+    def get_artifact(self, job_id: int, name: str, default=None):
+        row = self.conn.execute("SELECT format, data FROM artifacts WHERE job_id=? AND name=?",
+                                (int(job_id), name)).fetchone()
+        if row is None:
+            return default
+        if row[0] == "npy":
+            return np.load(io.BytesIO(row[1]), allow_pickle=False)
+        return json.loads(row[1])
+
+    def artifact_names(self, job_id: int) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM artifacts WHERE job_id=? ORDER BY name",
+                                                (int(job_id),))]
+
+
+def run_config(config: dict) -> RunConfig:
+    """The RunConfig inside a job's config (experiments add their own keys)."""
+    return RunConfig.from_dict({k: v for k, v in config.items() if k in RUN_FIELDS})
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared(config_json: str):
+    from .data import prepare
+    return prepare(RunConfig.from_dict(json.loads(config_json)))
+
+
+def _job_dict(description, row) -> dict:
+    job = dict(zip((d[0] for d in description), row))
+    job["config"] = json.loads(job["config"])
+    job["progress"] = f"{job['epoch']}/{job['total']}"
+    job["cancel_requested"] = bool(job["cancel_requested"])
+    return job
+
+
+def _statements(script: str):
+    """Split a migration script on ';' at line ends (no ';' inside strings here)."""
+    text = "\n".join(line.split("--")[0] for line in script.splitlines())
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def _json_default(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

@@ -1,0 +1,114 @@
+"""`python -m engine.worker --store PATH --max-workers N`: one worker process.
+
+Started by engine.jobs.refresh() (or by hand). It claims the oldest queued job
+while fewer than N jobs run, executes it, and loops until the queue is empty;
+then it exits. Everything it knows is in the store, so killing it at any point
+leaves a store that the next refresh() makes consistent (job -> interrupted).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import traceback
+
+from . import jobs
+from .store import Store
+
+
+class Terminated(BaseException):
+    """SIGTERM: record the job as interrupted, then exit (not an error of the job)."""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.worker")
+    parser.add_argument("--store", help="store file (default: $STRAGGLERS_RUNS/store.sqlite)")
+    parser.add_argument("--max-workers", type=int, default=None, help="jobs running at once, all workers")
+    args = parser.parse_args(argv)
+    store = Store(args.store)
+    cap = args.max_workers or jobs.default_max_workers()
+    pid = os.getpid()
+    with store.write() as c:
+        c.execute("INSERT OR REPLACE INTO workers VALUES (?,?,?,?)", (pid, jobs.process_token(pid), jobs.HOST, time.time()))
+
+    def on_term(signum, frame):
+        raise Terminated()
+    signal.signal(signal.SIGTERM, on_term)
+
+    import torch  # after registering: the import takes seconds
+    n_gpus = torch.cuda.device_count()
+    if n_gpus == 0 and cap > 1 and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // cap))  # CPU workers share the cores, not oversubscribe
+    while True:
+        job = jobs.claim(store, cap, pid, n_gpus)
+        if job is None:
+            return 0
+        if not execute(store, job):
+            return 0
+
+
+def execute(store: Store, job: dict) -> bool:
+    """Run one claimed job to its final status. False when the worker must stop (SIGTERM)."""
+    ctx = jobs.JobContext(store, job["id"])
+    _log(f"job {job['id']} ({job['kind']}) started on {job['device']}")
+    keep_going, seconds = True, None
+    try:
+        if job["device"].startswith("cuda:"):
+            import torch
+            torch.cuda.set_device(int(job["device"].split(":")[1]))
+        if job["kind"] == "run":
+            status, error, seconds = _run(ctx, job["config"])
+        else:
+            status, error = _experiment(ctx, job["kind"], job["config"])
+    except Terminated:
+        status, error, keep_going = "interrupted", "worker stopped by SIGTERM; resubmit to rerun", False
+    except Exception as e:
+        from .run import Stopped
+        if isinstance(e, Stopped):
+            status, error = "cancelled", None
+        else:
+            traceback.print_exc()
+            status, error = "failed", jobs.describe(e)
+    jobs.finish(store, job["id"], status, error, seconds)
+    _log(f"job {job['id']} {status}" + (f": {error}" if error else ""))
+    return keep_going
+
+
+def _run(ctx: jobs.JobContext, config: dict):
+    """A "run" job: engine.run.run streaming into the store, then its summary."""
+    from .config import RunConfig
+    from .report import summary
+    from .run import run
+    cfg = RunConfig.from_dict(config)
+    ctx.epochs_total = cfg.epochs
+    result, data = run(cfg, on_epoch=ctx.on_epoch, should_stop=ctx.should_stop)
+    if result.diverged:
+        seeds = sorted(result.diverged)
+        return ("failed", f"diverged at epoch {min(result.diverged.values())} (seeds {', '.join(map(str, seeds))}): "
+                          f"lower the learning rate", result.seconds)
+    if ctx.stopped and result.epochs_done < cfg.epochs:  # a cancel after the last epoch changes nothing
+        return "cancelled", None, result.seconds
+    ctx.put_artifact("summary", summary(result, data))
+    return "done", None, result.seconds
+
+
+def _experiment(ctx: jobs.JobContext, kind: str, config: dict):
+    """An engine.experiments job: its result dict is kept as the artefact "result"."""
+    from .experiments.context import jsonable
+    result = jobs.job_kinds()[kind](dict(config), ctx)
+    if ctx.stopped:
+        return "cancelled", None
+    result = dict(result)
+    result.setdefault("config", config)
+    ctx.put_artifact("result", jsonable(result))
+    return "done", None
+
+
+def _log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} worker {os.getpid()}: {message}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

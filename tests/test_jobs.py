@@ -1,0 +1,207 @@
+"""engine.jobs with REAL worker processes on a real store file in tmp_path:
+streaming, kill -9, cancel, divergence, de-duplication, the concurrency cap, the CLI."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from engine import jobs
+from engine.config import ConfigError, RunConfig
+from engine.store import Store
+
+TIMEOUT = 240  # seconds; generous because a shared CI box can be slow to start a worker (torch import)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny nets: one thread per worker is fastest on a shared box
+    monkeypatch.delenv("STRAGGLERS_MAX_WORKERS", raising=False)
+    yield Store()
+    for p in list(jobs._children):  # only the workers this test started
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def config(**kw) -> dict:
+    return RunConfig(**{"dataset": "digits", "n_train": 256, "seeds": 3, "device": "cpu", **kw}).to_dict()
+
+
+def wait_until(predicate, timeout=TIMEOUT, poll=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError("timed out")
+
+
+def assert_complete_epochs(store, job, R=3):
+    """Every written epoch has every seed, in metrics and in masks, epochs 0..max without holes."""
+    frame = store.metrics_frame(job)
+    per_epoch = frame.groupby("epoch").size()
+    assert (per_epoch == R).all() and list(per_epoch.index) == list(range(len(per_epoch)))
+    n_masks = store.conn.execute("SELECT count(*) FROM masks WHERE job_id=?", (job,)).fetchone()[0]
+    assert n_masks == len(frame)
+    return frame
+
+
+def test_a_reader_sees_epochs_appear_while_the_worker_runs(store):
+    job = jobs.submit("run", config(epochs=300), store=store)
+    counts, etas = [], []
+    while (status := (seen := store.get_job(job))["status"]) in ("queued", "running"):
+        if status == "running":
+            counts.append(len(store.metrics_frame(job)))
+            etas.append(seen["eta_s"])
+        time.sleep(0.005)
+    assert status == "done", store.get_job(job)["error"]
+    assert any(0 < n < 3 * 301 for n in counts), counts[-5:]
+    assert all(n % 3 == 0 for n in counts) and counts == sorted(counts)
+    assert any(eta is not None and eta >= 0 for eta in etas)  # ETA from the measured epoch rate
+    assert len(assert_complete_epochs(store, job)) == 3 * 301
+    assert store.get_artifact(job, "summary")["epochs_done"] == 300
+
+
+def test_kill_9_leaves_the_job_interrupted_and_a_resubmit_completes(store):
+    cfg = config(epochs=600)
+    job = jobs.submit("run", cfg, store=store)
+    wait_until(lambda: len(store.metrics_frame(job)) >= 30)
+    running = store.get_job(job)
+    assert running["status"] == "running"
+    os.kill(running["pid"], signal.SIGKILL)
+    wait_until(lambda: jobs.refresh(store) >= 0 and store.get_job(job)["status"] == "interrupted", timeout=10)
+    assert f"pid {running['pid']}" in store.get_job(job)["error"]
+    assert store.integrity() == "ok"
+    assert 30 <= len(assert_complete_epochs(store, job)) < 3 * 601
+
+    assert jobs.submit("run", cfg, store=store) == job  # reruns cleanly under the same id
+    done = jobs.wait(job, store, timeout=TIMEOUT)
+    assert done["status"] == "done" and done["error"] is None, done["error"]
+    assert len(assert_complete_epochs(store, job)) == 3 * 601
+
+
+def test_cancel_stops_within_one_epoch_and_a_queued_job_is_cancelled_at_once(store):
+    job = jobs.submit("run", config(epochs=100_000), store=store, max_workers=1)
+    behind = jobs.submit("run", config(epochs=100_000, seed_offset=3), store=store, max_workers=1)
+    wait_until(lambda: len(store.metrics_frame(job)) >= 15)
+    assert store.get_job(behind)["queue_position"] == 1
+    assert jobs.cancel(behind, store)["status"] == "cancelled"  # never started
+
+    flagged = jobs.cancel(job, store)  # the job as of the moment the flag was set
+    start = time.monotonic()
+    final = jobs.wait(job, store, timeout=60, poll_s=0.01)
+    assert final["status"] == "cancelled" and final["error"] is None
+    assert time.monotonic() - start < 10
+    frame = assert_complete_epochs(store, job)
+    assert frame.epoch.max() <= flagged["epoch"] + 1  # the epoch under way when asked, no more
+    assert store.get_job(behind)["started"] is None and len(store.metrics_frame(behind)) == 0
+
+
+def test_a_diverging_run_fails_naming_the_epoch_and_keeps_its_epochs(store):
+    job = jobs.submit("run", config(epochs=50, lr=1e6, activation="linear"), store=store)
+    final = jobs.wait(job, store, timeout=TIMEOUT)
+    assert final["status"] == "failed"
+    m = re.fullmatch(r"diverged at epoch (\d+) \(seeds 0, 1, 2\): lower the learning rate", final["error"])
+    assert m, final["error"]
+    frame = assert_complete_epochs(store, job)
+    assert frame.epoch.max() == int(m.group(1))
+    assert store.result(job).diverged == {0: int(m.group(1)), 1: int(m.group(1)), 2: int(m.group(1))}
+
+
+def test_identical_submits_make_one_job_and_a_done_job_is_reused(store):
+    cfg = config(epochs=20)
+    first = jobs.submit("run", cfg, store=store)
+    assert jobs.submit("run", dict(cfg), store=store) == first
+    assert jobs.submit("run", {**cfg, "device": "auto"}, store=store) == first  # the device is not the science
+    assert [j["id"] for j in store.list_jobs()] == [first]
+    done = jobs.wait(first, store, timeout=TIMEOUT)
+    assert done["status"] == "done"
+    assert jobs.submit("run", cfg, store=store) == first and store.get_job(first)["started"] == done["started"]
+    assert jobs.submit("run", cfg, store=store, force=True) == first  # force reruns it
+    again = jobs.wait(first, store, timeout=TIMEOUT)
+    assert again["status"] == "done" and again["started"] > done["finished"]
+    assert len(store.list_jobs()) == 1 and len(store.metrics_frame(first)) == 3 * 21
+    with pytest.raises(ConfigError):
+        jobs.submit("run", {**cfg, "lr": -1}, store=store)
+    with pytest.raises(ConfigError):
+        jobs.submit("no-such-kind", cfg, store=store)
+
+
+def test_ten_jobs_run_within_the_cap_and_all_finish(store):
+    cap = 2
+    ids = [jobs.submit("run", config(epochs=30, seed_offset=10 * i), store=store, max_workers=cap) for i in range(10)]
+    assert len(set(ids)) == 10
+    positions = [store.get_job(j)["queue_position"] for j in ids]
+    queued = [p for p in positions if p is not None]
+    assert queued == list(range(1, len(queued) + 1))  # the oldest job is next
+    finished = [jobs.wait(j, store, timeout=TIMEOUT) for j in ids]
+    assert all(j["status"] == "done" for j in finished), [j["error"] for j in finished]
+    events = sorted([(j["started"], 1) for j in finished] + [(j["finished"], -1) for j in finished])
+    running, most = 0, 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    assert 1 <= most <= cap
+    # the workers drained the queue and left
+    wait_until(lambda: store.conn.execute("SELECT count(*) FROM workers").fetchone()[0] == 0, timeout=30, poll=0.1)
+
+
+def test_dead_or_reused_pids_are_interrupted_and_devices_one_per_gpu(store):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    me = os.getpid()
+    for pid, token in ((gone.pid, None), (me, "not-my-start-time")):  # exited; a pid reused by another process
+        with store.write() as c:
+            c.execute("INSERT INTO jobs (kind, config, config_hash, status, created, pid, pid_start, host) "
+                      "VALUES ('run', ?, 'h', 'running', ?, ?, ?, ?)",
+                      (json.dumps(config()), time.time(), pid, token, jobs.HOST))
+    jobs.refresh(store)
+    assert {j["status"] for j in store.list_jobs()} == {"interrupted"}
+    assert jobs.alive(me, jobs.process_token(me), jobs.HOST) and not jobs.alive(gone.pid, None, jobs.HOST)
+    assert jobs._pick_device("auto", ["cuda:0"], 2) == "cuda:1"
+    assert jobs._pick_device("cpu", [], 2) == "cpu" and jobs._pick_device("auto", [], 0) == "cpu"
+
+
+def test_cli_submit_wait_list_show_export(store, tmp_path, capsys):
+    """`python -m engine jobs ...` through engine.cli.main in this process (the worker is still a real process)."""
+    from engine.cli import main
+
+    def cli(*args, rc=0):
+        assert main(["jobs", *args]) == rc
+        return capsys.readouterr().out
+
+    job = int(cli("submit", "--dataset", "digits", "--n-train", "256", "--seeds", "2", "--epochs", "40",
+                  "--device", "cpu", "--wait").split()[0])
+    listed = json.loads(cli("list", "--json"))
+    assert [(j["id"], j["status"], j["progress"]) for j in listed] == [(job, "done", "40/40")]
+    assert {"id", "kind", "status", "progress", "pid", "error"} <= set(listed[0])
+    assert f"{job} " in cli("list") and "phi =" in cli("show", str(job))
+    shown = json.loads(cli("show", str(job), "--json"))
+    assert shown["status"] == "done" and "summary" in shown["artifacts"]
+    cli("export", str(job), "--out", str(tmp_path / "export"))
+    assert {p.name for p in (tmp_path / "export").iterdir()} == {"summary.json", "metrics.csv", "stragglers.csv",
+                                                                 "stragglers.npy", "manifest.json"}
+    assert json.loads((tmp_path / "export" / "summary.json").read_text())["epochs_done"] == 40
+    assert "already done" in cli("cancel", str(job))
+    cli("show", "999", rc=2)
+    assert "removed 1 finished job" in cli("gc", "--older-than", "0")
+    assert json.loads(cli("list", "--json")) == []
+
+
+def test_error_text_kept_by_a_failed_job():
+    from engine.sources import DatasetUnavailable
+    bad = ConfigError("lr", -1, "a finite number > 0")
+    assert jobs.describe(bad) == str(bad)
+    assert jobs.describe(DatasetUnavailable("kmnist is not here: run python -m engine data fetch kmnist")) == \
+        "kmnist is not here: run python -m engine data fetch kmnist"
+    try:
+        {}["missing"]
+    except KeyError as e:
+        assert jobs.describe(e) == "KeyError: 'missing'"

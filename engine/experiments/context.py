@@ -1,0 +1,156 @@
+"""What every experiment shares with the job system and the CLI: the flat config
+dict (run options + experiment options), the job context, progress across many
+runs, and result.json / CSV output.
+
+A job's config is ONE flat dict: the RunConfig fields of the base run plus the
+experiment's own options (e.g. "epsilons", "sigmas"). The job system stores it
+as is; `split` turns it back into (RunConfig, options) and rejects unknown keys,
+so a typo fails at submission instead of being silently ignored.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ConfigError, RunConfig
+from ..run import Stopped
+
+RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+
+
+def split(config: dict, defaults: dict) -> tuple[RunConfig, dict]:
+    """(validated RunConfig, experiment options filled from `defaults`)."""
+    run = {k: v for k, v in config.items() if k in RUN_FIELDS}
+    extra = {k: v for k, v in config.items() if k not in RUN_FIELDS}
+    unknown = set(extra) - set(defaults)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigError(name, extra[name], "not an option of this experiment")
+    return RunConfig.from_dict(run).validate(), {**defaults, **extra}
+
+
+def typed_value(option: str, text: str):
+    """A RunConfig value parsed from text with the field's type ('depth', '3' -> 3)."""
+    if option not in RUN_FIELDS or option == "exclude":
+        raise ConfigError(option, text, "a run option such as optimizer, block, dataset, depth")
+    kind = type(RUN_FIELDS[option].default)
+    try:
+        return kind(text) if kind in (int, float) else text
+    except ValueError:
+        raise ConfigError(option, text, f"a value of type {kind.__name__}") from None
+
+
+def overrides(spec: str) -> dict:
+    """'depth=3,lr=0.02' -> {'depth': 3, 'lr': 0.02} (run options only)."""
+    out = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ConfigError("variant", spec, "key=value pairs separated by commas, e.g. depth=3,lr=0.02")
+        out[key.strip()] = typed_value(key.strip(), value.strip())
+    return out
+
+
+class LocalContext:
+    """The job context for a run in this process (CLI, tests): a progress bar,
+    never asked to stop, artifacts kept in memory (and written by write_result)."""
+
+    def __init__(self, show_progress: bool = False):
+        self.artifacts: dict = {}
+        self._bar = show_progress and sys.stderr.isatty()
+
+    def progress(self, done: int, total: int) -> None:
+        if self._bar:
+            sys.stderr.write(f"\r{done}/{total} epochs ({100 * done / max(total, 1):.0f}%)")
+            if done >= total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def should_stop(self) -> bool:
+        return False
+
+    def put_artifact(self, name: str, obj) -> None:
+        self.artifacts[name] = obj
+
+    def on_epoch(self, record) -> None:
+        pass
+
+
+class Steps:
+    """Epoch counter over all the runs of one experiment, so a job reports one
+    progress bar and one cancel point, however many ensembles it trains."""
+
+    def __init__(self, ctx, total: int):
+        self.ctx, self.total, self.done = ctx, max(int(total), 1), 0
+
+    def __call__(self, record=None) -> None:
+        self.done += 1
+        self.ctx.progress(min(self.done, self.total), self.total)
+
+    def check(self) -> None:
+        if self.ctx.should_stop():
+            raise Stopped()
+
+
+def jsonable(obj):
+    """numpy scalars/arrays -> Python; NaN and infinities -> None (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def write_result(out: Path, result: dict, artifacts: dict) -> list[Path]:
+    """result.json plus one file per artifact: a list of row dicts -> CSV, an
+    array -> .npy, anything else -> JSON. Every file is written atomically."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [_atomic(out / "result.json", json.dumps(jsonable(result), indent=2))]
+    for name, obj in artifacts.items():
+        if isinstance(obj, np.ndarray):
+            buf = io.BytesIO()
+            np.save(buf, obj)
+            written.append(_atomic(out / f"{name}.npy", buf.getvalue()))
+        elif isinstance(obj, list) and obj and isinstance(obj[0], dict):
+            written.append(_atomic(out / f"{name}.csv", csv_text(obj)))
+        else:
+            written.append(_atomic(out / f"{name}.json", json.dumps(jsonable(obj), indent=2)))
+    return written
+
+
+def csv_text(rows: list[dict]) -> str:
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: ("" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v)
+                    for k, v in jsonable(row).items()})
+    return buf.getvalue()
+
+
+def _atomic(path: Path, content) -> Path:
+    mode = "wb" if isinstance(content, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, mode) as f:
+        f.write(content)
+    os.replace(tmp, path)
+    return path

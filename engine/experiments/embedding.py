@@ -1,0 +1,164 @@
+"""SI Fig. 4: where the stragglers sit in a 2-D map of the data.
+
+t-SNE (openTSNE) of the training inputs after PCA to 50 components. The input map depends only on (dataset, block, P), so it is
+computed once and cached under <runs>/cache keyed by a hash of those, the
+dataset's checksums and the t-SNE settings. Optionally the same for the hidden
+representation (on the unit sphere) of one seed at a chosen epoch. Each point's
+distance to the centre of its class (of the 10 original classes) in the map is
+compared between stragglers and the rest with a one-sided Mann-Whitney test.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import mannwhitneyu
+
+from ..data import prepare
+from ..report import CONSENSUS_THRESHOLD
+from ..stragglers import consensus, stragglers_at
+from .context import Steps, split
+from .ensemble import hidden_of, run_rows
+
+OPTIONS = {"perplexity": 30.0, "n_iter": 500, "early_iter": 250, "tsne_seed": 0, "hidden_epoch": None,
+           "hidden_seed_row": 0, "benchmark": False, "cache": True, "tsne_jobs": -1}
+PCA_COMPONENTS = 50
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("STRAGGLERS_RUNS") or Path(__file__).resolve().parents[2] / "runs"
+    return Path(root) / "cache"
+
+
+def _key(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def pca(x: np.ndarray, n: int = PCA_COMPONENTS, seed: int = 0) -> np.ndarray:
+    from sklearn.decomposition import PCA
+    n = min(n, x.shape[0], x.shape[1])
+    return PCA(n_components=n, random_state=seed).fit_transform(np.asarray(x, np.float64))
+
+
+# openTSNE's Barnes-Hut gradients beat its FFT ones below ~10^4 points (8192 MNIST
+# points on 2 cores: BH 17.5 s, FFT 27.9 s, scikit-learn 20.7 s; benchmarks/measure.py);
+# FFT is O(n) per iteration and wins for larger maps.
+FFT_ABOVE = 10_000
+
+
+def tsne(x: np.ndarray, perplexity: float = 30.0, n_iter: int = 500, early_iter: int = 250, seed: int = 0,
+         n_jobs: int = -1) -> np.ndarray:
+    """openTSNE on PCA(50) of x: early_iter exaggerated iterations, then n_iter
+    normal ones (openTSNE's defaults). n_jobs=-1: every core."""
+    from openTSNE import TSNE
+    y = pca(x, seed=seed)
+    perplexity = min(perplexity, (len(y) - 1) / 3)  # openTSNE needs 3 * perplexity < n
+    emb = TSNE(n_components=2, perplexity=perplexity, n_iter=n_iter, early_exaggeration_iter=early_iter,
+               negative_gradient_method="fft" if len(y) > FFT_ABOVE else "bh",
+               n_jobs=n_jobs, random_state=seed).fit(y)
+    return np.asarray(emb, dtype=np.float64)
+
+
+def cached_tsne(x: np.ndarray, key: dict, use_cache: bool = True, **kw) -> tuple[np.ndarray, dict]:
+    """t-SNE of x, read from / written to the cache under a hash of `key` + the
+    settings. Returns (embedding, {"seconds", "cached", "path"})."""
+    settings = {k: v for k, v in kw.items() if k != "n_jobs"}  # threads change the speed, not the map
+    path = cache_dir() / f"tsne-{_key({**key, **settings, 'pca': PCA_COMPONENTS})}.npy"
+    start = time.perf_counter()
+    if use_cache and path.exists():
+        emb = np.load(path)
+        return emb, {"seconds": time.perf_counter() - start, "cached": True, "path": str(path)}
+    emb = tsne(x, **kw)
+    seconds = time.perf_counter() - start
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, emb)
+        os.replace(tmp, path)  # a concurrent reader never sees half an array
+    return emb, {"seconds": seconds, "cached": False, "path": str(path)}
+
+
+def input_key(cfg, data) -> dict:
+    """The input map depends on the data block only, not on labels or the network."""
+    return {"what": "inputs", "dataset": cfg.dataset, "block": cfg.block, "n_train": cfg.n_train, "md5": data.md5}
+
+
+def class_centre_distance(emb: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Distance of each point to the centroid of its own class in the map."""
+    d = np.empty(len(emb))
+    for c in np.unique(classes):
+        sel = classes == c
+        d[sel] = np.linalg.norm(emb[sel] - emb[sel].mean(0), axis=1)
+    return d
+
+
+def farther_test(distance: np.ndarray, is_straggler: np.ndarray) -> dict:
+    """One-sided Mann-Whitney: are stragglers farther from their class centre?"""
+    s, rest = distance[is_straggler], distance[~is_straggler]
+    if len(s) == 0 or len(rest) == 0:
+        return {"U": np.nan, "p": np.nan, "n_stragglers": int(len(s))}
+    test = mannwhitneyu(s, rest, alternative="greater")
+    return {"U": float(test.statistic), "p": float(test.pvalue), "n_stragglers": int(len(s)),
+            "median_stragglers": float(np.median(s)), "median_rest": float(np.median(rest)),
+            # P(a straggler is farther than a random other point): U / (n1 n2)
+            "effect": float(test.statistic / (len(s) * len(rest)))}
+
+
+def benchmark(x: np.ndarray, perplexity: float = 30.0, n_iter: int = 500, early_iter: int = 250,
+              seed: int = 0, n_jobs: int = -1) -> dict:
+    """Wall time of the engine's openTSNE vs scikit-learn's Barnes-Hut TSNE on the same
+    PCA input and the same number of iterations (sklearn's 250 exaggerated ones are
+    fixed, so early_iter only changes openTSNE's)."""
+    from sklearn.manifold import TSNE
+    y = pca(x, seed=seed)
+    start = time.perf_counter()
+    tsne(x, perplexity=perplexity, n_iter=n_iter, early_iter=early_iter, seed=seed, n_jobs=n_jobs)
+    t_open = time.perf_counter() - start
+    start = time.perf_counter()
+    TSNE(n_components=2, perplexity=perplexity, max_iter=n_iter + 250, random_state=seed,
+         n_jobs=n_jobs).fit_transform(y)
+    t_sk = time.perf_counter() - start
+    return {"n_points": int(len(x)), "n_jobs": n_jobs, "opentsne_s": t_open, "sklearn_s": t_sk,
+            "speedup": t_sk / t_open}
+
+
+def embed(config: dict, ctx) -> dict:
+    """Job "embed": the input map (cached), the stragglers on it and the test."""
+    cfg, opts = split(config, OPTIONS)
+    data = prepare(cfg)
+    hidden_epoch = opts["hidden_epoch"]
+    steps = Steps(ctx, cfg.epochs + 1)
+    keep = (int(hidden_epoch),) if hidden_epoch is not None else ()
+    ens = run_rows(cfg, data, cfg.seed_list, steps=steps, on_epoch=ctx.on_epoch, keep_epochs=keep)
+    freq = consensus(stragglers_at(ens.result))
+    strag = freq >= CONSENSUS_THRESHOLD
+    kw = {"perplexity": float(opts["perplexity"]), "n_iter": int(opts["n_iter"]), "early_iter": int(opts["early_iter"]),
+          "seed": int(opts["tsne_seed"]), "n_jobs": int(opts["tsne_jobs"])}
+    emb, info = cached_tsne(data.x_train, input_key(cfg, data), use_cache=bool(opts["cache"]), **kw)
+    dist = class_centre_distance(emb, data.classes_train)
+    out = {"kind": "embed", "n_train": data.n_train, "n_stragglers": int(strag.sum()), "tsne": info,
+           "inputs": farther_test(dist, strag)}
+    rows = [{"index": int(i), "class": int(c), "label": int(y), "x": e[0], "y": e[1], "consensus": f,
+             "straggler": bool(s), "distance": d}
+            for i, c, y, e, f, s, d in zip(data.index_train, data.classes_train, data.y_train, emb, freq, strag, dist)]
+    if hidden_epoch is not None:
+        epoch, row = int(hidden_epoch), int(opts["hidden_seed_row"])
+        if epoch not in ens.params:
+            raise ValueError(f"hidden_epoch {epoch} was not reached (last epoch {ens.result.epochs_done})")
+        h = hidden_of(cfg, data, ens.params[epoch], row)
+        key = {"what": "hidden", "config": cfg.config_hash(), "epoch": epoch, "seed": int(ens.seeds[row])}
+        hemb, hinfo = cached_tsne(h, key, use_cache=bool(opts["cache"]), **kw)
+        hdist = class_centre_distance(hemb, data.classes_train)
+        out["hidden"] = {"epoch": epoch, "seed": int(ens.seeds[row]), "tsne": hinfo, **farther_test(hdist, strag)}
+        for r, e, d in zip(rows, hemb, hdist):
+            r.update({"hidden_x": e[0], "hidden_y": e[1], "hidden_distance": d})
+    if opts["benchmark"]:
+        out["benchmark"] = benchmark(data.x_train, **kw)
+    ctx.put_artifact("embedding", rows)
+    return out

@@ -1,0 +1,95 @@
+"""Many (seed, training subset) rows trained as ONE batched ensemble, plus the
+trained parameters for evaluations the training loop does not do itself.
+
+engine.train.train accepts seed ids that repeat and a (rows, P) include mask, so
+"seed 3 on T minus S(t*)" and "seed 3 on T minus a random set" are two rows of the
+same run: the same initialisation, different points masked (never copied).
+RunResult looks rows up by seed id, so here rows are stored under their row
+number and the seed of each row is kept beside them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..config import RunConfig
+from ..data import Dataset
+from ..models import forward
+from ..results import RunResult
+from ..train import resolve_device, train
+
+
+@dataclass
+class Ensemble:
+    result: RunResult          # result.seeds are row numbers 0..rows-1
+    seeds: np.ndarray          # (rows,) the initialisation seed of each row
+    include: np.ndarray        # (rows, P) the training subset of each row
+    params: dict               # epoch -> [tensors (rows, ...)], the epochs asked for + the last one
+
+    def final_params(self) -> list[torch.Tensor]:
+        return self.params[max(self.params)]
+
+
+def run_rows(config: RunConfig, data: Dataset, seeds, include=None, steps=None, on_epoch=None,
+             keep_epochs=()) -> Ensemble:
+    """Train one row per entry of `seeds` (repeats allowed) on its own subset
+    `include[row]` (default: every point). `steps` (a context.Steps) counts epochs
+    and is asked whether to stop; `keep_epochs` are epochs whose parameters are
+    kept besides the final ones (e.g. for an embedding of the hidden layer)."""
+    seeds = np.asarray(seeds, dtype=int)
+    rows, P = len(seeds), data.n_train
+    if include is None:
+        include = np.ones(P, bool)
+        include[list(config.exclude)] = False
+    include = np.broadcast_to(np.asarray(include, bool), (rows, P))
+    result = RunResult.empty(config, np.arange(rows), P, device=str(resolve_device(config.device)))
+    params = {}
+    # one shared mask when every row has the same subset (mini-batch SGD needs that)
+    shared = bool((include == include[0]).all())
+    gen = train(config, data, include=include[0] if shared else include, seeds=list(seeds))
+    for rec in gen:
+        if steps is not None:
+            steps()
+        if on_epoch is not None:
+            on_epoch(rec)
+        rec.seeds = np.arange(rows)
+        result.add(rec)
+        if rec.epoch in keep_epochs or rec.epoch == config.epochs or rec.diverged.any():
+            params[rec.epoch] = [p.detach().clone() for p in rec.params]
+        if steps is not None:
+            steps.check()
+    return Ensemble(result=result, seeds=seeds, include=np.array(include), params=params)
+
+
+@torch.no_grad()
+def errors_on(config: RunConfig, data: Dataset, params, x: np.ndarray, y: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Classification error of every row on (x, y), e.g. a noisy copy of the test set."""
+    device = params[0].device
+    wrong = torch.zeros(params[0].shape[0], dtype=torch.float64, device=device)
+    for start in range(0, len(x), chunk):
+        xb = torch.from_numpy(np.ascontiguousarray(x[start:start + chunk])).to(device)
+        yb = torch.from_numpy(y[start:start + chunk]).to(device)
+        logits, _ = forward(config, params, xb, data.image_shape)
+        wrong += (logits.argmax(-1) != yb).sum(-1)
+    return (wrong / len(x)).cpu().numpy()
+
+
+@torch.no_grad()
+def hidden_of(config: RunConfig, data: Dataset, params, row: int) -> np.ndarray:
+    """The measured hidden layer of one row on the training inputs, projected on
+    the unit sphere as the geometry sees it: (P, H)."""
+    one = [p[row:row + 1] for p in params]
+    x = torch.from_numpy(data.x_train).to(one[0].device)
+    _, hidden = forward(config, one, x, data.image_shape)
+    h = hidden[0].double()
+    norm = h.norm(dim=-1, keepdim=True)
+    return torch.where(norm > 0, h / norm.clamp_min(1e-300), torch.zeros_like(h)).cpu().numpy()
+
+
+def last_values(result: RunResult, curve: str) -> np.ndarray:
+    """Each row's value at its last recorded epoch (the asymptotic value)."""
+    c = result.curves[curve]
+    last = np.array([np.flatnonzero(np.isfinite(row))[-1] if np.isfinite(row).any() else 0 for row in c])
+    return c[np.arange(len(c)), last]

@@ -1,0 +1,195 @@
+"""Fig. 2a-c: retrain from the SAME initialisation on T minus a set of points.
+
+Fig. 2a ("prune"): remove S(t*) (the stragglers), S(t) for an epoch before and
+one after t*, and random subsets of the same sizes; does the inversion survive?
+Fig. 2b-c ("sweep"): for eps on a grid, remove S(t(eps)) or a random set of the
+same size, retrain to convergence and record the asymptotic geometry and the
+errors on the clean test set and on noisy copies of it (sigma grid).
+
+Every retrain of an experiment is a row of ONE batched ensemble: the seed is
+repeated once per variant and each row masks its own removed points.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import prepare, with_noise
+from ..geometry import METRICS
+from ..results import CURVES
+from ..stragglers import stragglers_at, stragglers_at_error
+from .context import Steps, split
+from .coordinates import epochs_at, epsilon_grid
+from .ensemble import errors_on, last_values, run_rows
+
+PRUNE_OPTIONS = {"prune_epochs": None, "retrain_epochs": None, "random_seed": 12345}
+SWEEP_OPTIONS = {"epsilons": None, "n_grid": 8, "sigmas": [0.0, 0.5, 0.75, 1.0, 1.2, 1.5],
+                 "retrain_epochs": None, "random_seed": 12345, "noise_seed": 0}
+
+
+def random_like(removed: np.ndarray, seeds, tag: int) -> np.ndarray:
+    """For each row, a uniformly random subset of the training set with as many
+    points as removed[row]: the control of equal size. Its own generator per
+    (seed, tag) so a control does not depend on which other variants ran."""
+    out = np.zeros_like(removed, dtype=bool)
+    P = removed.shape[1]
+    for r, (seed, n) in enumerate(zip(seeds, removed.sum(1))):
+        rng = np.random.default_rng([int(tag), int(seed)])
+        out[r, rng.choice(P, size=int(n), replace=False)] = True
+    return out
+
+
+def noisy_test(data, sigma: float, seed: int) -> np.ndarray:
+    """The test set plus sigma times ONE noise draw (same seed for every sigma), so
+    the error against sigma is a smooth curve, not one draw per point."""
+    return with_noise(data.x_test, float(sigma), seed=seed)
+
+
+def retrain(config, data, seeds, removed: dict, steps=None, sigmas=(), noise_seed=0) -> dict:
+    """Retrain every (variant, seed) from seed's initialisation on T minus
+    removed[variant][row], all as one ensemble. Returns per variant: per-seed
+    lists of the final numbers and inversion flags; "rows": its rows in "result"."""
+    names = list(removed)
+    R = len(seeds)
+    all_seeds = np.tile(np.asarray(seeds), len(names))
+    include = ~np.concatenate([removed[n] for n in names])
+    ens = run_rows(config, data, all_seeds, include, steps=steps)
+    res = ens.result
+    invs = res.inversions()
+    finals = {c: last_values(res, c) for c in CURVES}
+    noisy = {float(s): errors_on(config, data, ens.final_params(), noisy_test(data, s, noise_seed), data.y_test)
+             for s in sigmas}
+    out, blocks = {}, {}
+    for v, name in enumerate(names):
+        rows = blocks[name] = slice(v * R, (v + 1) * R)
+        out[name] = {
+            "seeds": [int(s) for s in seeds],
+            "n_removed": removed[name].sum(1).astype(int).tolist(),
+            "inversion_present": [i.present for i in invs[rows]],
+            "t_star": {m: [i.t_star[m] for i in invs[rows]] for m in METRICS},
+            "phi": [i.phi for i in invs[rows]],
+            **{f"final_{c}": finals[c][rows].tolist() for c in CURVES},
+            "noisy_test_error": {str(s): e[rows].tolist() for s, e in noisy.items()},
+        }
+    return {"variants": out, "rows": blocks, "result": res}
+
+
+def prune(config: dict, ctx) -> dict:
+    """Job "prune" (Fig. 2a)."""
+    cfg, opts = split(config, PRUNE_OPTIONS)
+    retrain_cfg = cfg.replace(epochs=int(opts["retrain_epochs"] or cfg.epochs))
+    data = prepare(cfg)
+    seeds = cfg.seed_list
+    steps = Steps(ctx, cfg.epochs + 1)  # grows once the number of variants is known
+    base = run_rows(cfg, data, seeds, steps=steps, on_epoch=ctx.on_epoch).result
+    invs = base.inversions()
+    t_star = np.array([i.straggler_epoch for i in invs])
+    removed = {"stragglers": stragglers_at(base, t_star)}
+    epochs = opts["prune_epochs"] or _before_after(t_star, base.epochs_done)
+    for t in sorted({int(t) for t in epochs}):
+        removed[f"s_t{t}"] = base.misclassified(min(t, base.epochs_done))
+    for k, name in enumerate(list(removed)):
+        control = "random" if name == "stragglers" else "random_" + name[2:]
+        removed[control] = random_like(removed[name], seeds, opts["random_seed"] + k)
+    steps.total += retrain_cfg.epochs + 1
+    fit = retrain(retrain_cfg, data, seeds, removed, steps=steps)
+    variants = {"full": _base_variant(base, invs)}
+    curves = _mean_curves("full", base, slice(0, len(seeds)))
+    for name, v in fit["variants"].items():
+        curves += _mean_curves(name, fit["result"], fit["rows"][name])
+        variants[name] = v
+    ctx.put_artifact("curves", curves)
+    ctx.put_artifact("seed_curves", _seed_curves(base, fit, seeds))
+    return {"kind": "prune", "t_star": t_star.tolist(), "prune_epochs": sorted({int(t) for t in epochs}),
+            "variants": variants}
+
+
+def sweep(config: dict, ctx) -> dict:
+    """Job "sweep" (Fig. 2b-c)."""
+    cfg, opts = split(config, SWEEP_OPTIONS)
+    retrain_cfg = cfg.replace(epochs=int(opts["retrain_epochs"] or cfg.epochs))
+    # only the asymptotic test error matters here: evaluate the clean test set at the end
+    retrain_cfg = retrain_cfg.replace(test_every=retrain_cfg.epochs)
+    data = prepare(cfg)
+    seeds = cfg.seed_list
+    steps = Steps(ctx, cfg.epochs + 1 + retrain_cfg.epochs + 1)
+    base_ens = run_rows(cfg, data, seeds, steps=steps, on_epoch=ctx.on_epoch)
+    base = base_ens.result
+    if opts["epsilons"]:
+        eps = np.array(sorted((float(e) for e in opts["epsilons"]), reverse=True))
+    else:
+        eps, _ = epsilon_grid(base.curves["train_error"], int(opts["n_grid"]))
+    removed = {}
+    for k, e in enumerate(eps):
+        removed[f"stragglers_{k}"] = stragglers_at_error(base, e)
+        removed[f"random_{k}"] = random_like(removed[f"stragglers_{k}"], seeds, opts["random_seed"] + k)
+    sigmas = [float(s) for s in opts["sigmas"]]
+    fit = retrain(retrain_cfg, data, seeds, removed, steps=steps, sigmas=sigmas, noise_seed=opts["noise_seed"])
+    full_noisy = {str(s): errors_on(cfg, data, base_ens.final_params(), noisy_test(data, s, opts["noise_seed"]),
+                                    data.y_test).tolist() for s in sigmas}
+    t_eps = epochs_at(base, eps)
+    points, rows = [], []
+    for k, e in enumerate(eps):
+        point = {"epsilon": float(e), "epoch_mean": float(np.mean(np.where(t_eps[:, k] >= 0, t_eps[:, k],
+                                                                             base.epochs_done)))}
+        for kind in ("stragglers", "random"):
+            v = fit["variants"][f"{kind}_{k}"]
+            point[kind] = _sweep_numbers(v)
+            rows += _sweep_rows(e, kind, v)
+        points.append(point)
+    full = {"final_" + c: last_values(base, c).tolist() for c in CURVES}
+    full["noisy_test_error"] = full_noisy
+    full["n_removed"] = [0] * len(seeds)
+    rows += _sweep_rows(0.0, "full", full)
+    ctx.put_artifact("sweep", rows)
+    return {"kind": "sweep", "sigmas": sigmas, "points": points, "full": _sweep_numbers(full)}
+
+
+def _before_after(t_star: np.ndarray, last: int) -> list[int]:
+    """Default S(t) epochs for Fig. 2a: a third of the mean t* and three times it."""
+    t = float(np.mean(t_star))
+    return [max(1, int(round(t / 3))), min(last, max(int(round(3 * t)), int(round(t)) + 1))]
+
+
+def _base_variant(base, invs) -> dict:
+    return {"seeds": [int(s) for s in base.seeds], "n_removed": [0] * len(invs),
+            "inversion_present": [i.present for i in invs],
+            "t_star": {m: [i.t_star[m] for i in invs] for m in METRICS}, "phi": [i.phi for i in invs],
+            **{f"final_{c}": last_values(base, c).tolist() for c in CURVES}}
+
+
+def _sweep_numbers(v: dict) -> dict:
+    """Means over seeds of what Fig. 2b-c plots."""
+    out = {"n_removed": float(np.mean(v["n_removed"]))}
+    for c in ("train_error", "test_error") + METRICS:
+        out[c] = float(np.nanmean(v[f"final_{c}"]))
+        out[c + "_std"] = float(np.nanstd(v[f"final_{c}"]))
+    out["noisy_test_error"] = {s: float(np.mean(e)) for s, e in v["noisy_test_error"].items()}
+    return out
+
+
+def _sweep_rows(eps: float, kind: str, v: dict) -> list[dict]:
+    rows = []
+    for r in range(len(v["n_removed"])):
+        row = {"epsilon": eps, "removed": kind, "row": r, "n_removed": v["n_removed"][r]}
+        row.update({c: v[f"final_{c}"][r] for c in ("train_error", "test_error") + METRICS})
+        row.update({f"test_error_sigma_{s}": e[r] for s, e in v["noisy_test_error"].items()})
+        rows.append(row)
+    return rows
+
+
+def _mean_curves(name, res, rows) -> list[dict]:
+    return [{"variant": name, "epoch": t, **{c: float(np.nanmean(res.curves[c][rows, t]))
+                                            if np.isfinite(res.curves[c][rows, t]).any() else None for c in CURVES}}
+            for t in range(res.epochs_done + 1)]
+
+
+def _seed_curves(base, fit, seeds) -> list[dict]:
+    out = [{"variant": "full", "seed": int(s), "epoch": t, **{c: base.curves[c][r, t] for c in CURVES}}
+           for r, s in enumerate(seeds) for t in range(base.epochs_done + 1)]
+    res = fit["result"]
+    for v, name in enumerate(fit["variants"]):
+        for r, s in enumerate(seeds):
+            row = v * len(seeds) + r
+            out += [{"variant": name, "seed": int(s), "epoch": t, **{c: res.curves[c][row, t] for c in CURVES}}
+                    for t in range(res.epochs_done + 1)]
+    return out

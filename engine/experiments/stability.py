@@ -1,0 +1,122 @@
+"""Fig. 2d: how stable are the sets S(t(eps)) across initialisations (Eq. 11)?
+
+For two seeds the overlap is M = |S0 & S1|. The null M^ is the overlap of two
+random subsets of the training set with the same sizes: hypergeometric, with
+population P, |S0| successes and |S1| draws. Over all seed pairs
+    z = (<M> - <M^>) / sigma_M,
+sigma_M the standard deviation of M over the pairs. `z_null` divides by the null's
+standard deviation instead (defined even for a single pair). Cross-architecture:
+the pairs are (seed of architecture A, seed of architecture B) at the same eps.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import hypergeom
+
+from ..data import prepare
+from ..stragglers import stragglers_at, stragglers_at_error
+from .context import Steps, overrides, split
+from .coordinates import epochs_at, epsilon_grid
+from .ensemble import run_rows
+
+OPTIONS = {"epsilons": None, "n_grid": 16, "other": None}
+
+
+def overlap_matrix(S: np.ndarray, T: np.ndarray | None = None) -> np.ndarray:
+    """M[i, j] = |S_i & T_j| (T = S: the seed-by-seed matrix, |S_i| on the diagonal)."""
+    S = S.astype(np.int64)
+    T = S if T is None else T.astype(np.int64)
+    return S @ T.T
+
+
+def z_score(S: np.ndarray, T: np.ndarray | None = None) -> dict:
+    """Eq. 11 over the pairs i < j of S (T None) or all pairs (S_i, T_j)."""
+    P = S.shape[1]
+    M = overlap_matrix(S, T)
+    na, nb = S.sum(1), (S if T is None else T).sum(1)
+    i, j = np.triu_indices(len(S), 1) if T is None else np.indices(M.shape).reshape(2, -1)
+    m = M[i, j].astype(float)
+    null = hypergeom(P, na[i], nb[j])
+    null_mean, null_var = null.mean(), null.var()
+    gap = m.mean() - null_mean.mean() if len(m) else np.nan
+    sigma_m = m.std() if len(m) > 1 else np.nan
+    sigma_null = np.sqrt(null_var.mean()) if len(m) else np.nan
+    size = (na[i] + nb[j]) / 2
+    return {
+        "z": _ratio(gap, sigma_m),
+        "z_null": _ratio(gap, sigma_null),
+        "overlap_mean": float(m.mean()) if len(m) else np.nan,
+        "overlap_std": float(sigma_m),
+        "null_mean": float(null_mean.mean()) if len(m) else np.nan,
+        "null_std": float(sigma_null),
+        # fraction of a straggler set shared with another seed's, and what chance gives
+        "overlap_fraction": float(np.mean(np.where(size > 0, m / np.maximum(size, 1), np.nan))) if len(m) else np.nan,
+        "null_fraction": float(np.mean(np.where(size > 0, null_mean / np.maximum(size, 1), np.nan)))
+        if len(m) else np.nan,
+        "set_size_mean": float(np.mean(np.concatenate([na, nb]))),
+        "n_pairs": int(len(m)),
+    }
+
+
+def _ratio(num, den) -> float:
+    """NaN rather than infinity when the spread is zero (e.g. a single pair)."""
+    return float(num / den) if np.isfinite(num) and np.isfinite(den) and den > 0 else float("nan")
+
+
+def stability(config: dict, ctx) -> dict:
+    """Job "stability" (Fig. 2d): z vs eps, the eps of maximal z, the overlap
+    matrix there and at t*, and (option "other": run overrides such as
+    {"model": "cnn"}) the cross-architecture z."""
+    cfg, opts = split(config, OPTIONS)
+    other = opts["other"]
+    other = overrides(other) if isinstance(other, str) else (other or None)
+    other_cfg = cfg.replace(**other).validate() if other else None
+    steps = Steps(ctx, (cfg.epochs + 1) + (other_cfg.epochs + 1 if other_cfg else 0))
+    data = prepare(cfg)
+    res = run_rows(cfg, data, cfg.seed_list, steps=steps, on_epoch=ctx.on_epoch).result
+    if opts["epsilons"]:
+        eps = np.array(sorted((float(e) for e in opts["epsilons"]), reverse=True))
+    else:
+        eps, _ = epsilon_grid(res.curves["train_error"], int(opts["n_grid"]))
+    t_eps = epochs_at(res, eps)
+    sets = [stragglers_at_error(res, e) for e in eps]
+    points = [{"epsilon": float(e), "epoch": float(np.mean(np.where(t_eps[:, k] >= 0, t_eps[:, k], res.epochs_done))),
+               **z_score(sets[k])} for k, e in enumerate(eps)]
+    finite = [k for k, p in enumerate(points) if np.isfinite(p["z"])]
+    best = max(finite, key=lambda k: points[k]["z"]) if finite else 0
+    S_star = stragglers_at(res)
+    out = {
+        "kind": "stability",
+        "points": points,
+        "best": {"epsilon": points[best]["epsilon"], "z": points[best]["z"], "epoch": points[best]["epoch"]},
+        "t_star": z_score(S_star),
+    }
+    ctx.put_artifact("stability", points)
+    ctx.put_artifact("overlap_matrix_best", _matrix_rows(overlap_matrix(sets[best]), cfg.seed_list))
+    ctx.put_artifact("overlap_matrix_t_star", _matrix_rows(overlap_matrix(S_star), cfg.seed_list))
+    out["overlap_matrix_t_star"] = overlap_matrix(S_star).tolist()
+    if other_cfg is not None:
+        out["cross"] = cross_architecture(res, other_cfg, eps, steps)
+        ctx.put_artifact("cross", out["cross"]["points"])
+    return out
+
+
+def cross_architecture(res, other_cfg, eps, steps=None) -> dict:
+    """Stragglers of the base run against those of `other_cfg` (same data, P and
+    block), at each eps and at each run's own t*."""
+    data = prepare(other_cfg)
+    if data.n_train != res.n_train:
+        raise ValueError("cross-architecture z needs the same training set in both runs")
+    o = run_rows(other_cfg, data, other_cfg.seed_list, steps=steps).result
+    points = [{"epsilon": float(e), **z_score(stragglers_at_error(res, e), stragglers_at_error(o, e))} for e in eps]
+    invs = o.inversions()
+    return {"other": other_cfg.to_dict(), "points": points,
+            "other_inversion_fraction": float(np.mean([i.present for i in invs])),
+            "other_phi_mean": float(np.mean([i.phi for i in invs])),
+            "t_star": z_score(stragglers_at(res), stragglers_at(o)),
+            "within_other_t_star": z_score(stragglers_at(o))}
+
+
+def _matrix_rows(M: np.ndarray, seeds) -> list[dict]:
+    return [{"seed": int(s), **{f"seed_{int(t)}": int(M[a, b]) for b, t in enumerate(seeds)}}
+            for a, s in enumerate(seeds)]

@@ -1,0 +1,120 @@
+"""Teaching notes: what to notice on each page, in plain words. Each page shows its
+entry in a collapsed "What to notice" expander (`show(page)`); the home page links
+them into a guided path for a lecture (`LECTURE_PATH`)."""
+from __future__ import annotations
+
+NOTES = {
+    "Home": """
+- The lab trains **many seeds at once** and measures, every epoch, how the two classes sit in
+  the first hidden layer once every representation is put on the unit sphere.
+- **R₊, R₋** (gyration radii) say how spread each class is; **D** says how far apart the two
+  class centroids are. Small R and large D = the classes are well separated (segregated).
+- Start with the *Quick demo*: it is small enough to finish while you talk about it.
+""",
+    "Run": """
+- In the first epochs the radii **fall** and D **rises**: the network separates the classes.
+- Then, at the **inversion epoch t\\*** (grey band), the curves turn: the radii grow back and D
+  falls, while the training error keeps going down. The manifolds **re-entangle**.
+- The band appears only once the curves have really turned — before that the run cannot know
+  where the extremum is. The three metrics turn at nearly the same epoch.
+- The thin lines are single seeds: the inversion is not an accident of one initialisation.
+- Try *Random labels*: no structure to find, no inversion.
+""",
+    "Inversion": """
+- **φ** is the training error at t\\*: the fraction of points still misclassified when the
+  inversion starts. On MNIST parity it is about 10 %, and very similar across seeds.
+- Switch the x axis to the **training error ε**: runs that learn at different speeds
+  (optimisers, datasets, sizes) line up, and the turn happens at a similar ε.
+- The scatter compares **epoch 0 with the end**: at initialisation R₊ ≈ R₋ and D is tiny;
+  at the end the radii are *larger* than at t\\* and D smaller than its peak — the inversion
+  is not a small wiggle.
+""",
+    "Stragglers": """
+- The **stragglers** are the training points still misclassified at t\\*.
+- They are largely **the same points across seeds** (high consensus): a property of the data,
+  not of the initialisation. Look at them: ambiguous, badly written or atypical digits.
+- They are learned **late**, after the inversion: fitting them is what re-entangles the manifolds.
+""",
+    "Map": """
+- A 2-D map (t-SNE) of the hidden layer: stragglers sit **near the boundary** between the
+  two classes, or inside the wrong one.
+- Compare before and after t\\*: the network bends its representation to pull them across.
+""",
+    "Pruning": """
+- Remove the stragglers from the training set and train again: the **inversion disappears**
+  and the **test error rises**.
+- Removing as many *random* points does much less: the stragglers carry information that
+  helps the network generalise.
+""",
+    "Stability & scaling": """
+- Stragglers are **robust**: with noise on the inputs, other blocks of the data or other
+  seeds, much the same points come back.
+- As P grows, t\\* and φ change smoothly: the inversion is not a small-sample effect.
+""",
+    "Your data": """
+- Upload your own two-class data (.npz): the same analysis runs on it.
+- Whether an inversion appears tells you whether a few hard points shape what the network
+  learns on your task.
+""",
+}
+
+# The guided path for a lecture: (page title, page file, one line on what to do there).
+LECTURE_PATH = [
+    ("Run", "pages/1_Run.py", "launch the quick demo and watch R₊, R₋, D fall, then turn at t*"),
+    ("Inversion", "pages/2_Inversion.py", "φ per seed, epochs vs training error, epoch 0 vs the end"),
+    ("Stragglers", "pages/3_Stragglers.py", "who the points misclassified at t* are, and how consistent"),
+    ("Map", "pages/4_Map.py", "where they sit in the hidden layer"),
+    ("Pruning", "pages/5_Pruning.py", "what happens without them"),
+    ("Stability & scaling", "pages/6_Stability_and_scaling.py", "noise, blocks, sizes"),
+    ("Your data", "pages/7_Your_data.py", "the same analysis on an uploaded data set"),
+]
+
+
+def note(page: str) -> str:
+    """The markdown for one page ('' for an unknown page)."""
+    return NOTES.get(page, "").strip()
+
+
+def show(page: str) -> None:
+    """The collapsed "What to notice" expander of a page."""
+    import streamlit as st
+    with st.expander("What to notice", expanded=False):
+        st.markdown(note(page))
+
+
+INTRO = """
+A small network learns a two-class task (MNIST: even vs odd digits) while we watch its first hidden
+layer, every training image's representation put on the unit sphere. The two **class manifolds** first
+*segregate* — their radii R₊, R₋ shrink and the distance D between their centroids grows — and then,
+after an **inversion epoch t\\***, *re-entangle* while the training error keeps falling. The training
+points still misclassified at t\\* are the **stragglers**: few, the same across seeds, and the ones the
+network bends its representation to fit (Ciceri et al., 2024).
+"""
+
+
+def page_file(title: str, root: str | None = None) -> str | None:
+    """pages/<n>_<Title>.py of a page title ('Stability & scaling' -> pages/6_Stability_and_scaling.py)."""
+    import os
+    import re
+    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def norm(s):
+        return re.sub(r"[^a-z0-9]", "", s.lower().replace("&", "and"))
+
+    folder = os.path.join(root, "pages")
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        stem = re.sub(r"^\d+[_ -]*", "", name[:-3]) if name.endswith(".py") else None
+        if stem is not None and norm(stem) == norm(title):
+            return f"pages/{name}"
+    return None
+
+
+def show_path() -> None:
+    """The guided path as page links (only the pages this checkout has)."""
+    import streamlit as st
+    for k, (title, _, what) in enumerate(LECTURE_PATH, start=1):
+        path = page_file(title)
+        if path is not None:
+            st.page_link(path, label=f"{k}. {title} — {what}")
+        else:
+            st.markdown(f"{k}. {title} — {what} *(page not in this checkout yet)*")

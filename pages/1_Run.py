@@ -1,0 +1,33 @@
+"""Run: every engine option as a form, an estimate before launch, then the live view."""
+import streamlit as st
+
+from dashboard import live, notes
+from dashboard import store_access as sa
+
+st.set_page_config(page_title="Run · Stragglers", layout="wide")
+st.title("Run")
+notes.show("Run")
+store = sa.open_store()
+job = sa.get_job(store, st.query_params.get("job"))
+
+if job is not None:
+    st.subheader(sa.job_label(job))
+    c1, c2 = st.columns(2)
+    log_x = c1.toggle("log epoch axis", value=st.query_params.get("logx", "1") == "1", key="logx")
+    per_seed = c2.toggle("single seeds (thin lines)", value=st.query_params.get("lines", "1") == "1", key="lines")
+    st.query_params["logx"], st.query_params["lines"] = str(int(log_x)), str(int(per_seed))
+    live.live_run(store, job["id"], log_x=log_x, per_seed=per_seed)
+elif "job" in st.query_params:
+    st.warning(f"There is no job {st.query_params['job']} in this store; start a new run below.")
+
+with st.expander("New run" + (" (from this job's options)" if job else ""), expanded=job is None):
+    values = live.run_form(live.initial_values(job, st.query_params))
+    config, error = live.check_and_estimate(values)
+    if job is None:
+        live.sync_form_to_url(values)
+    if error:
+        st.error(error)
+    else:
+        st.markdown(live.estimate_line(config, store))
+    if st.button("Launch", type="primary", key="launch") and config is not None:
+        live.launch(config, store)

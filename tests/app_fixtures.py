@@ -1,0 +1,130 @@
+"""A real, small, finished job in a temporary store, for the page tests (AppTest) and
+the browser test. Shared by every page's tests:
+
+    from app_fixtures import seed_store
+    store, job_id = seed_store(tmp_path)            # sets STRAGGLERS_RUNS=tmp_path
+
+The job is written exactly as a worker writes it: jobs.submit queues it (with the
+worker spawn suppressed), jobs.claim takes it in this process, engine.worker.execute
+runs engine.run.run streaming every epoch into the store and stores the summary.
+
+Defaults: digits (always there, no download), P = 512, 10 seeds, 60 epochs, CPU,
+and eta = 1.0 instead of the paper's 0.2, so that the 60 epochs show a real
+inversion (t* ~ 15) in every seed and hence real stragglers. Pass any RunConfig
+field to change it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SMALL = dict(dataset="digits", n_train=512, seeds=10, epochs=60, device="cpu", lr=1.0)
+
+
+@contextmanager
+def _no_worker_spawn():
+    """jobs.submit ends with refresh(), which would start a worker process that races
+    this one for the job: suppressed while submitting."""
+    from engine import jobs
+    real = jobs.refresh
+    jobs.refresh = lambda *a, **k: 0
+    try:
+        yield
+    finally:
+        jobs.refresh = real
+
+
+def run_job(store, kind: str, config: dict) -> int:
+    """Queue a job and execute it here, synchronously, like a worker would."""
+    from engine import jobs, worker
+    with _no_worker_spawn():
+        job_id = jobs.submit(kind, config, store=store)
+    job = jobs.claim(store, cap=1, pid=os.getpid(), n_gpus=0)
+    assert job is not None and job["id"] == job_id, f"could not claim job {job_id}: {job}"
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny problem: one thread is ~10x faster on a busy 2-core machine
+    try:
+        worker.execute(store, job)
+    finally:
+        torch.set_num_threads(threads)
+    final = store.get_job(job_id)
+    assert final["status"] == "done", f"job {job_id} ended {final['status']}: {final.get('error')}"
+    return job_id
+
+
+def seed_store(tmp_path, **overrides):
+    """(store, job_id): a Store in `tmp_path` (also exported as STRAGGLERS_RUNS, so the
+    pages open the same one) holding one finished "run" job."""
+    from engine.config import RunConfig
+    from engine.store import Store
+    tmp_path = Path(tmp_path)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    os.environ["STRAGGLERS_RUNS"] = str(tmp_path)
+    store = Store(tmp_path / "store.sqlite")
+    config = RunConfig(**{**SMALL, **overrides}).validate()
+    return store, run_job(store, "run", config.to_dict())
+
+
+# --- reading what a page drew ----------------------------------------------------------------
+
+def chart_specs(at) -> list[dict]:
+    """The plotly figures an AppTest run drew, as dicts (the JSON sent to the browser)."""
+    import json
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def values(trace: dict, key: str = "x"):
+    """A trace's array as numpy: plotly >= 6 sends numpy arrays as typed arrays
+    ({"dtype": "f8", "bdata": base64}), lists stay lists."""
+    import base64
+
+    import numpy as np
+    v = trace.get(key)
+    if isinstance(v, dict) and "bdata" in v:
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return a.reshape(v["shape"]) if "shape" in v and isinstance(v["shape"], (list, tuple)) else a
+    return np.asarray(v if v is not None else [])
+
+
+_SHARED: dict = {}
+
+
+@contextmanager
+def env_restored(name: str = "STRAGGLERS_RUNS"):
+    """Put an environment variable back as it was (seed_store sets STRAGGLERS_RUNS)."""
+    before = os.environ.get(name)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def shared_store(tmp_path_factory, monkeypatch, **overrides):
+    """seed_store once per test session (and per set of overrides), for tests that only
+    read it; STRAGGLERS_RUNS points at it for the calling test only (monkeypatch)."""
+    key = tuple(sorted(overrides.items()))
+    if key not in _SHARED:
+        with env_restored():
+            _SHARED[key] = seed_store(tmp_path_factory.mktemp("store"), **overrides)
+    store, job_id = _SHARED[key]
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(store.path.parent))
+    return store, job_id
+
+
+def app_test(page: str, query: dict | None = None, timeout: float = 120):
+    """AppTest of app.py or pages/<page>, run once with the given query params."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / page), default_timeout=timeout)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()

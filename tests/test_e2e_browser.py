@@ -1,0 +1,239 @@
+"""End to end in a real headless Chromium: start the app on a free port with its own
+store, launch the quick preset from the home page, watch the live curve gain points
+while the worker trains, cancel it, then open the Inversion and Stragglers pages of a
+finished run and download their CSVs. Screenshots go to tests/artifacts/screens/.
+
+The quick preset is shrunk for the test with STRAGGLERS_QUICK_PRESET: digits (no
+download), 10 seeds, and a wide hidden layer (H = 200) so that an epoch takes tens
+of milliseconds or more on a CPU and the curve visibly grows between two reads.
+A finished run (tests/app_fixtures.seed_store) is written into the same store
+before the app starts, for the analysis pages.
+"""
+import csv
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app_fixtures import ROOT, env_restored, seed_store
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENS = ROOT / "tests" / "artifacts" / "screens"
+QUICK = "dataset=digits,n_train=1024,seeds=10,epochs=3000,width=200,device=cpu"
+
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+    reason="needs Debian's chromium and chromedriver in /usr/bin (`make browser` installs them)")
+
+# name -> [points, last x] of the mean curves drawn: plotly.js's decoded traces (_fullData;
+# `data` keeps the typed-array spec {dtype, bdata} as Streamlit sent it).
+# Scoped by a CSS selector: right after a page switch the previous page's figures are
+# still in the DOM until the new run replaces them (Streamlit marks keyed elements
+# with the class st-key-<key>; the live chart's key is live-<job id>).
+MEAN_POINTS_JS = """
+const out = {};
+document.querySelectorAll((arguments[0] || '') + ' .js-plotly-plot').forEach(gd => (gd._fullData || []).forEach(t => {
+  if (t.meta === 'mean' && t.x && t.x.length !== undefined)
+    out[t.name] = [t.x.length, t.x.length ? Number(t.x[t.x.length - 1]) : null];
+}));
+return out;
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate, timeout, what, interval=0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _healthy(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+            return r.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def app(tmp_path):
+    """(base url, store, finished job id, download dir): the app serving a store that
+    already holds one finished run; the server and any worker it started are stopped after."""
+    runs, downloads = tmp_path / "runs", tmp_path / "downloads"
+    downloads.mkdir()
+    port = _free_port()
+    env = dict(os.environ, STRAGGLERS_RUNS=str(runs), STRAGGLERS_QUICK_PRESET=QUICK, PYTHONUNBUFFERED="1")
+    log = open(tmp_path / "server.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        with env_restored():
+            store, job_id = seed_store(runs)  # while the server starts
+        _wait(lambda: _healthy(port) or server.poll() is not None, 60, "the streamlit server")
+        assert server.poll() is None, (tmp_path / "server.log").read_text()
+        yield f"http://127.0.0.1:{port}", store, job_id, downloads
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+        _stop_workers(runs)
+
+
+def _stop_workers(runs: Path):
+    """Workers the app spawned for this store (their pids are in it), never this process."""
+    import sqlite3
+    path = runs / "store.sqlite"
+    if not path.exists():
+        return
+    with sqlite3.connect(path) as c:
+        pids = {r[0] for r in c.execute("SELECT pid FROM workers")} | \
+               {r[0] for r in c.execute("SELECT pid FROM jobs WHERE status='running'")}
+    for pid in pids - {None, os.getpid()}:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@pytest.fixture
+def browser(app, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    downloads = app[3]
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1400,1800", f"--user-data-dir={tmp_path / 'chrome-profile'}"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _screenshot(driver, name):
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENS / f"{name}.png"))
+
+
+# Streamlit re-renders elements on every rerun: find and click in ONE script, so a
+# reference never goes stale between the two.
+BUTTON_JS = """
+const b = [...document.querySelectorAll('button')].find(b => b.innerText.trim().startsWith(arguments[0]));
+if (b && arguments[1]) { b.scrollIntoView({block: 'center'}); b.click(); }
+return !!b;
+"""
+
+
+def _button(driver, text) -> bool:
+    """Whether a button whose text starts with `text` is on the page."""
+    return driver.execute_script(BUTTON_JS, text, False)
+
+
+def _click(driver, text, timeout=30) -> None:
+    _wait(lambda: driver.execute_script(BUTTON_JS, text, True), timeout, f"the {text!r} button")
+
+
+def _body(driver):
+    from selenium.webdriver.common.by import By
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def _download(driver, downloads: Path, button_text: str, suffix: str, timeout=30) -> Path:
+    before = set(downloads.iterdir())
+    _click(driver, button_text, timeout)
+    return _wait(lambda: next((p for p in set(downloads.iterdir()) - before
+                               if p.name.endswith(suffix) and p.stat().st_size > 0), None),
+                 timeout, f"a downloaded {suffix} file")
+
+
+def test_quick_preset_live_then_analysis_pages(app, browser):
+    from engine.report import straggler_table
+    start = time.monotonic()
+    url, store, job_id, downloads = app
+    d = browser
+
+    # home: the finished run's figure, the presets, the job list
+    d.get(url + "/")
+    _wait(lambda: _button(d, "Quick demo"), 60, "the quick preset button")
+    _wait(lambda: d.execute_script(MEAN_POINTS_JS, ".st-key-home-figure"), 30, "the home figure")
+    assert "Jobs" in _body(d) and f"#{job_id} · digits" in _body(d)
+    _screenshot(d, "home")
+
+    # the quick preset: queued, a worker starts, the live view polls the store
+    _click(d, "Quick demo")
+    _wait(lambda: "job=" in d.current_url, 30, "the Run page of the new job")
+    live_id = int(d.current_url.split("job=")[1].split("&")[0])
+    assert live_id != job_id
+    live = f".st-key-live-{live_id}"
+    first = _wait(lambda: (p := d.execute_script(MEAN_POINTS_JS, live)).get("R₊", [0])[0] >= 2 and p, 60,
+                  "the first epochs on the live curve")
+    n1, last1 = first["R₊"]
+    second = _wait(lambda: (p := d.execute_script(MEAN_POINTS_JS, live)).get("R₊", [0])[0] > n1 and p, 30,
+                   "the live curve to gain points")
+    n2, last2 = second["R₊"]
+    assert n2 > n1 and last2 > last1
+    job = store.get_job(live_id)
+    assert job["status"] == "running" and job["config"]["width"] == 200
+    assert "running · epoch" in _body(d)
+    _screenshot(d, "run-live")
+
+    # cancel from the live view: the worker stops between epochs, the page stops polling
+    _click(d, "Cancel this run")
+    _wait(lambda: store.get_job(live_id)["status"] == "cancelled", 30, "the job to be cancelled")
+    _wait(lambda: "cancelled · epoch" in _body(d), 15, "the page to show the cancelled run")
+    shown = d.execute_script(MEAN_POINTS_JS, live)["R₊"][0]
+    time.sleep(2.5)
+    assert d.execute_script(MEAN_POINTS_JS, live)["R₊"][0] == shown  # no more updates
+
+    # Inversion: the finished run, its φ table as CSV
+    d.get(url + f"/Inversion?jobs={job_id}")
+    _wait(lambda: len(d.execute_script(MEAN_POINTS_JS, ".st-key-overlay")) == 1, 60, "the overlay figure")
+    _screenshot(d, "inversion")
+    phi = _download(d, downloads, "Download phi.csv", "phi.csv")
+    [row] = list(csv.DictReader(io.StringIO(phi.read_text())))
+    summary = store.summary(job_id)
+    assert float(row["φ mean"]) == pytest.approx(summary["inversion"]["phi"]["mean"])
+    assert float(row["φ std"]) == pytest.approx(summary["inversion"]["phi"]["std"])
+
+    # Stragglers (the analysis pages' engineer): the CSV equals engine.report.straggler_table
+    if not (ROOT / "pages" / "3_Stragglers.py").exists():
+        pytest.skip("pages/3_Stragglers.py is not in this checkout")
+    d.get(url + f"/Stragglers?job={job_id}")
+    _wait(lambda: "stragglers" in _body(d).lower() and _button(d, "CSV"), 60, "the Stragglers page")
+    _screenshot(d, "stragglers")
+    got = list(csv.DictReader(io.StringIO(_download(d, downloads, "CSV", ".csv").read_text())))
+    want = straggler_table(store.result(job_id), store.dataset(job_id))
+    assert len(got) == len(want) > 0
+    assert [int(r["index"]) for r in got] == [r["index"] for r in want]
+    assert [float(r["consensus"]) for r in got] == pytest.approx([r["consensus"] for r in want])
+    assert list(got[0]) == ["index", "class", "label", "consensus", "learned_epoch"]
+    print(json.dumps({"e2e_seconds": round(time.monotonic() - start, 1), "live_points": [n1, n2]}))

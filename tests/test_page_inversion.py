@@ -1,0 +1,118 @@
+"""The Inversion page (pages/2_Inversion.py): overlays of finished runs, t* markers and
+the grey band, the φ table against the store's summary, Fig. 1a."""
+import numpy as np
+import pytest
+
+from app_fixtures import app_test, chart_specs, env_restored, run_job, seed_store, values
+from engine.config import RunConfig
+
+PAGE = "pages/2_Inversion.py"
+METRICS = ("r_plus", "r_minus", "distance")
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two real finished runs: the fixture's (eta = 1) and a faster one (eta = 2, 40 epochs)."""
+    with env_restored():  # each test points STRAGGLERS_RUNS at it with monkeypatch
+        store, first = seed_store(tmp_path_factory.mktemp("inversion"))
+    second = run_job(store, "run", RunConfig(dataset="digits", n_train=512, seeds=10, epochs=40, lr=2.0,
+                                             device="cpu").to_dict())
+    return store, first, second
+
+
+@pytest.fixture
+def store_env(two_runs, monkeypatch):
+    store, first, second = two_runs
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(store.path.parent))
+    return two_runs
+
+
+def _phi_table(at):
+    return next(d.value for d in at.dataframe if "φ mean" in d.value.columns)
+
+
+def test_newest_run_by_default_and_phi_table_equals_the_summary(store_env):
+    store, first, second = store_env
+    at = app_test(PAGE)
+    assert not at.exception
+    assert str(at.query_params["jobs"]).strip("[]'") == str(second)  # newest first
+    table = _phi_table(at)
+    assert len(table) == 1
+    s = store.summary(second)
+    row = table.iloc[0]
+    assert row["φ mean"] == pytest.approx(s["inversion"]["phi"]["mean"])
+    assert row["φ std"] == pytest.approx(s["inversion"]["phi"]["std"])
+    for m, col in zip(METRICS, ("t*(R₊)", "t*(R₋)", "t*(D)")):
+        assert row[col] == pytest.approx(np.mean(s["inversion"]["t_star"][m]))
+    assert row["consensus stragglers"] == s["stragglers"]["consensus_count"]
+    assert row["inversion in"] == f"{sum(s['inversion']['present'])}/10 seeds"
+    assert any(b.label == "Download phi.csv" for b in at.get("download_button"))
+
+
+def test_overlay_of_two_runs_on_the_epoch_axis(store_env):
+    store, first, second = store_env
+    at = app_test(PAGE, {"jobs": f"{first},{second}"})
+    assert not at.exception
+    overlay, fig1a = chart_specs(at)
+    mean = [t for t in overlay["data"] if t.get("meta") == "mean"]
+    assert len(mean) == 6  # 3 metrics x 2 jobs
+    lengths = sorted({len(values(t)) for t in mean})
+    assert lengths == [40, 60]  # epochs 1..T of each job on the log axis
+    stars = [t for t in overlay["data"] if t.get("meta") == "t_star"]
+    assert len(stars) == 6
+    s1 = store.summary(first)
+    first_stars = [t for t in stars if t["legendgroup"].startswith(f"#{first} ")]
+    assert sorted(values(t)[0] for t in first_stars) == \
+        pytest.approx(sorted(np.mean(s1["inversion"]["t_star"][m]) for m in METRICS))
+    bands = [s for s in overlay["layout"]["shapes"] if s.get("name") == "inversion band"]
+    assert len(bands) == 2 * 3  # one band per job on each of the 3 panels
+    assert overlay["layout"]["xaxis"]["type"] == "log"
+    assert len(_phi_table(at)) == 2
+    # Fig. 1a: one point per seed, epoch 0 and the last epoch, for each job
+    scatter = [t for t in fig1a["data"] if t.get("meta") == "scatter"]
+    assert len(scatter) == 4 and all(len(values(t)) == 10 for t in scatter)
+    frame = store.metrics_frame(first)
+    initial = [t for t in scatter if t["name"].startswith(f"#{first} ") and "initial" in t["name"]][0]
+    np.testing.assert_allclose(values(initial, "x"), frame[frame.epoch == 0].sort_values("seed")["r_plus"])
+    hist = [t for t in fig1a["data"] if t.get("meta") == "hist"]
+    assert len(hist) == 4 and all(len(values(t)) == 10 for t in hist)
+
+
+def test_training_error_coordinates(store_env):
+    store, first, second = store_env
+    at = app_test(PAGE, {"jobs": str(first), "x": "error"})
+    assert not at.exception
+    assert at.radio[0].value == "error"
+    overlay = chart_specs(at)[0]
+    x = overlay["layout"]["xaxis"]
+    assert x["type"] == "log" and x["autorange"] == "reversed" and x["title"]["text"] == "training error ε"
+    frame = store.metrics_frame(first)
+    err = frame.groupby("epoch")["train_error"].mean()
+    r_plus = [t for t in overlay["data"] if t.get("meta") == "mean"][0]
+    xs = values(r_plus)
+    assert set(np.round(xs, 12)) <= set(np.round(err[err > 0].to_numpy(), 12))  # x = mean training error
+    assert np.all(np.diff(xs) <= 0)  # training goes on: the error falls
+
+
+def test_per_seed_table(store_env):
+    store, first, second = store_env
+    at = app_test(PAGE, {"jobs": str(first)})
+    per_seed = next(d.value for d in at.dataframe if "φ" in d.value.columns)
+    s = store.summary(first)
+    np.testing.assert_allclose(per_seed["φ"], s["inversion"]["phi"]["per_seed"])
+    assert list(per_seed["seed"]) == s["seeds"]
+
+
+def test_no_finished_run_yet(tmp_path, monkeypatch):
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path))
+    at = app_test(PAGE)
+    assert not at.exception
+    assert any("No finished run yet" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_notes_for_every_page():
+    from dashboard.notes import LECTURE_PATH, NOTES, note
+    for page in ("Home", "Run", "Inversion", "Stragglers", "Map", "Pruning", "Stability & scaling", "Your data"):
+        assert len(note(page)) > 80, page
+    assert [p for p, *_ in LECTURE_PATH] == [p for p in NOTES if p != "Home"]

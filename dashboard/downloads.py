@@ -14,28 +14,13 @@ import math
 import numpy as np
 import pandas as pd
 
+from engine.files import jsonable
+
 STRAGGLER_FIELDS = ["index", "class", "label", "consensus", "learned_epoch"]
 
 
-def _clean(obj):
-    """numpy scalars/arrays -> Python; NaN and infinities -> None (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
 def json_bytes(obj) -> bytes:
-    return json.dumps(_clean(obj), indent=2, allow_nan=False).encode()
+    return json.dumps(jsonable(obj), indent=2, allow_nan=False).encode()
 
 
 def rows_csv(rows: list[dict], fields: list[str] | None = None) -> bytes:
@@ -46,7 +31,7 @@ def rows_csv(rows: list[dict], fields: list[str] | None = None) -> bytes:
     w.writeheader()
     for r in rows:
         w.writerow({k: ("" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v)
-                    for k, v in _clean(dict(r)).items()})
+                    for k, v in jsonable(dict(r)).items()})
     return buf.getvalue().encode()
 
 

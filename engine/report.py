@@ -5,16 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from .data import Dataset
+from .files import atomic_write
 from .geometry import METRICS
 from .results import RunResult
 from .stragglers import consensus, learned_epoch, stragglers_at
@@ -105,32 +104,23 @@ def write_outputs(result: RunResult, data: Dataset, out: Path) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summ = summary(result, data)
-    _atomic(out / "summary.json", json.dumps(summ, indent=2))
+    atomic_write(out / "summary.json", json.dumps(summ, indent=2))
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["seed", "epoch", "loss", "train_error", "test_error", "r_plus", "r_minus", "distance"])
     w.writerows(metrics_rows(result))
-    _atomic(out / "metrics.csv", buf.getvalue())
+    atomic_write(out / "metrics.csv", buf.getvalue())
     table = straggler_table(result, data)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=["index", "class", "label", "consensus", "learned_epoch"])
     w.writeheader()
     w.writerows(table)
-    _atomic(out / "stragglers.csv", buf.getvalue())
+    atomic_write(out / "stragglers.csv", buf.getvalue())
     npy = io.BytesIO()
     np.save(npy, consensus_indices(result, data))
-    _atomic(out / "stragglers.npy", npy.getvalue())
-    _atomic(out / "manifest.json", json.dumps(manifest(result, data), indent=2))
+    atomic_write(out / "stragglers.npy", npy.getvalue())
+    atomic_write(out / "manifest.json", json.dumps(manifest(result, data), indent=2))
     return summ
-
-
-def _atomic(path: Path, content) -> None:
-    """Write next to the target and rename: a reader or a crash never sees half a file."""
-    mode = "wb" if isinstance(content, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, mode) as f:
-        f.write(content)
-    os.replace(tmp, path)
 
 
 def _num(v):

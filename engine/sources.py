@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
+
 NAMES = ("mnist", "kmnist", "fashion", "cifar10", "digits")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -344,16 +346,7 @@ def _install(name: str, files: dict, origin: str) -> None:
     target = _target(name)
     target.mkdir(parents=True, exist_ok=True)
     for f, data in files.items():
-        fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{f}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the data is meant to be readable
-            os.replace(tmp, target / f)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(target / f, data)
 
 
 def _run(cmd: list, cwd, timeout: int = 300) -> None:

@@ -20,12 +20,13 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 import tomllib
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 N_CLASSES = 10
@@ -186,16 +187,9 @@ def save_user_dataset(name: str, arrays: dict, root=None, overwrite: bool = Fals
     if path.exists() and not overwrite:
         raise UploadError(f"A dataset named {name!r} already exists: choose another name.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: arrays[k] for k in KEYS})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    buf = io.BytesIO()
+    np.savez(buf, **{k: arrays[k] for k in KEYS})
+    return atomic_write(path, buf.getvalue())
 
 
 def load_user_dataset(name: str, root=None) -> dict[str, np.ndarray]:

@@ -96,7 +96,7 @@ def _run(ctx: jobs.JobContext, config: dict):
 
 def _experiment(ctx: jobs.JobContext, kind: str, config: dict):
     """An engine.experiments job: its result dict is kept as the artefact "result"."""
-    from .experiments.context import jsonable
+    from .files import jsonable
     result = jobs.job_kinds()[kind](dict(config), ctx)
     if ctx.stopped:
         return "cancelled", None

@@ -14,14 +14,13 @@ import dataclasses
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..config import ConfigError, RunConfig
+from ..files import atomic_write, jsonable
 from ..run import Stopped
 
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -101,38 +100,21 @@ class Steps:
             raise Stopped()
 
 
-def jsonable(obj):
-    """numpy scalars/arrays -> Python; NaN and infinities -> None (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
 def write_result(out: Path, result: dict, artifacts: dict) -> list[Path]:
     """result.json plus one file per artifact: a list of row dicts -> CSV, an
     array -> .npy, anything else -> JSON. Every file is written atomically."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = [_atomic(out / "result.json", json.dumps(jsonable(result), indent=2))]
+    written = [atomic_write(out / "result.json", json.dumps(jsonable(result), indent=2))]
     for name, obj in artifacts.items():
         if isinstance(obj, np.ndarray):
             buf = io.BytesIO()
             np.save(buf, obj)
-            written.append(_atomic(out / f"{name}.npy", buf.getvalue()))
+            written.append(atomic_write(out / f"{name}.npy", buf.getvalue()))
         elif isinstance(obj, list) and obj and isinstance(obj[0], dict):
-            written.append(_atomic(out / f"{name}.csv", csv_text(obj)))
+            written.append(atomic_write(out / f"{name}.csv", csv_text(obj)))
         else:
-            written.append(_atomic(out / f"{name}.json", json.dumps(jsonable(obj), indent=2)))
+            written.append(atomic_write(out / f"{name}.json", json.dumps(jsonable(obj), indent=2)))
     return written
 
 
@@ -147,10 +129,3 @@ def csv_text(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _atomic(path: Path, content) -> Path:
-    mode = "wb" if isinstance(content, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, mode) as f:
-        f.write(content)
-    os.replace(tmp, path)
-    return path

@@ -10,9 +10,9 @@ compared between stragglers and the rest with a one-sided Mann-Whitney test.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from ..data import prepare
+from ..files import atomic_write
 from ..report import CONSENSUS_THRESHOLD
 from ..stragglers import consensus, stragglers_at
 from .context import Steps, split
@@ -77,10 +78,9 @@ def cached_tsne(x: np.ndarray, key: dict, use_cache: bool = True, **kw) -> tuple
     seconds = time.perf_counter() - start
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, emb)
-        os.replace(tmp, path)  # a concurrent reader never sees half an array
+        buf = io.BytesIO()
+        np.save(buf, emb)
+        atomic_write(path, buf.getvalue())  # a concurrent reader never sees half an array
     return emb, {"seconds": seconds, "cached": False, "path": str(path)}
 
 

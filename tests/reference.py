@@ -78,3 +78,19 @@ def train_single_seed(config: RunConfig, data, seed: int):
             F.cross_entropy(model(x), y).backward()
             opt.step()
     return np.array(rows), np.array(masks)
+
+
+CURVES = ["loss", "train_error", "test_error", "r_plus", "r_minus", "distance"]
+
+
+def assert_matches_reference(result, config: RunConfig, data, reference=None, label: str = "") -> None:
+    """Every seed's per-epoch metrics (float32 tolerance) and misclassified masks
+    (exactly) in `result` equal those of `reference(config, data, seed)` -> (rows
+    (T+1, 6) in CURVES order, masks (T+1, P)); default: train_single_seed."""
+    reference = reference or train_single_seed
+    for r, seed in enumerate(config.seed_list):
+        rows, masks = reference(config, data, seed)
+        ours = np.stack([result.curves[c][r] for c in CURVES], axis=1)
+        np.testing.assert_allclose(ours, rows, rtol=2e-4, atol=2e-5, err_msg=f"{label} seed {seed}")
+        ours_masks = np.stack([result.misclassified(t)[r] for t in range(config.epochs + 1)])
+        np.testing.assert_array_equal(ours_masks, np.asarray(masks).astype(bool), err_msg=f"{label} seed {seed}")

@@ -6,19 +6,14 @@ import numpy as np
 from benchmarks.naive import naive_train
 from engine.results import RunResult
 from engine.train import train
+from reference import assert_matches_reference
 
-CURVES = ["loss", "train_error", "test_error", "r_plus", "r_minus", "distance"]
 
 
 def test_naive_baseline_and_engine_compute_the_same_metrics(digits_config, digits_data):
     config = digits_config.replace(epochs=12, seeds=3, depth=2, optimizer="gd", lr=0.2)
     result = RunResult.empty(config, config.seed_list, digits_data.n_train).collect(train(config, digits_data))
-    for r, seed in enumerate(config.seed_list):
-        rows, masks = naive_train(config, digits_data, seed)
-        ours = np.stack([result.curves[c][r] for c in CURVES], axis=1)
-        np.testing.assert_allclose(ours, rows, rtol=2e-4, atol=2e-5, err_msg=f"seed {seed}")
-        ours_masks = np.stack([result.misclassified(t)[r] for t in range(config.epochs + 1)])
-        np.testing.assert_array_equal(ours_masks, masks, err_msg=f"seed {seed}")
+    assert_matches_reference(result, config, digits_data, reference=naive_train, label="naive baseline")
     assert np.nanmin(result.curves["train_error"][:, -1]) < np.nanmax(result.curves["train_error"][:, 0])
 
 

@@ -8,9 +8,8 @@ import pytest
 from engine.models import has_manual_backward
 from engine.results import RunResult
 from engine.train import train
-from reference import train_single_seed
+from reference import CURVES, assert_matches_reference
 
-CURVES = ["loss", "train_error", "test_error", "r_plus", "r_minus", "distance"]
 
 
 def _run(config, data, include=None):
@@ -18,12 +17,7 @@ def _run(config, data, include=None):
 
 
 def _check(result, config, data):
-    for r, seed in enumerate(config.seed_list):
-        rows, masks = train_single_seed(config, data, seed)
-        ours = np.stack([result.curves[c][r] for c in CURVES], axis=1)
-        np.testing.assert_allclose(ours, rows, rtol=2e-4, atol=2e-5, err_msg=f"seed {seed}")
-        ours_masks = np.stack([result.misclassified(t)[r] for t in range(config.epochs + 1)])
-        np.testing.assert_array_equal(ours_masks, masks.astype(bool), err_msg=f"seed {seed}")
+    assert_matches_reference(result, config, data)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu", "linear"])

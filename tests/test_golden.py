@@ -6,9 +6,8 @@ import pytest
 
 from engine.results import RunResult
 from engine.train import train
-from reference import train_single_seed
+from reference import assert_matches_reference
 
-CURVES = ["loss", "train_error", "test_error", "r_plus", "r_minus", "distance"]
 
 OPTIMISERS = {
     "gd": dict(optimizer="gd", lr=0.2),
@@ -23,12 +22,7 @@ OPTIMISERS = {
 def test_ensemble_equals_single_seed_runs(name, digits_config, digits_data):
     config = digits_config.replace(epochs=20, seeds=3, depth=3, layer=1, **OPTIMISERS[name])
     result = RunResult.empty(config, config.seed_list, digits_data.n_train).collect(train(config, digits_data))
-    for r, seed in enumerate(config.seed_list):
-        rows, masks = train_single_seed(config, digits_data, seed)
-        ours = np.stack([result.curves[c][r] for c in CURVES], axis=1)
-        np.testing.assert_allclose(ours, rows, rtol=2e-4, atol=2e-5, err_msg=f"{name}, seed {seed}")
-        ours_masks = np.stack([result.misclassified(t)[r] for t in range(config.epochs + 1)])
-        np.testing.assert_array_equal(ours_masks, masks.astype(bool), err_msg=f"{name}, seed {seed}")
+    assert_matches_reference(result, config, digits_data, label=name)
 
 
 def test_seed_gives_same_run_alone_or_in_an_ensemble(digits_config, digits_data):

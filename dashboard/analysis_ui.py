@@ -14,6 +14,7 @@ import numpy as np
 
 import streamlit as st
 
+from . import notes
 from . import store_access as sa
 from .downloads import frame_csv
 from .style import MODEBAR
@@ -115,6 +116,19 @@ def pick_run(store, label: str = "Run") -> dict | None:
     job_id = st.selectbox(label, ids, index=ids.index(wanted), format_func=labels.get, key="pick-job")
     set_qp(job=job_id)
     return next(j for j in runs if int(j["id"]) == job_id)
+
+
+def run_page(name: str, title: str):
+    """The top of every analysis page: its tab title, heading and teaching note, then
+    the run to analyse. Returns (store, job); ends the script when there is no run."""
+    st.set_page_config(page_title=f"{name} · Stragglers", layout="wide")
+    st.title(title)
+    notes.show(name)
+    store = sa.open_store()
+    job = pick_run(store)
+    if job is None:
+        st.stop()
+    return store, job
 
 
 def chart(fig, key: str) -> None:

@@ -3,18 +3,11 @@ import numpy as np
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import downloads, gallery, notes
-from dashboard import store_access as sa
+from dashboard import downloads, gallery
 from dashboard.figures_analysis import class_counts_figure, sizes_figure
 
 PER_PAGE = 48
-st.set_page_config(page_title="Stragglers · Stragglers", layout="wide")
-st.title("Stragglers")
-notes.show("Stragglers")
-store = sa.open_store()
-job = ui.pick_run(store)
-if job is None:
-    st.stop()
+store, job = ui.run_page("Stragglers", "Stragglers")
 result, data, _ = ui.run_data(store, job)
 (t_star, phi), sizes = ui.run_summary(store, job)
 

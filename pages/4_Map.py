@@ -4,18 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import notes
-from dashboard import store_access as sa
 from dashboard.figures_analysis import distance_figure, map_figure
 
 SPACES = {"inputs": "the inputs (pixels)", "hidden": "the hidden layer at an epoch"}
-st.set_page_config(page_title="Map · Stragglers", layout="wide")
-st.title("Map of the stragglers")
-notes.show("Map")
-store = sa.open_store()
-job = ui.pick_run(store)
-if job is None:
-    st.stop()
+store, job = ui.run_page("Map", "Map of the stragglers")
 summary = store.summary(job["id"])
 t_star = int(round(float(np.mean(summary["stragglers"]["epoch"]))))
 c1, c2 = st.columns([1, 2])

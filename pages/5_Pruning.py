@@ -2,19 +2,11 @@
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import notes
-from dashboard import store_access as sa
 from dashboard.figures_analysis import (phi_band, prune_figure, prune_table, sweep_frame, sweep_geometry_figure,
                                         sweep_test_figure)
 
 SIGMAS = [0.0, 0.5, 0.75, 1.0, 1.2, 1.5]
-st.set_page_config(page_title="Pruning · Stragglers", layout="wide")
-st.title("Pruning the stragglers")
-notes.show("Pruning")
-store = sa.open_store()
-job = ui.pick_run(store)
-if job is None:
-    st.stop()
+store, job = ui.run_page("Pruning", "Pruning the stragglers")
 epochs = int(job["config"]["epochs"])
 band = phi_band(store.summary(job["id"])["inversion"]["phi"]["per_seed"])
 

@@ -3,18 +3,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import notes
-from dashboard import store_access as sa
 from dashboard.figures_analysis import (grid_figure, matrix_from_rows, overlap_figure, phi_caption, phi_figure,
                                         z_figure)
 
-st.set_page_config(page_title="Stability & scaling · Stragglers", layout="wide")
-st.title("Stability and scaling")
-notes.show("Stability & scaling")
-store = sa.open_store()
-job = ui.pick_run(store)
-if job is None:
-    st.stop()
+store, job = ui.run_page("Stability & scaling", "Stability and scaling")
 P = int(job["config"]["n_train"])
 
 st.header("Fig. 2d — are S(t(ε)) the same points across seeds?")

@@ -5,6 +5,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 PORT   ?= 8501
+# e.g. make run STREAMLIT_ARGS="--server.address 0.0.0.0" to serve a lecture hall
+STREAMLIT_ARGS ?=
 
 .PHONY: run test install data browser bench clean
 
@@ -27,7 +29,7 @@ browser:
 	else echo "note: chromium/chromedriver missing; the browser test will be skipped"; fi
 
 run: data
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless false
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless false $(STREAMLIT_ARGS)
 
 test: data browser
 	$(PY) -m pytest -q

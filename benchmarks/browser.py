@@ -1,0 +1,151 @@
+"""The dashboard in a real browser, timed as a user sees it (Debian's chromium and
+chromedriver, `make browser`). Prints one JSON line.
+
+    python -m benchmarks.browser load --runs DIR [--job ID] [--page Stragglers] [--repeat 5]
+    python -m benchmarks.browser quick --runs DIR
+
+`load`: from navigating to a page of a finished job until its download buttons are
+there and every image has arrived (the Stragglers gallery is the heaviest page).
+With no job in DIR it first trains the paper's run there (MNIST, P = 8192, 20 seeds,
+300 epochs) through the job queue. The first load includes Streamlit's start-up of
+the page's script (imports), the others are warm.
+`quick`: a lecture's first minute -- from the click on the home page's quick-demo
+button until the live view shows the inversion band, and until the job is done.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_JS = """
+const buttons = [...document.querySelectorAll('button')].map(b => b.innerText.trim());
+return buttons.some(t => t.startsWith(arguments[0]))
+    && [...document.images].every(i => i.complete && i.naturalWidth > 0);
+"""
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _until(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not ready after {timeout} s")
+        time.sleep(0.05)
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+            return r.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+def ensure_job(runs: Path, env: dict) -> int:
+    from engine.store import Store
+    store = Store(runs / "store.sqlite")
+    done = store.list_jobs(kind="run", status="done")
+    if done:
+        return int(done[0]["id"])
+    out = subprocess.run([sys.executable, "-m", "engine", "jobs", "submit", "--dataset", "mnist", "--seeds", "20",
+                          "--epochs", "300", "--wait"], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[0])
+
+
+def _server(port: int, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1800"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def page_load(driver, base: str, a) -> dict:
+    job = a.job or ensure_job(a.runs.resolve(), dict(os.environ))
+    url = f"{base}/{a.page}?job={job}"
+    seconds = []
+    for _ in range(a.repeat):
+        driver.get("about:blank")
+        start = time.perf_counter()
+        driver.get(url)
+        _until(lambda: driver.execute_script(READY_JS, a.ready), 120)
+        seconds.append(time.perf_counter() - start)
+    return {"page": a.page, "job": job, "first_s": round(seconds[0], 2),
+            "warm_median_s": round(statistics.median(seconds[1:] or seconds), 2),
+            "all_s": [round(s, 2) for s in seconds]}
+
+
+CLICK_JS = """
+const b = [...document.querySelectorAll('button')].find(b => b.innerText.trim().startsWith(arguments[0]));
+if (b) b.click();
+return !!b;
+"""
+
+
+def quick_demo(driver, base: str, a) -> dict:
+    from engine.store import Store
+    driver.get(base)
+    _until(lambda: driver.execute_script(CLICK_JS, "Quick demo"), 60)
+    start = time.perf_counter()
+    body = lambda: driver.execute_script("return document.body.innerText")  # noqa: E731
+    _until(lambda: "Inversion: mean t*" in body(), 300)
+    band_s = time.perf_counter() - start
+    store = Store(a.runs.resolve() / "store.sqlite")
+    _until(lambda: any(j["status"] in ("done", "failed") for j in store.list_jobs()), 600)
+    job = store.list_jobs()[0]
+    return {"band_after_click_s": round(band_s, 1), "job_done_after_click_s": round(time.perf_counter() - start, 1),
+            "job": job["id"], "status": job["status"], "config": job["config"]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.browser")
+    sub = p.add_subparsers(dest="what", required=True)
+    load = sub.add_parser("load", help="a page's load time for a finished job")
+    load.add_argument("--job", type=int, help="a finished job (default: the first finished run, trained if none)")
+    load.add_argument("--page", default="Stragglers")
+    load.add_argument("--ready", default="CSV", help="a button whose presence means the page is drawn")
+    load.add_argument("--repeat", type=int, default=5)
+    quick = sub.add_parser("quick", help="click on the quick demo -> inversion band (use an empty store)")
+    for s in (load, quick):
+        s.add_argument("--runs", type=Path, required=True, help="the store's folder (STRAGGLERS_RUNS)")
+    a = p.parse_args(argv)
+    os.environ["STRAGGLERS_RUNS"] = str(a.runs.resolve())
+    port = _port()
+    server = _server(port, dict(os.environ))
+    driver = _driver()
+    try:
+        _until(lambda: _healthy(port), 60)
+        out = (page_load if a.what == "load" else quick_demo)(driver, f"http://127.0.0.1:{port}", a)
+    finally:
+        driver.quit()
+        os.killpg(server.pid, signal.SIGTERM)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -37,8 +37,19 @@ def main(argv=None) -> int:
         raise Terminated()
     signal.signal(signal.SIGTERM, on_term)
 
-    import torch  # after registering: the import takes seconds
-    n_gpus = torch.cuda.device_count()
+    try:
+        import torch  # after registering: the import takes seconds
+        n_gpus = torch.cuda.device_count()
+    except Exception as e:
+        # A worker that cannot start must not leave the queue waiting for it: each
+        # refresh would spawn another that dies the same way. Fail the job it would
+        # have taken, saying why; the next refresh tries the next job once.
+        traceback.print_exc()
+        job = jobs.claim(store, cap, pid, 0)
+        if job is not None:
+            jobs.finish(store, job["id"], "failed", f"the worker could not start ({jobs.describe(e)}); "
+                                                    f"see {store.path.parent / 'worker.log'}")
+        return 1
     if n_gpus == 0 and cap > 1 and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // cap))  # CPU workers share the cores, not oversubscribe
     while True:

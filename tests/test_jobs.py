@@ -115,6 +115,21 @@ def test_a_diverging_run_fails_naming_the_epoch_and_keeps_its_epochs(store):
     assert store.result(job).diverged == {0: int(m.group(1)), 1: int(m.group(1)), 2: int(m.group(1))}
 
 
+def test_a_worker_that_cannot_start_fails_its_job_instead_of_respawning_forever(store, tmp_path, monkeypatch):
+    broken = tmp_path / "broken" / "torch"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('this torch is broken')\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken.parent))  # the worker finds this torch first
+    job = jobs.submit("run", config(epochs=5), store=store)
+    final = jobs.wait(job, store, timeout=TIMEOUT)
+    assert final["status"] == "failed"
+    assert "could not start" in final["error"] and "this torch is broken" in final["error"]
+    assert "worker.log" in final["error"]
+    time.sleep(0.5)
+    assert jobs.refresh(store) == 0  # nothing queued: no new worker
+    assert "this torch is broken" in (store.path.parent / "worker.log").read_text()
+
+
 def test_identical_submits_make_one_job_and_a_done_job_is_reused(store):
     cfg = config(epochs=20)
     first = jobs.submit("run", cfg, store=store)

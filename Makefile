@@ -28,7 +28,11 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "note: chromium/chromedriver missing; the browser test will be skipped"; fi
 
+# Streamlit's first start asks for an e-mail address on the terminal (and fails without
+# one); an empty ~/.streamlit/credentials.toml is what pressing Enter there writes.
 run: data
+	@test -f $(HOME)/.streamlit/credentials.toml || { mkdir -p $(HOME)/.streamlit && \
+		printf '[general]\nemail = ""\n' > $(HOME)/.streamlit/credentials.toml; }
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless false $(STREAMLIT_ARGS)
 
 test: data browser

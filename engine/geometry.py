@@ -56,16 +56,20 @@ def gyration_radius_direct(points: np.ndarray) -> float:
 # --- inversion ----------------------------------------------------------------------
 
 # A curve "turns" at its extremum t* when (a) t* is neither the first nor the last
-# recorded epoch, (b) before t* it moved by at least ABS_TOL from its initial value,
-# and (c) after t* it comes back by at least ABS_TOL and by at least RETURN_FRACTION
-# of that first excursion. (b) rejects flat curves (radii under randomised labels),
-# (c) rejects monotone ones (D under randomised labels) and noise at the end.
-ABS_TOL = 2e-3
+# recorded epoch, (b) before t* it moved by at least SEGREGATION_TOL from its initial
+# value, and (c) after t* it comes back by at least RETURN_TOL and by at least
+# RETURN_FRACTION of that first excursion. (b) rejects flat curves: under randomised
+# labels the radii only wobble, by at most 0.009 on MNIST (10 seeds, 300 epochs),
+# while with parity labels they move by 0.1-0.24 and D by 0.5-0.9 before turning
+# (all activations, pruned sets included). (c) rejects monotone curves (D under
+# randomised labels) and noise at the end.
+SEGREGATION_TOL = 0.02
+RETURN_TOL = 2e-3
 RETURN_FRACTION = 0.05
-# The run shows an inversion when D turns and at least one of the radii does: the
-# class centroids separate and then re-entangle. D is the discriminating curve --
-# under randomised labels the radii wobble by up to ~0.01 (they can "turn" by noise)
-# but D grows monotonically (measured on MNIST, 10 seeds).
+# The run shows an inversion when at least this many of R+, R-, D turn. Not "D
+# must turn": in a linear network the radii turn but D can still be rising at the
+# end of the run, and the paper counts that as the same phenomenology.
+MIN_TURNING = 2
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def turns(curve: np.ndarray, metric: str) -> bool:
         return False
     drop = c[0] - c[t]
     rise = c[-1] - c[t]
-    return bool(drop >= ABS_TOL and rise >= max(ABS_TOL, RETURN_FRACTION * drop))
+    return bool(drop >= SEGREGATION_TOL and rise >= max(RETURN_TOL, RETURN_FRACTION * drop))
 
 
 def inversion(curves: dict, train_error: np.ndarray) -> Inversion:
@@ -105,6 +109,6 @@ def inversion(curves: dict, train_error: np.ndarray) -> Inversion:
     turning = {m: turns(curves[m], m) for m in METRICS}
     phi = float(np.mean([train_error[t] for t in t_star.values()]))
     return Inversion(
-        t_star=t_star, turns=turning, present=turning["distance"] and (turning["r_plus"] or turning["r_minus"]), phi=phi,
+        t_star=t_star, turns=turning, present=sum(turning.values()) >= MIN_TURNING, phi=phi,
         straggler_epoch=int(round(np.mean(list(t_star.values())))),
     )

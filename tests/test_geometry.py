@@ -68,16 +68,21 @@ def test_no_inversion_on_flat_radii_and_monotone_distance():
     assert not any(inv.turns.values())
 
 
-def test_radii_that_wobble_without_a_turn_of_d_are_no_inversion():
-    """Randomised labels on MNIST: radii wobble by ~0.01 (enough to "turn" one at a
-    time) while D only grows. The separation never reverses, so no inversion."""
+def test_radii_that_only_wobble_are_no_inversion_but_radii_that_turn_are():
+    """Randomised labels on MNIST: the radii dip and come back by < 0.01 while D only
+    grows: no inversion. A linear net: the radii dip by ~0.2 and come back while D
+    is still rising at the end: an inversion (two of the three curves turn)."""
     curves, err = _curves("random")
     t = np.arange(len(err), dtype=float)
-    curves["r_plus"] = 0.8 - 0.01 * np.sin(np.pi * t / len(t))
+    curves["r_plus"] = 0.99 - 0.009 * np.sin(np.pi * t / len(t))
+    curves["r_minus"] = curves["r_plus"].copy()
+    inv = inversion(curves, err)
+    assert not any(inv.turns.values()) and not inv.present
+    curves["r_plus"] = 0.99 - 0.2 * np.sin(np.pi * t / len(t))
     curves["r_minus"] = curves["r_plus"].copy()
     inv = inversion(curves, err)
     assert inv.turns["r_plus"] and inv.turns["r_minus"] and not inv.turns["distance"]
-    assert not inv.present
+    assert inv.present
 
 
 def test_extremum_at_the_end_or_a_tiny_rebound_is_not_a_turn():

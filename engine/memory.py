@@ -67,7 +67,13 @@ def available_bytes(device="cpu") -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+BUDGET_ENV = "STRAGGLERS_MEMORY_MB"  # a fixed budget instead: e.g. to share a machine
+
+
 def default_budget(device="cpu", fraction: float = DEFAULT_FRACTION) -> int:
+    fixed = os.environ.get(BUDGET_ENV)
+    if fixed:
+        return int(float(fixed) * 2**20)
     return int(fraction * available_bytes(device))
 
 

@@ -26,6 +26,7 @@ class RunResult:
     diverged: dict = field(default_factory=dict)  # seed -> epoch where its loss diverged
     seconds: float = 0.0
     device: str = "cpu"
+    stopped: bool = False             # a consumer stopped it (cancel) before its last record
 
     @classmethod
     def empty(cls, config: RunConfig, seeds, n_train: int, device: str = "cpu") -> "RunResult":

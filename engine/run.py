@@ -26,10 +26,14 @@ def run(config: RunConfig, data: Dataset | None = None, include=None,
     device = resolve_device(config.device)
     result = RunResult.empty(config, config.seed_list, data.n_train, device=str(device))
 
+    last_seed = config.seed_list[-1]
+
     def records():
         for rec in train_chunked(config, data, include=include):
             yield rec
             if should_stop is not None and should_stop():
+                # a cancel after the last record of the last chunk changes nothing
+                result.stopped = not (rec.epoch == config.epochs and rec.seeds[-1] == last_seed)
                 return
 
     result.collect(records(), on_epoch=on_epoch)

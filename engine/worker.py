@@ -93,13 +93,13 @@ def _run(ctx: jobs.JobContext, config: dict):
     from .report import summary
     from .run import run
     cfg = RunConfig.from_dict(config)
-    ctx.epochs_total = cfg.epochs
+    ctx.epochs_total, ctx.n_seeds = cfg.epochs, cfg.seeds
     result, data = run(cfg, on_epoch=ctx.on_epoch, should_stop=ctx.should_stop)
     if result.diverged:
         seeds = sorted(result.diverged)
         return ("failed", f"diverged at epoch {min(result.diverged.values())} (seeds {', '.join(map(str, seeds))}): "
                           f"lower the learning rate", result.seconds)
-    if ctx.stopped and result.epochs_done < cfg.epochs:  # a cancel after the last epoch changes nothing
+    if result.stopped:  # also mid-run in a later chunk of seeds, where epochs_done is already T
         return "cancelled", None, result.seconds
     ctx.put_artifact("summary", summary(result, data))
     return "done", None, result.seconds

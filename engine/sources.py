@@ -28,11 +28,13 @@ import struct
 import subprocess
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from .config import USER_PREFIX
 from .files import atomic_write
 
 NAMES = ("mnist", "kmnist", "fashion", "cifar10", "digits")
@@ -101,8 +103,8 @@ def clear_cache() -> None:
 def load_raw(name: str, fetch: bool = True) -> RawSplits:
     """The raw splits of `name` (one of NAMES, or "user:<name>" for an uploaded set).
     fetch=False looks only in the data folder."""
-    if name.startswith("user:"):  # uploads can be replaced, so never cached
-        return _user(name[len("user:"):])
+    if name.startswith(USER_PREFIX):  # uploads can be replaced, so never cached
+        return _user(name[len(USER_PREFIX):])
     if name not in NAMES:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(NAMES)}")
     key = (name, str(data_dir()))
@@ -153,7 +155,7 @@ def _read(path: Path) -> bytes:
         return data
     try:
         return gzip.decompress(data)
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:  # zlib.error: a damaged deflate stream
         raise _corrupt(path, f"not a complete gzip file ({e})") from None
 
 

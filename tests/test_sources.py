@@ -77,12 +77,20 @@ def test_idx_dataset_from_data_folder(empty_data, gz):
         raw.x_train[0, 0, 0] = 1  # shared through the cache, so read-only
 
 
-@pytest.mark.parametrize("damage", ["truncate", "magic", "gzip"])
+def _damage(data: bytes, how: str) -> bytes:
+    if how == "magic":
+        return b"\x00\x00\x0d\x03" + data[4:]
+    if how == "deflate":  # a complete gzip file whose compressed stream is garbage
+        return data[:10] + bytes(b ^ 0x5A for b in data[10:-8]) + data[-8:]
+    return data[:-100]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "magic", "gzip", "deflate"])
 def test_corrupt_idx_names_the_file(empty_data, damage):
-    raw, _ = write_kmnist(empty_data, gz=(damage == "gzip"))
-    bad = raw / ("train-images-idx3-ubyte" + (".gz" if damage == "gzip" else ""))
-    data = bad.read_bytes()
-    bad.write_bytes(data[:-100] if damage != "magic" else b"\x00\x00\x0d\x03" + data[4:])
+    gz = damage in ("gzip", "deflate")
+    raw, _ = write_kmnist(empty_data, gz=gz)
+    bad = raw / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
+    bad.write_bytes(_damage(bad.read_bytes(), damage))
     with pytest.raises(DatasetCorrupt) as e:
         sources.load_raw("kmnist")
     assert str(bad) in str(e.value) and "Delete it" in str(e.value)

@@ -134,15 +134,22 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
 
 def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
     """(canonical config, hash, total epochs) — a bad config fails here, not in a worker."""
+    from .upload import data_version
     if kind == "run":
         cfg = RunConfig.from_dict(config).validate()
-        return cfg.to_dict(), cfg.config_hash(), cfg.epochs
-    kinds = job_kinds()
-    if kind not in kinds:
-        raise ConfigError("kind", kind, "one of " + ", ".join(["run", *kinds]))
-    config = json.loads(json.dumps(config, sort_keys=True, default=list))
+        config, total = cfg.to_dict(), cfg.epochs
+    else:
+        kinds = job_kinds()
+        if kind not in kinds:
+            raise ConfigError("kind", kind, "one of " + ", ".join(["run", *kinds]))
+        from .experiments import JOB_OPTIONS
+        from .experiments.context import split
+        split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
+        config, total = json.loads(json.dumps(config, sort_keys=True, default=list)), 0
     science = {k: v for k, v in config.items() if k != "device"}  # the device changes speed, not results
-    return config, hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:16], 0
+    # a replaced upload under the same name is other data: never reuse the old job
+    science["data_version"] = data_version(str(config.get("dataset", "")))
+    return config, hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:16], total
 
 
 def job_kinds() -> dict:

@@ -171,8 +171,14 @@ def cmd_export(args) -> int:
     if job["status"] != "done":
         print(f"note: job {args.id} is {job['status']}; exporting the epochs recorded so far", file=sys.stderr)
     if job["kind"] == "run":
+        import numpy as np
+
         from .report import write_outputs
-        write_outputs(store.result(args.id), store.dataset(args.id), out)
+        result = store.result(args.id)
+        if not np.isfinite(result.curves["train_error"]).any():
+            print(f"error: job {args.id} has no epochs yet; export it once it has run", file=sys.stderr)
+            return 1
+        write_outputs(result, store.dataset(args.id), out)
     else:
         from .experiments.context import write_result
         names = [n for n in store.artifact_names(args.id) if n != "result"]

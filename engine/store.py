@@ -137,10 +137,13 @@ class Store:
         c.execute("BEGIN IMMEDIATE")
         try:
             yield c
+            c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            # also when COMMIT itself fails (disk full): an open transaction would make
+            # every later BEGIN on this thread's connection fail
+            if c.in_transaction:
+                c.execute("ROLLBACK")
             raise
-        c.execute("COMMIT")
 
     @contextmanager
     def read(self):
@@ -317,17 +320,21 @@ class Store:
             packed = np.frombuffer(b"".join(b[2] for b, k in zip(bits, ok) if k), dtype=np.uint8)
             result.masks[np.searchsorted(seeds, b_seed[ok]), b_epoch[ok]] = packed.reshape(int(ok.sum()), -1)
         result.epochs_done = int(t.max()) if len(t) else 0
-        for s, e in sorted(zip(seed_of[keep], t), key=lambda x: x[1]):
-            if not np.isfinite(result.curves["loss"][np.searchsorted(seeds, s), e]):
-                result.diverged.setdefault(int(s), int(e))
+        bad = np.zeros(result.curves["loss"].shape, dtype=bool)  # recorded, and not finite
+        bad[r, t] = ~np.isfinite(result.curves["loss"][r, t])
+        for row in np.flatnonzero(bad.any(1)):
+            result.diverged[int(seeds[row])] = int(bad[row].argmax())  # its first such epoch
         result.seconds = job[2] if job[2] is not None else \
             ((job[4] or time.time()) - job[3] if job[3] else 0.0)
         return result
 
     def dataset(self, job_id: int):
         """The prepared Dataset of a job's run options (cached: preparing costs seconds)."""
-        config = run_config(self.get_job(job_id)["config"])
-        return _prepared(json.dumps({k: v for k, v in config.to_dict().items() if k != "device"}, sort_keys=True))
+        from .upload import data_version
+        config = run_config(self.get_job(job_id)["config"]).to_dict()
+        key = {k: config[k] for k in DATA_FIELDS}  # jobs on the same data share one Dataset
+        key["data_version"] = data_version(config["dataset"])  # a replaced upload is other data
+        return _prepared(json.dumps(key, sort_keys=True))
 
     def summary(self, job_id: int) -> dict:
         """engine.report.summary of the job: the stored one once done, computed from
@@ -378,10 +385,16 @@ def run_config(config: dict) -> RunConfig:
     return RunConfig.from_dict({k: v for k, v in config.items() if k in RUN_FIELDS})
 
 
+# the RunConfig fields that engine.data.prepare reads
+DATA_FIELDS = ("dataset", "n_train", "block", "labels", "label_seed", "test_standardisation")
+
+
 @functools.lru_cache(maxsize=4)
-def _prepared(config_json: str):
+def _prepared(key_json: str):
     from .data import prepare
-    return prepare(RunConfig.from_dict(json.loads(config_json)))
+    key = json.loads(key_json)
+    key.pop("data_version")  # only in the key, so a replaced upload misses the cache
+    return prepare(RunConfig.from_dict(key))
 
 
 def _job_dict(description, row) -> dict:

@@ -19,19 +19,17 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import tomllib
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .config import USER_NAME, USER_PREFIX
 from .files import atomic_write
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 N_CLASSES = 10
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
-USER_PREFIX = "user:"
 _ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -156,7 +154,7 @@ def describe(arrays: dict) -> dict:
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not USER_NAME.fullmatch(name):
         raise UploadError(f"{name!r} is not a valid dataset name: use 1-48 letters, digits, '-' or '_', "
                           "starting with a letter or digit.")
     return name
@@ -174,9 +172,22 @@ def user_dataset_path(name: str, root=None) -> Path:
     return user_dir(root) / f"{check_name(name)}.npz"
 
 
+def data_version(dataset: str) -> str | None:
+    """What changes when an uploaded dataset is replaced under the same name (its
+    size and modification time), for job hashes and caches; None for the built-in
+    datasets, whose files never change (sources.py checks their md5)."""
+    if not dataset.startswith(USER_PREFIX):
+        return None
+    try:
+        st = user_dataset_path(dataset[len(USER_PREFIX):]).stat()
+    except (OSError, UploadError):
+        return None
+    return f"{st.st_size}-{st.st_mtime_ns}"
+
+
 def list_user_datasets(root=None) -> list[str]:
     d = user_dir(root)
-    return sorted(p.stem for p in d.glob("*.npz") if NAME_PATTERN.match(p.stem)) if d.is_dir() else []
+    return sorted(p.stem for p in d.glob("*.npz") if USER_NAME.fullmatch(p.stem)) if d.is_dir() else []
 
 
 def save_user_dataset(name: str, arrays: dict, root=None, overwrite: bool = False) -> Path:

@@ -194,6 +194,16 @@ def test_dead_or_reused_pids_are_interrupted_and_devices_one_per_gpu(store):
     assert jobs._pick_device("cpu", [], 2) == "cpu" and jobs._pick_device("auto", [], 0) == "cpu"
 
 
+def test_export_of_a_job_without_epochs_is_one_line_and_writes_nothing(store, tmp_path, capsys):
+    from engine.cli import main
+    with store.write() as c:  # an interrupted job that never recorded an epoch
+        job = c.execute("INSERT INTO jobs (kind, config, config_hash, status, created) "
+                        "VALUES ('run', ?, 'h', 'interrupted', ?)", (json.dumps(config()), time.time())).lastrowid
+    assert main(["jobs", "export", str(job), "--out", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f"error: job {job} has no epochs yet; export it once it has run"
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_submit_wait_list_show_export(store, tmp_path, capsys):
     """`python -m engine jobs ...` through engine.cli.main in this process (the worker is still a real process)."""
     from engine.cli import main
@@ -218,6 +228,30 @@ def test_cli_submit_wait_list_show_export(store, tmp_path, capsys):
     cli("show", "999", rc=2)
     assert "removed 1 finished job" in cli("gc", "--older-than", "0")
     assert json.loads(cli("list", "--json")) == []
+
+
+def test_a_typo_in_an_experiment_option_fails_at_submit_and_queues_nothing(store):
+    with pytest.raises(ConfigError, match="--prune-epoch=.* not an option of this experiment"):
+        jobs.submit("prune", {**config(), "prune_epoch": [5]}, store=store)
+    with pytest.raises(ConfigError, match="lr"):
+        jobs.submit("stability", {**config(), "lr": -1.0}, store=store)
+    assert store.list_jobs() == []
+
+
+def test_a_replaced_upload_is_new_data_for_the_job_hash(tmp_path, monkeypatch):
+    from test_upload import good_arrays
+
+    from engine.upload import save_user_dataset
+    monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path))
+    arrays = good_arrays()
+    save_user_dataset("mine", arrays)
+    cfg = {**config(), "dataset": "user:mine", "n_train": 20}
+    before = jobs.normalise("run", cfg)[1]
+    assert jobs.normalise("run", cfg)[1] == before  # same file, same job
+    time.sleep(0.01)
+    save_user_dataset("mine", {**arrays, "y_train": arrays["y_train"][::-1].copy()}, overwrite=True)
+    assert jobs.normalise("run", cfg)[1] != before
+    assert jobs.normalise("prune", cfg)[1] != jobs.normalise("prune", {**cfg, "dataset": "user:other"})[1]
 
 
 def test_error_text_kept_by_a_failed_job():

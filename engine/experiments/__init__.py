@@ -5,12 +5,13 @@ stability (Fig. 2d), scaling (Fig. 3b/e), embedding (SI Fig. 4).
 JOB_KINDS maps a job kind to fn(config: dict, ctx) -> result dict, where config
 is one flat dict (RunConfig fields + the experiment's options) and ctx has
 progress(done, total), should_stop(), put_artifact(name, obj), on_epoch(record).
+JOB_OPTIONS maps it to its options' defaults (jobs.submit validates against them).
 """
-from .coordinates import compare
-from .embedding import embed
-from .pruning import prune, sweep
-from .scaling import scaling
-from .stability import stability
+from .coordinates import OPTIONS as COMPARE_OPTIONS, compare
+from .embedding import OPTIONS as EMBED_OPTIONS, embed
+from .pruning import PRUNE_OPTIONS, SWEEP_OPTIONS, prune, sweep
+from .scaling import OPTIONS as SCALING_OPTIONS, scaling
+from .stability import OPTIONS as STABILITY_OPTIONS, stability
 
 JOB_KINDS = {
     "compare": compare,
@@ -20,5 +21,13 @@ JOB_KINDS = {
     "scaling": scaling,
     "embed": embed,
 }
+JOB_OPTIONS = {
+    "compare": COMPARE_OPTIONS,
+    "prune": PRUNE_OPTIONS,
+    "sweep": SWEEP_OPTIONS,
+    "stability": STABILITY_OPTIONS,
+    "scaling": SCALING_OPTIONS,
+    "embed": EMBED_OPTIONS,
+}
 
-__all__ = ["JOB_KINDS"]
+__all__ = ["JOB_KINDS", "JOB_OPTIONS"]

@@ -33,8 +33,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 class Progress:
     """A one-line progress bar with ETA on a TTY; silent otherwise."""
 
-    def __init__(self, total: int, label: str = "epochs", stream=sys.stderr):
-        self.total, self.label, self.stream = total, label, stream
+    def __init__(self, total: int, label: str = "epochs", stream=None):
+        self.total, self.label = total, label
+        self.stream = stream or sys.stderr  # looked up now, not at import (it may have been replaced since)
         self.start = time.perf_counter()
         self.enabled = stream.isatty()
 
@@ -52,10 +53,10 @@ class Progress:
 
 def cmd_run(args) -> int:
     from .report import write_outputs
-    from .run import run
+    from .run import EpochsDone, run
     config = config_from_args(args)
-    bar = Progress(config.epochs)
-    result, data = run(config, on_epoch=lambda rec: bar(rec.epoch))
+    bar, done = Progress(config.epochs), EpochsDone(config.seeds, config.epochs)
+    result, data = run(config, on_epoch=lambda rec: bar(done(rec)))
     summ = write_outputs(result, data, Path(args.out))
     print(human_summary(summ))
     if result.diverged:

@@ -51,12 +51,11 @@ class JobContext:
     def __init__(self, store: Store, job_id: int, epochs_total: int | None = None, n_seeds: int | None = None):
         self.store, self.job_id, self.epochs_total = store, int(job_id), epochs_total
         self.n_seeds = n_seeds  # with chunked seeds, progress counts every chunk's epochs
-        self._chunks_done = 0   # seeds of the chunks already finished
-        self._chunk = None      # (first seed, size) of the chunk under way
         self.stopped = False
         self._start = None      # (time, done) of the first progress: the rate excludes start-up
         self._last = None       # (done, total, eta_s) not yet written
         self._written = 0.0
+        self._epochs_done = None  # engine.run.EpochsDone, made at the first epoch
 
     def progress(self, done: int, total: int) -> None:
         self._last = (int(done), int(total), self._eta(done, total))
@@ -68,24 +67,13 @@ class JobContext:
 
     def on_epoch(self, record) -> None:
         if self.epochs_total is not None:
-            done = self._epochs_equivalent(record)
+            if self._epochs_done is None:
+                from .run import EpochsDone
+                self._epochs_done = EpochsDone(self.n_seeds, self.epochs_total)
+            done = self._epochs_done(record)
             self._last = (done, self.epochs_total, self._eta(done, self.epochs_total))
         self.store.write_epoch(self.job_id, record, progress=self._last)
         self._written = time.monotonic()
-
-    def _epochs_equivalent(self, record) -> int:
-        """The epoch of a one-chunk run that has done as much work: record.epoch when
-        all seeds train at once; with chunks (engine.memory), chunk by chunk, so the
-        bar and the ETA do not restart at every chunk."""
-        chunk = (int(record.seeds[0]), len(record.seeds))
-        if self._chunk is not None and chunk != self._chunk:
-            self._chunks_done += self._chunk[1]
-        self._chunk = chunk
-        if not self.n_seeds or chunk[1] >= self.n_seeds:
-            return int(record.epoch)
-        T1 = self.epochs_total + 1
-        run_epochs = self._chunks_done * T1 + chunk[1] * (int(record.epoch) + 1)
-        return max(0, run_epochs // self.n_seeds - 1)
 
     def should_stop(self) -> bool:
         row = self.store.conn.execute("SELECT cancel_requested FROM jobs WHERE id=?", (self.job_id,)).fetchone()

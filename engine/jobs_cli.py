@@ -82,8 +82,10 @@ def cmd_submit(args) -> int:
     return 0
 
 
-def _bar(stream=sys.stderr):
+def _bar(stream=None):
     """A one-line progress bar on a TTY, from the job's epoch/total and ETA."""
+    stream = stream or sys.stderr  # looked up now, not at import (it may have been replaced since)
+
     def show(job) -> None:
         if not stream.isatty():
             return

@@ -14,6 +14,29 @@ class Stopped(Exception):
     """Raised inside the loop when the consumer asks to stop (cancel)."""
 
 
+class EpochsDone:
+    """Progress in epochs of a run whose seeds may train in chunks (engine.memory):
+    for each record, the epoch a one-chunk run would be at after the same work.
+    With one chunk that is record.epoch; with several, the count goes on across
+    chunks instead of restarting, so bars and ETAs stay true."""
+
+    def __init__(self, n_seeds: int | None, epochs: int):
+        self.n_seeds, self._epochs1 = n_seeds, epochs + 1
+        self._finished = 0  # seeds of the chunks already finished
+        self._chunk = None  # (first seed, size) of the chunk under way
+
+    def __call__(self, record) -> int:
+        chunk = (int(record.seeds[0]), len(record.seeds))
+        if self._chunk is not None and chunk != self._chunk:
+            self._finished += self._chunk[1]
+        self._chunk = chunk
+        if not self.n_seeds or chunk[1] >= self.n_seeds:
+            return int(record.epoch)
+        # run-epochs done (chunk by chunk) / seeds, minus the initialisation record
+        run_epochs = self._finished * self._epochs1 + chunk[1] * (int(record.epoch) + 1)
+        return max(0, run_epochs // self.n_seeds - 1)
+
+
 def run(config: RunConfig, data: Dataset | None = None, include=None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         should_stop: Callable[[], bool] | None = None) -> tuple[RunResult, Dataset]:

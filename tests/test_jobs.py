@@ -130,14 +130,16 @@ def test_a_worker_that_cannot_start_fails_its_job_instead_of_respawning_forever(
     assert "this torch is broken" in (store.path.parent / "worker.log").read_text()
 
 
-def test_progress_of_a_run_in_chunks_of_seeds_never_goes_back(store):
+def test_progress_of_a_run_in_chunks_of_seeds_never_goes_back():
     from types import SimpleNamespace
+
+    from engine.run import EpochsDone
     T, chunks = 4, [[0, 1], [2, 3], [4]]
-    ctx = jobs.JobContext(store, 1, epochs_total=T, n_seeds=5)
-    done = [ctx._epochs_equivalent(SimpleNamespace(seeds=c, epoch=e)) for c in chunks for e in range(T + 1)]
-    assert done == sorted(done) and done[0] == 0 and done[-1] == T
-    one = jobs.JobContext(store, 1, epochs_total=T, n_seeds=5)  # one chunk: the epoch itself
-    assert [one._epochs_equivalent(SimpleNamespace(seeds=range(5), epoch=e)) for e in range(T + 1)] == list(range(T + 1))
+    done = EpochsDone(5, T)
+    seen = [done(SimpleNamespace(seeds=c, epoch=e)) for c in chunks for e in range(T + 1)]
+    assert seen == sorted(seen) and seen[0] == 0 and seen[-1] == T
+    one = EpochsDone(5, T)  # one chunk: the epoch itself
+    assert [one(SimpleNamespace(seeds=range(5), epoch=e)) for e in range(T + 1)] == list(range(T + 1))
 
 
 def test_identical_submits_make_one_job_and_a_done_job_is_reused(store):

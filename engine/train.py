@@ -113,11 +113,13 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
         return
 
     onehot = F.one_hot(y, 2).to(torch.float32) * weight.unsqueeze(-1)
+    y_rows = y.repeat(R)  # the labels of every seed's row of the logits
+    no_test = torch.full((R,), float("nan"), device=device)  # epochs without a test evaluation
     for epoch in range(config.epochs + 1):
         last = epoch == config.epochs
         with torch.set_grad_enabled(full_batch and not last):
             logits, hidden = forward(config, params, x, data.image_shape)
-            per_point = F.cross_entropy(logits.reshape(-1, 2), y.repeat(R), reduction="none").view(R, P)
+            per_point = F.cross_entropy(logits.reshape(-1, 2), y_rows, reduction="none").view(R, P)
             loss = (per_point * weight).sum(-1) / n_included
         with torch.no_grad():
             wrong = logits.detach().argmax(-1) != y
@@ -127,7 +129,7 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
                 test_logits, _ = forward(config, params, x_test, data.image_shape)
                 test_error = (test_logits.argmax(-1) != y_test).float().mean(-1)
             else:
-                test_error = torch.full((R,), float("nan"), device=device)
+                test_error = no_test
             numbers = torch.cat([loss.detach()[:, None], train_error[:, None], test_error[:, None], geometry], 1)
         rec = _record(epoch, seed_ids, numbers, wrong)
         rec.params = params

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 from pathlib import Path
 
@@ -32,8 +31,8 @@ PCA_COMPONENTS = 50
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("STRAGGLERS_RUNS") or Path(__file__).resolve().parents[2] / "runs"
-    return Path(root) / "cache"
+    from ..store import runs_dir
+    return runs_dir() / "cache"
 
 
 def _key(parts: dict) -> str:

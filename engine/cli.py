@@ -37,7 +37,7 @@ class Progress:
         self.total, self.label = total, label
         self.stream = stream or sys.stderr  # looked up now, not at import (it may have been replaced since)
         self.start = time.perf_counter()
-        self.enabled = stream.isatty()
+        self.enabled = self.stream.isatty()
 
     def __call__(self, done: int) -> None:
         if not self.enabled:

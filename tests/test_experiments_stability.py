@@ -50,3 +50,12 @@ def test_stragglers_are_stable_across_seeds():
     # a wider network misclassifies largely the same points (cross-architecture z)
     assert r["cross"]["t_star"]["z_null"] > 5
     assert len(ctx.artifacts["overlap_matrix_best"]) == 5
+
+
+def test_closed_form_null_moments_equal_scipys_hypergeometric():
+    from engine.experiments.stability import hypergeom_moments
+    a, b = np.array([0, 1, 10, 50, 99, 100]), np.array([100, 7, 20, 50, 3, 0])
+    mean, var = hypergeom_moments(100, a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):  # scipy's kurtosis at a = 0 or b = P
+        np.testing.assert_allclose(mean, hypergeom(100, a, b).mean(), rtol=1e-12)
+        np.testing.assert_allclose(var, hypergeom(100, a, b).var(), rtol=1e-12, atol=1e-12)

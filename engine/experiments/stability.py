@@ -11,7 +11,6 @@ the pairs are (seed of architecture A, seed of architecture B) at the same eps.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import hypergeom
 
 from ..data import prepare
 from ..stragglers import stragglers_at, stragglers_at_error
@@ -29,6 +28,17 @@ def overlap_matrix(S: np.ndarray, T: np.ndarray | None = None) -> np.ndarray:
     return S @ T.T
 
 
+def hypergeom_moments(P: int, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of |A ∩ B| for a random b-subset B of P points against a
+    fixed a-subset A: scipy.stats.hypergeom(P, a, b).mean()/.var() in closed form
+    (scipy's frozen distribution also computes skew and kurtosis, and warns where
+    they are undefined)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    mean = a * b / P
+    var = mean * (P - a) / P * (P - b) / max(P - 1, 1)
+    return mean, var
+
+
 def z_score(S: np.ndarray, T: np.ndarray | None = None) -> dict:
     """Eq. 11 over the pairs i < j of S (T None) or all pairs (S_i, T_j)."""
     P = S.shape[1]
@@ -36,8 +46,7 @@ def z_score(S: np.ndarray, T: np.ndarray | None = None) -> dict:
     na, nb = S.sum(1), (S if T is None else T).sum(1)
     i, j = np.triu_indices(len(S), 1) if T is None else np.indices(M.shape).reshape(2, -1)
     m = M[i, j].astype(float)
-    null = hypergeom(P, na[i], nb[j])
-    null_mean, null_var = null.mean(), null.var()
+    null_mean, null_var = hypergeom_moments(P, na[i], nb[j])
     gap = m.mean() - null_mean.mean() if len(m) else np.nan
     sigma_m = m.std() if len(m) > 1 else np.nan
     sigma_null = np.sqrt(null_var.mean()) if len(m) else np.nan

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import live, notes
+from dashboard import cached, live, notes
 from dashboard import store_access as sa
 
 
@@ -14,7 +14,7 @@ def home():
     st.title("Stragglers: inversion dynamics of class manifolds")
     st.markdown(notes.INTRO)
     notes.show("Home")
-    store = sa.open_store()
+    store = cached.open_store()
     live.home_figure(store)
 
     st.subheader("Start a run")

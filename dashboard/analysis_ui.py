@@ -9,17 +9,19 @@ top; the rest draws.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
 import streamlit as st
 
-from . import notes
+from . import cached, notes
 from . import store_access as sa
 from .downloads import frame_csv
+from .live import POLL_S, status_line
 from .style import MODEBAR
 
-POLL_S = 1.0
+EMPTY = "none"  # an emptied list in the URL: "" would read back as absent, i.e. the default
 
 
 # --- pure -------------------------------------------------------------------------------------
@@ -53,28 +55,44 @@ def experiment_config(run_job: dict, **options) -> dict:
     return {**base, **{k: v for k, v in options.items() if v is not None}}
 
 
-def job_result(store, job_id) -> dict | None:
-    """The result dict an experiment job returned (stored as the artifact "result")."""
-    return store.get_artifact(int(job_id), "result")
+def clamp(value, lo=None, hi=None):
+    """`value` within [lo, hi] (either bound may be None)."""
+    if lo is not None and value < lo:
+        value = lo
+    if hi is not None and value > hi:
+        value = hi
+    return value
+
+
+def parse_param(text, default=None, cast=str, lo=None, hi=None):
+    """A query-param text cast to a type and clamped to [lo, hi]; the default (clamped
+    too) when absent, unreadable or not a finite number. Links are edited by hand, and
+    a number outside a widget's bounds makes the widget raise instead of showing."""
+    if text is None:
+        return default if default is None else clamp(default, lo, hi)
+    try:
+        value = cast(text)
+    except (TypeError, ValueError, OverflowError):
+        return parse_param(None, default, cast, lo, hi)
+    if isinstance(value, float) and not math.isfinite(value):
+        return parse_param(None, default, cast, lo, hi)
+    return clamp(value, lo, hi)
 
 
 # --- query params -------------------------------------------------------------------------------
 
-def qp(name: str, default=None, cast=str):
-    """A query param cast to a type, the default when absent or unreadable."""
-    value = st.query_params.get(name)
-    if value is None:
-        return default
-    try:
-        return cast(value)
-    except (TypeError, ValueError):
-        return default
+def qp(name: str, default=None, cast=str, lo=None, hi=None):
+    """?name= cast to a type and clamped to [lo, hi] (parse_param)."""
+    return parse_param(st.query_params.get(name), default, cast, lo, hi)
 
 
 def qp_list(name: str, default: list, cast=int) -> list:
+    """?name=a,b,c as a list; EMPTY is the empty list, absent or unreadable the default."""
     values = st.query_params.get_all(name)
     if not values:
         return default
+    if values == [EMPTY]:
+        return []
     out = []
     for v in values:
         for part in str(v).split(","):
@@ -85,13 +103,25 @@ def qp_list(name: str, default: list, cast=int) -> list:
     return out or default
 
 
+def qp_subset(name: str, options: list, cast=int) -> list:
+    """?name= as a subset of `options` (in the URL's order): all of them when absent or
+    when none of its values is an option (a stale link), none for EMPTY."""
+    wanted = qp_list(name, None, cast)
+    if wanted is None:
+        return list(options)
+    if not wanted:
+        return []
+    return [v for v in wanted if v in options] or list(options)
+
+
 def set_qp(**values) -> None:
-    """Write settings into the URL (lists comma-joined, None removes the key)."""
+    """Write settings into the URL (lists comma-joined, an empty one as EMPTY, None
+    removes the key)."""
     for k, v in values.items():
         if v is None:
             st.query_params.pop(k, None)
             continue
-        text = ",".join(str(x) for x in v) if isinstance(v, (list, tuple)) else str(v)
+        text = (",".join(str(x) for x in v) or EMPTY) if isinstance(v, (list, tuple)) else str(v)
         if st.query_params.get(k) != text:
             st.query_params[k] = text
 
@@ -124,7 +154,7 @@ def run_page(name: str, title: str):
     st.set_page_config(page_title=f"{name} · Stragglers", layout="wide")
     st.title(title)
     notes.show(name)
-    store = sa.open_store()
+    store = cached.open_store()
     job = pick_run(store)
     if job is None:
         st.stop()
@@ -135,11 +165,12 @@ def chart(fig, key: str) -> None:
     st.plotly_chart(fig, config=MODEBAR, key=key)
 
 
-def table(df, name: str, key: str, **kw) -> None:
-    """A table and its CSV download."""
+def table(df, name: str, key: str, label: str = "Table as CSV", **kw) -> None:
+    """A table and its CSV download (what is shown is what is downloaded); the
+    download does not rerun the page."""
     st.dataframe(df, hide_index=True, key=f"table-{key}", **kw)
-    st.download_button("Table as CSV", frame_csv(df), file_name=f"{name}.csv", mime="text/csv",
-                       key=f"csv-{key}", on_click="ignore")
+    st.download_button(label, frame_csv(df), file_name=f"{name}.csv", mime="text/csv", key=f"csv-{key}",
+                       on_click="ignore")
 
 
 def experiment(store, kind: str, config: dict, what: str, key: str, button: str = "Launch") -> dict | None:
@@ -170,10 +201,15 @@ def experiment(store, kind: str, config: dict, what: str, key: str, button: str 
 
     @st.fragment(run_every=POLL_S)
     def live():
+        try:
+            # as live.live_run does: a dead worker's job -> interrupted (else this would
+            # poll a 'running' job forever); a queued job -> a worker
+            sa.refresh(store)
+        except Exception as e:
+            st.warning(f"Could not check the workers: {e}")
         now = sa.get_job(store, job_id)
         if now is None or not sa.is_active(now):
             st.rerun()
-        from .live import status_line
         st.progress(sa.progress(now), text=f"{kind} job #{job_id}: {status_line(now)}")
         if st.button("Cancel", key=f"cancel-{key}"):
             sa.cancel(job_id, store)
@@ -201,11 +237,18 @@ def run_data(store, job: dict) -> tuple:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the images…")
-def raw_images(dataset: str) -> tuple:
-    """(x_train of the dataset's training split, its maximum pixel value)."""
+def _raw_images(dataset: str, version) -> tuple:
     from engine.sources import load_raw
     raw = load_raw(dataset)
     return raw.x_train, float(np.max(raw.x_train)) if raw.x_train.size else 255.0
+
+
+def raw_images(dataset: str) -> tuple:
+    """(x_train of the dataset's training split, its maximum pixel value), cached per
+    dataset and version: an upload can be replaced under the same name, and is then
+    read again (engine.upload.data_version: its size and mtime; None for built-ins)."""
+    from engine.upload import data_version
+    return _raw_images(dataset, data_version(dataset))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -15,7 +15,8 @@ from plotly.subplots import make_subplots
 
 from engine.geometry import METRICS
 
-from .style import INVERSION_BAND, METRIC_STYLE, OKABE_ITO, layout
+from .figures_dynamics import MAX_POINTS, pick_epochs
+from .style import INVERSION_BAND, METRIC_STYLE, OKABE_ITO, alpha, layout
 
 # Ten classes need ten colours: Paul Tol's "muted" scheme, designed to stay
 # distinguishable with colour-vision deficiencies (Okabe-Ito has only eight).
@@ -25,14 +26,24 @@ EPS_LABEL = "training error ε"
 FIT_COLOUR, DATA_COLOUR = OKABE_ITO[1], OKABE_ITO[0]
 
 
-def _alpha(hex_colour: str, a: float) -> str:
-    h = hex_colour.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{a})"
-
-
 def _num(v) -> float:
     return float("nan") if v is None else float(v)
+
+
+def fmt_num(v, spec: str = ".1f", missing: str = "n/a") -> str:
+    """A number that may be None or NaN as text. The jobs' JSON stores NaN as None, so
+    a result's numbers cannot go into an f-string format as they are; and a real 0.0
+    must stay 0.0 (an `or` fallback would turn it into the placeholder)."""
+    x = _num(v)
+    return format(x, spec) if math.isfinite(x) else missing
+
+
+def _thin(g: pd.DataFrame, column: str = "epoch", max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """At most max_points rows of `g`, sorted by `column` and spread evenly on a log
+    axis (first and last kept), as the dynamics figures do: a retraining can run for
+    100000 epochs. Only what is drawn is thinned; the stored curves stay whole."""
+    g = g.sort_values(column, kind="stable")
+    return g.iloc[pick_epochs(np.arange(len(g)), max_points, log=True)]
 
 
 def _eps_band(fig, band, rows_cols=None, label: bool = True) -> None:
@@ -76,7 +87,9 @@ def class_counts_figure(cc: pd.DataFrame, height: int = 300) -> go.Figure:
 
 def sizes_figure(per_epoch: pd.DataFrame, marker: float | None = None, x_label: str = "epoch t",
                  height: int = 280) -> go.Figure:
-    """|S(t)| (mean over seeds) and the consensus count against t, the chosen t marked."""
+    """|S(t)| (mean over seeds) and the consensus count against t, the chosen t marked
+    (at most MAX_POINTS epochs drawn, spread on the log axis)."""
+    per_epoch = _thin(per_epoch, "x")
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=per_epoch["x"], y=per_epoch["mean"], name="|S(t)| mean over seeds", meta="mean",
                              line=dict(color=OKABE_ITO[0])))
@@ -164,17 +177,19 @@ def variant_label(name: str) -> str:
 
 def prune_figure(curves: list[dict], variants: list[str] | None = None, height: int = 520) -> go.Figure:
     """Fig. 2a: R+, R-, D and the test error against epochs after retraining without
-    S(t*) / S(t) (solid) and without random sets of the same size (dashed)."""
+    S(t*) / S(t) (solid) and without random sets of the same size (dashed). `variants`
+    None draws all of them, [] none; each curve is thinned to at most MAX_POINTS epochs
+    spread on the log axis."""
     df = pd.DataFrame(curves)
     order = list(dict.fromkeys(df["variant"])) if len(df) else []
-    variants = [v for v in (variants or order) if v in order]
+    variants = order if variants is None else [v for v in variants if v in order]
     panels = list(METRICS) + ["test_error"]
     fig = make_subplots(rows=2, cols=2, shared_xaxes=True, horizontal_spacing=0.09, vertical_spacing=0.1,
                         subplot_titles=[METRIC_STYLE[m][1] for m in panels])
     for k, m in enumerate(panels):
         r, c = divmod(k, 2)
         for v in variants:
-            g = df[(df["variant"] == v) & (df["epoch"] > 0)].dropna(subset=[m])
+            g = _thin(df[(df["variant"] == v) & (df["epoch"] > 0)].dropna(subset=[m]))
             st = _variant_style(v, order)
             fig.add_trace(go.Scatter(x=g["epoch"], y=g[m], mode="lines", name=variant_label(v), legendgroup=v,
                                      showlegend=k == 0, meta=v, line=dict(color=st["color"], dash=st["dash"],
@@ -218,7 +233,7 @@ def sweep_frame(points: list[dict]) -> pd.DataFrame:
 def _band_trace(x, lo, hi, colour, name, meta, legendgroup=None, showlegend=True):
     x = np.asarray(x, float)
     y = np.concatenate([np.asarray(hi, float), np.asarray(lo, float)[::-1]])
-    return go.Scatter(x=np.concatenate([x, x[::-1]]), y=y, mode="lines", fill="toself", fillcolor=_alpha(colour, 0.2),
+    return go.Scatter(x=np.concatenate([x, x[::-1]]), y=y, mode="lines", fill="toself", fillcolor=alpha(colour, 0.2),
                       line=dict(width=0), hoverinfo="skip", name=name, meta=meta, legendgroup=legendgroup,
                       showlegend=showlegend)
 
@@ -300,6 +315,21 @@ def z_figure(points: list[dict], best: dict | None = None, height: int = 360) ->
     return layout(fig, height=height + 120)
 
 
+def stability_caption(result: dict, seeds: int) -> str:
+    """The caption under Fig. 2d: the maximum z and z at t*. z needs a spread of the
+    overlap over seed pairs, so with fewer than 3 seeds (at most one pair) it is
+    undefined (stored as None) and is said to be, not formatted."""
+    best, at = result.get("best") or {}, result.get("t_star") or {}
+    why = "fewer than 3 seeds" if seeds < 3 else "no spread of the overlap across pairs of seeds"
+    if math.isfinite(_num(best.get("z"))):
+        head = (f"Maximum z = {fmt_num(best['z'])} at ε = {fmt_num(best.get('epsilon'), '.3g')} "
+                f"(epoch ≈ {fmt_num(best.get('epoch'), '.0f')})")
+    else:
+        head = f"z undefined ({why}) at every ε"
+    z_star = f"z = {fmt_num(at['z'])}" if math.isfinite(_num(at.get("z"))) else f"z undefined ({why})"
+    return f"{head}; at t*: {z_star}."
+
+
 def matrix_from_rows(rows: list[dict]) -> tuple[np.ndarray, list[int]]:
     """The overlap_matrix_* artifact ({seed, seed_<s>: M}) back to (M, seeds)."""
     seeds = [int(r["seed"]) for r in rows]
@@ -333,7 +363,7 @@ def phi_figure(result: dict, height: int = 380) -> go.Figure:
         fig.add_trace(go.Scatter(x=P, y=phi_law(P, phi_inf, P0, gamma), mode="lines", name="Eq. 12 fit", meta="fit",
                                  line=dict(color=FIT_COLOUR, width=2)))
         if np.isfinite(err):
-            fig.add_hrect(y0=phi_inf - err, y1=phi_inf + err, fillcolor=_alpha(FIT_COLOUR, 0.15), line_width=0)
+            fig.add_hrect(y0=phi_inf - err, y1=phi_inf + err, fillcolor=alpha(FIT_COLOUR, 0.15), line_width=0)
         fig.add_hline(y=phi_inf, line=dict(color=FIT_COLOUR, dash="dash"),
                       annotation_text=f"φ∞ = {phi_inf:.4f}" + (f" ± {err:.4f}" if np.isfinite(err) else ""),
                       annotation_position="bottom right")

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from engine.geometry import METRICS, inversion
 
-from .style import INVERSION_BAND, METRIC_STYLE, OKABE_ITO, layout
+from .style import INVERSION_BAND, METRIC_STYLE, OKABE_ITO, alpha, layout
 
 MAX_POINTS = 400
 PER_SEED_MAX = 20
@@ -123,7 +123,7 @@ def _mean_traces(stats: pd.DataFrame, epochs, colour: str, name: str, group: str
         lo, hi = s["mean"] - 2 * s["std"], s["mean"] + 2 * s["std"]
         traces.append(go.Scatter(
             x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi.to_numpy(), lo.to_numpy()[::-1]]),
-            fill="toself", fillcolor=_alpha(colour, 0.18), line=dict(width=0), hoverinfo="skip",
+            fill="toself", fillcolor=alpha(colour, 0.18), line=dict(width=0), hoverinfo="skip",
             name=f"{name} ± 2σ", legendgroup=group, showlegend=False, meta="band"))
     traces.append(go.Scatter(x=x, y=s["mean"].to_numpy(), mode="lines", line=dict(color=colour, width=2.5),
                              name=name, legendgroup=group, showlegend=showlegend, meta="mean"))
@@ -142,12 +142,6 @@ def _seed_traces(frame: pd.DataFrame, column: str, epochs, colour: str, group: s
     y = np.concatenate([np.append(w[s].to_numpy(), np.nan) for s in w.columns])
     return [go.Scatter(x=x, y=y, mode="lines", line=dict(color=colour, width=0.6), opacity=0.35, hoverinfo="skip",
                        showlegend=False, legendgroup=group, name=f"{R} seeds", meta="seed", connectgaps=False)]
-
-
-def _alpha(hex_colour: str, a: float) -> str:
-    h = hex_colour.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{a})"
 
 
 def _drawn_epochs(frame: pd.DataFrame, log_x: bool, max_points: int) -> np.ndarray:
@@ -218,11 +212,6 @@ def _vrect(fig: go.Figure, lo: float, hi: float, label: str = "", log_x: bool = 
             notes.append(dict(x=math.log10(lo) if log_x else lo, y=1, xref=ref, yref=yref, text=label,
                               showarrow=False, xanchor="left", yanchor="top", font=dict(color="grey")))
     fig.update_layout(shapes=shapes, annotations=notes)
-
-
-def curve_points(fig: go.Figure, kind: str = "mean") -> dict:
-    """name -> number of points of the traces of one kind (mean, seed, band): what tests read."""
-    return {tr.name: len(tr.x) for tr in fig.data if tr.meta == kind}
 
 
 def overlay_figure(frames: dict, summaries: dict, x_mode: str = "epoch", max_points: int = MAX_POINTS,

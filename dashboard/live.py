@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from . import cached
 from . import store_access as sa
 from .figures_dynamics import band_of, dynamics_figure, inversion_stats
 from .style import MODEBAR
 
-POLL_S = 1.0
+POLL_S = 1.0  # seconds between polls of every live view (runs, the job list, experiment jobs)
 
 
 def status_line(job: dict) -> str:
@@ -75,7 +76,7 @@ def live_run(store, job_id: int, log_x: bool = True, per_seed: bool = True) -> N
             st.error(f"The run {now['status']}: {now['error']}")
         elif now["status"] == "cancelled":
             st.info("This run was cancelled; what it recorded is shown.")
-        frame = sa.frame(store, job_id)
+        frame = cached.frame(store, now)  # read fresh while it runs, cached once it has finished
         stats = inversion_stats(frame)
         band = band_of(stats)
         st.plotly_chart(dynamics_figure(frame, band=band, log_x=log_x, per_seed=per_seed),
@@ -154,7 +155,7 @@ def home_figure(store) -> None:
         @st.fragment(run_every=poll_interval(shown))
         def view():
             now = sa.get_job(store, shown["id"])
-            frame = sa.frame(store, shown["id"])
+            frame = cached.frame(store, now)
             stats = inversion_stats(frame)
             band = band_of(stats)
             st.plotly_chart(dynamics_figure(frame, band=band, height=460), config=MODEBAR, key="home-figure")
@@ -238,11 +239,24 @@ def run_form(initial: dict) -> dict:
     return values
 
 
+def choice_options(choices, value) -> tuple[list, int, bool]:
+    """(options, index of `value`, whether it is unknown) for a selectbox. An unknown
+    value (a deleted upload, a typo in a link) is kept as an extra option rather than
+    replaced by the first choice: a job's form must not silently become another run."""
+    options = list(choices)
+    if value in options:
+        return options, options.index(value), False
+    return options + [value], len(options), True
+
+
 def _widget(f, value):
     key = f"opt-{f.name}"
     if f.choices:
-        index = f.choices.index(value) if value in f.choices else 0
-        return st.selectbox(f.label, f.choices, index=index, help=f.help, key=key)
+        options, index, unknown = choice_options(f.choices, value)
+        if unknown:
+            st.warning(f"{f.name} = {value!r} is not available here (choices: {', '.join(map(str, f.choices))}); "
+                       "pick another one to run.")
+        return st.selectbox(f.label, options, index=index, help=f.help, key=key)
     if f.kind is int:
         return st.number_input(f.label, value=int(value), step=1, format="%d", help=f.help, key=key)
     if f.kind is float:
@@ -336,9 +350,3 @@ def inversion_controls(runs: dict) -> tuple[list[int], str]:
         st.stop()
     return chosen, x_mode
 
-
-def table_with_csv(table, file_name: str, key: str) -> None:
-    """A table and its CSV download (what is shown is what is downloaded)."""
-    st.dataframe(table, hide_index=True, key=f"table-{key}")
-    st.download_button(f"Download {file_name}", table.to_csv(index=False).encode(), file_name=file_name,
-                       mime="text/csv", key=f"csv-{key}")

@@ -36,9 +36,11 @@ NOTES = {
 - They are learned **late**, after the inversion: fitting them is what re-entangles the manifolds.
 """,
     "Map": """
-- A 2-D map (t-SNE) of the hidden layer: stragglers sit **near the boundary** between the
-  two classes, or inside the wrong one.
-- Compare before and after t\\*: the network bends its representation to pull them across.
+- A 2-D map (t-SNE) of the **inputs** first (switch to the hidden layer at an epoch you choose):
+  stragglers sit **far from the centre of their class**, near the boundary between the two
+  classes or inside the wrong one. The histogram and its Mann–Whitney p-value test exactly that.
+- In the hidden layer, compare an epoch before t\\* with one after: the network bends its
+  representation to pull them across.
 """,
     "Pruning": """
 - Remove the stragglers from the training set and train again: the **inversion disappears**
@@ -47,12 +49,16 @@ NOTES = {
   helps the network generalise.
 """,
     "Stability & scaling": """
-- Stragglers are **robust**: with noise on the inputs, other blocks of the data or other
-  seeds, much the same points come back.
-- As P grows, t\\* and φ change smoothly: the inversion is not a small-sample effect.
+- **z against ε** across seeds (Eq. 11): how much more S(t(ε)) overlap between pairs of seeds
+  than random sets of the same sizes would. A large z = much the same points in every seed;
+  z needs at least 3 seeds. The **overlap matrix** |S_i ∩ S_j| shows it pair by pair.
+- **φ(P)**: the training error at t\\* for several training-set sizes P, with the fit of Eq. 12,
+  φ(P) = φ∞ [1 − (P/P0)^(−γ)]: φ levels off at **φ∞**, so the inversion is not a small-sample effect.
+- The optional **depth × width grid** shows how φ∞ depends on the architecture.
 """,
     "Your data": """
-- Upload your own two-class data (.npz): the same analysis runs on it.
+- Upload your own images (.npz) labelled 0..9: the network learns their **parity** (even vs
+  odd), as on MNIST, and the same analysis runs on it.
 - Whether an inversion appears tells you whether a few hard points shape what the network
   learns on your task.
 """,
@@ -63,9 +69,9 @@ LECTURE_PATH = [
     ("Run", "pages/1_Run.py", "launch the quick demo and watch R₊, R₋, D fall, then turn at t*"),
     ("Inversion", "pages/2_Inversion.py", "φ per seed, epochs vs training error, epoch 0 vs the end"),
     ("Stragglers", "pages/3_Stragglers.py", "who the points misclassified at t* are, and how consistent"),
-    ("Map", "pages/4_Map.py", "where they sit in the hidden layer"),
+    ("Map", "pages/4_Map.py", "where they sit in a map of the inputs, then of the hidden layer"),
     ("Pruning", "pages/5_Pruning.py", "what happens without them"),
-    ("Stability & scaling", "pages/6_Stability_and_scaling.py", "noise, blocks, sizes"),
+    ("Stability & scaling", "pages/6_Stability_and_scaling.py", "the same points across seeds, φ against P"),
     ("Your data", "pages/7_Your_data.py", "the same analysis on an uploaded data set"),
 ]
 

@@ -4,14 +4,12 @@ presets and the time/memory estimate. Everything a page shows comes from the sto
 or from the URL, so a reload or a shared link shows the same thing."""
 from __future__ import annotations
 
-import ast
 import dataclasses
 import inspect
 import math
 import os
 import re
 import time
-from pathlib import Path
 
 import pandas as pd
 
@@ -22,20 +20,7 @@ ACTIVE = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 
 
-# --- the store -----------------------------------------------------------------------------
-
-_STORES: dict = {}
-
-
-def open_store():
-    """The store of $STRAGGLERS_RUNS (or <repo>/runs), one object per folder per process."""
-    from engine import store as store_mod
-    path = Path(store_mod.runs_dir()) if hasattr(store_mod, "runs_dir") else None
-    key = str(path)
-    if key not in _STORES:
-        _STORES[key] = store_mod.Store()
-    return _STORES[key]
-
+# --- the store (opened once per process by dashboard.cached.open_store) ----------------------
 
 def refresh(store) -> None:
     """Dead workers -> interrupted, queued jobs -> a worker (jobs.refresh)."""
@@ -120,10 +105,7 @@ def submit_run(config: RunConfig, store, force: bool = False) -> int:
 
 def cancel(job_id, store=None) -> None:
     from engine import jobs
-    try:
-        jobs.cancel(int(job_id), store=store)
-    except TypeError:  # a cancel without a store argument
-        jobs.cancel(int(job_id))
+    jobs.cancel(int(job_id), store=store)
 
 
 def frame(store, job_id) -> pd.DataFrame:
@@ -221,10 +203,22 @@ def parse_overrides(spec: str) -> dict:
 
 GROUPS = ("data", "architecture", "optimiser", "training", "device")
 HIDDEN = {"exclude"}  # set by experiments, never by hand
-CHOICES = {"dataset": DATASETS, "activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "model": MODELS,
-           "device": DEVICES, "test_standardisation": STANDARDISATIONS}
+# the dataset's choices are dataset_choices(): the built-in ones plus the saved uploads
+CHOICES = {"activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "model": MODELS, "device": DEVICES,
+           "test_standardisation": STANDARDISATIONS}
 SYMBOLS = {"n_train": "P", "block": "k", "depth": "L", "width": "H", "init_scale": "s", "lr": "η",
            "momentum": "μ", "weight_decay": "λ", "batch_size": "B", "epochs": "T", "seeds": "R"}
+
+
+def dataset_choices() -> tuple:
+    """The built-in datasets, then every saved upload as `user:<name>` (read from disk
+    each time: a dataset saved on the Your data page shows up without a restart)."""
+    from engine.upload import USER_PREFIX, list_user_datasets
+    try:
+        uploads = list_user_datasets()
+    except OSError:  # an unreadable data folder: the built-in ones still work
+        uploads = []
+    return tuple(DATASETS) + tuple(f"{USER_PREFIX}{n}" for n in uploads)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,8 +247,8 @@ def form_fields() -> list[FormField]:
         if f.name in HIDDEN:
             continue
         group = "device" if f.name == "device" else groups.get(f.name, "training")
-        out.append(FormField(f.name, group, type(f.default), f.default, comments.get(f.name, ""),
-                             CHOICES.get(f.name)))
+        choices = dataset_choices() if f.name == "dataset" else CHOICES.get(f.name)
+        out.append(FormField(f.name, group, type(f.default), f.default, comments.get(f.name, ""), choices))
     return out
 
 
@@ -392,10 +386,3 @@ def fmt_bytes(n: float) -> str:
         n /= 1024
     return f"{n:.1f} GiB"
 
-
-def literal(text: str):
-    """A query-param value back to a Python value ('0.2' -> 0.2), text as is."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text

@@ -1,13 +1,13 @@
 """Run: every engine option as a form, an estimate before launch, then the live view."""
 import streamlit as st
 
-from dashboard import live, notes
+from dashboard import cached, live, notes
 from dashboard import store_access as sa
 
 st.set_page_config(page_title="Run · Stragglers", layout="wide")
 st.title("Run")
 notes.show("Run")
-store = sa.open_store()
+store = cached.open_store()
 job = sa.get_job(store, st.query_params.get("job"))
 
 if job is not None:
@@ -29,5 +29,7 @@ with st.expander("New run" + (" (from this job's options)" if job else ""), expa
         st.error(error)
     else:
         st.markdown(live.estimate_line(config, store))
-    if st.button("Launch", type="primary", key="launch") and config is not None:
+    # disabled while the form has an error (shown above): a button that does nothing reads as broken
+    if st.button("Launch", type="primary", key="launch", disabled=config is None,
+                 help="Fix the option named in the error above first." if config is None else None):
         live.launch(config, store)

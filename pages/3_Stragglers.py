@@ -16,10 +16,10 @@ c1, c2 = st.columns([1, 2])
 mode = ui.choice(c1, "Define the stragglers as S(t) at", list(gallery.MODES), "def", widget="radio",
                 format_func=gallery.MODES.get)
 if mode == "epoch":
-    value = c2.slider("epoch t", 0, result.epochs_done, min(ui.qp("t", round(t_star), int), result.epochs_done),
+    value = c2.slider("epoch t", 0, result.epochs_done, ui.qp("t", round(t_star), int, lo=0, hi=result.epochs_done),
                       key="t")
 elif mode == "error":
-    value = c2.slider("training error ε", 0.0, 0.5, min(max(ui.qp("eps", round(phi, 3), float), 0.0), 0.5), step=0.001,
+    value = c2.slider("training error ε", 0.0, 0.5, ui.qp("eps", round(phi, 3), float, lo=0.0, hi=0.5), step=0.001,
                       format="%.3f", key="eps")
 else:
     value = None
@@ -37,9 +37,9 @@ ui.chart(sizes_figure(sizes[sizes["epoch"] > 0].rename(columns={"epoch": "x"}), 
 # --- filters, sorting, the gallery -------------------------------------------------------
 f1, f2, f3, f4 = st.columns(4)
 present = sorted(int(c) for c in np.unique(data.classes_train))
-classes = f1.multiselect("classes", present, default=[c for c in ui.qp_list("cls", present) if c in present],
-                         key="cls")
-min_freq = f2.slider("consensus frequency ≥", 0.0, 1.0, ui.qp("min", 0.0, float), step=0.05, key="min")
+classes = f1.multiselect("classes", present, default=ui.qp_subset("cls", present), key="cls")
+min_freq = f2.slider("consensus frequency ≥", 0.0, 1.0, ui.qp("min", 0.0, float, lo=0.0, hi=1.0), step=0.05,
+                     key="min")
 seed = ui.choice(f3, "seed", ["all"] + [int(s) for s in result.seeds], "seed")
 sort = ui.choice(f4, "sort by", list(gallery.SORTS), "sort")
 ui.set_qp(**{"def": mode, "t": value if mode == "epoch" else None, "eps": value if mode == "error" else None,
@@ -52,7 +52,8 @@ st.caption(f"{gallery.describe_definition(definition)}; caption: index · class 
 x_train, vmax = ui.raw_images(data.name)
 names = gallery.label_names(result.config)
 pages = max(1, -(-len(shown) // PER_PAGE))
-page = st.pagination(pages, key="page") if pages > 1 else 1
+page = st.pagination(pages, default=ui.qp("page", 1, int, lo=1, hi=pages), key="page") if pages > 1 else 1
+ui.set_qp(page=None if page == 1 else page)
 part = shown.iloc[gallery.page_slice(len(shown), page, PER_PAGE)]
 if len(part):
     st.image([gallery.thumbnail(x_train[i], vmax) for i in part["index"]],

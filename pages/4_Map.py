@@ -1,27 +1,29 @@
 """Map: where the stragglers sit in a t-SNE map of the inputs or of the hidden layer (SI Fig. 4)."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from dashboard import analysis_ui as ui
+from dashboard import cached
 from dashboard.figures_analysis import distance_figure, map_figure
 
 SPACES = {"inputs": "the inputs (pixels)", "hidden": "the hidden layer at an epoch"}
 store, job = ui.run_page("Map", "Map of the stragglers")
-summary = store.summary(job["id"])
-t_star = int(round(float(np.mean(summary["stragglers"]["epoch"]))))
+(t_mean, _), _ = ui.run_summary(store, job)
+t_star, last = int(round(t_mean)), ui.run_data(store, job)[0].epochs_done
 c1, c2 = st.columns([1, 2])
 space = ui.choice(c1, "t-SNE of", list(SPACES), "space", widget="radio", format_func=SPACES.get)
 epoch = None
 if space == "hidden":
-    epoch = c2.slider("epoch (hidden layer of the first seed)", 0, summary["epochs_done"],
-                      min(ui.qp("epoch", t_star, int), summary["epochs_done"]), key="epoch")
+    epoch = c2.slider("epoch (hidden layer of the first seed)", 0, last, ui.qp("epoch", t_star, int, lo=0, hi=last),
+                      key="epoch")
     c2.caption(f"Mean t* of this run: {t_star}. Compare an epoch before it with one after.")
 with st.expander("t-SNE settings"):
     t1, t2, t3 = st.columns(3)
-    perplexity = t1.number_input("perplexity", 2.0, 200.0, ui.qp("perplexity", 30.0, float), key="perplexity")
-    n_iter = t2.number_input("iterations", 50, 5000, ui.qp("iter", 500, int), step=50, key="iter")
-    early = t3.number_input("early-exaggeration iterations", 0, 1000, ui.qp("early", 250, int), step=50, key="early")
+    perplexity = t1.number_input("perplexity", 2.0, 200.0, ui.qp("perplexity", 30.0, float, lo=2.0, hi=200.0),
+                                 key="perplexity")
+    n_iter = t2.number_input("iterations", 50, 5000, ui.qp("iter", 500, int, lo=50, hi=5000), step=50, key="iter")
+    early = t3.number_input("early-exaggeration iterations", 0, 1000, ui.qp("early", 250, int, lo=0, hi=1000), step=50,
+                            key="early")
 ui.set_qp(space=space, epoch=epoch, perplexity=None if perplexity == 30.0 else perplexity,
           iter=None if n_iter == 500 else n_iter, early=None if early == 250 else early)
 config = ui.experiment_config(job, hidden_epoch=epoch, perplexity=float(perplexity), n_iter=int(n_iter),
@@ -31,8 +33,8 @@ embed = ui.experiment(store, "embed", config, key="embed", button="Compute the t
                            "run's seeds to find the consensus stragglers. The input map is cached per data block.")
 if embed is None:
     st.stop()
-result = ui.job_result(store, embed["id"])
-rows = pd.DataFrame(store.get_artifact(embed["id"], "embedding") or [])
+result = cached.job_result(store, embed)
+rows = pd.DataFrame(cached.artifact(store, embed, "embedding", []))
 test = result["hidden"] if space == "hidden" else result["inputs"]
 ui.chart(map_figure(rows, space), key="map")
 st.caption(f"Consensus stragglers (in ≥ ½ of the seeds): {int(rows['straggler'].sum())} of {len(rows)}, outlined, "

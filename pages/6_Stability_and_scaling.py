@@ -3,27 +3,27 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard.figures_analysis import (grid_figure, matrix_from_rows, overlap_figure, phi_caption, phi_figure,
-                                        z_figure)
+from dashboard import cached
+from dashboard.figures_analysis import (fmt_num, grid_figure, matrix_from_rows, overlap_figure, phi_caption,
+                                        phi_figure, stability_caption, z_figure)
 
 store, job = ui.run_page("Stability & scaling", "Stability and scaling")
 P = int(job["config"]["n_train"])
 
 st.header("Fig. 2d — are S(t(ε)) the same points across seeds?")
-n_grid = st.number_input("ε grid points", 2, 60, ui.qp("grid", 16, int), key="grid")
+n_grid = st.number_input("ε grid points", 2, 60, ui.qp("grid", 16, int, lo=2, hi=60), key="grid")
 stab = ui.experiment(store, "stability", ui.experiment_config(job, n_grid=int(n_grid)), key="stability",
                      button="Measure the stability",
                      what="z-score (Eq. 11) of the overlap of S(t(ε)) between pairs of seeds against the "
                           "hypergeometric overlap of random sets of the same sizes, on an ε grid.")
 if stab is not None:
-    res = ui.job_result(store, stab["id"])
+    res = cached.job_result(store, stab)
     ui.chart(z_figure(res["points"], res["best"]), key="z")
-    st.caption(f"Maximum z = {res['best']['z']:.1f} at ε = {res['best']['epsilon']:.3g} "
-               f"(epoch ≈ {res['best']['epoch']:.0f}); at t*: z = {res['t_star']['z'] or float('nan'):.1f}.")
+    st.caption(stability_caption(res, int(job["config"]["seeds"])))
     at = ui.choice(st, "overlap matrix at", ["max z", "t*"], "matrix", widget="radio", horizontal=True)
     name = "overlap_matrix_best" if at == "max z" else "overlap_matrix_t_star"
-    M, seeds = matrix_from_rows(store.get_artifact(stab["id"], name) or [])
-    where = f"ε = {res['best']['epsilon']:.3g}" if at == "max z" else "t*"
+    M, seeds = matrix_from_rows(cached.artifact(store, stab, name, []))
+    where = f"ε = {fmt_num(res['best'].get('epsilon'), '.3g')}" if at == "max z" else "t*"
     ui.chart(overlap_figure(M, seeds, title=f"|S_i ∩ S_j| at {where}"), key="overlap")
     ui.table(pd.DataFrame(res["points"]), f"stability-job{job['id']}", key="stability")
 
@@ -52,7 +52,7 @@ scal = ui.experiment(store, "scaling", ui.experiment_config(job, n_trains=n_trai
                      what="Trains the run's seeds at each size P (and each depth × width), fits Eq. 12 "
                           "φ(P) = φ∞ [1 − (P/P0)^(−γ)] with a bootstrap error on φ∞.")
 if scal is not None:
-    res = ui.job_result(store, scal["id"])
+    res = cached.job_result(store, scal)
     ui.chart(phi_figure(res), key="phi")
     st.caption(phi_caption(res))
     ui.table(pd.DataFrame(res["points"]), f"phi-job{job['id']}", key="phi")

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import gallery, notes
+from dashboard import cached, gallery, notes
 from dashboard import store_access as sa
 from dashboard import upload
 
@@ -42,7 +42,7 @@ if not names:
     st.info("None yet.")
     st.stop()
 name = ui.choice(st, "dataset", names, "dataset", format_func=upload.dataset_id)
-store = sa.open_store()
+store = cached.open_store()
 info = upload.describe_saved(name)
 opts = upload.run_options(info)
 c1, c2, c3 = st.columns(3)

@@ -25,6 +25,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 SMALL = dict(dataset="digits", n_train=512, seeds=10, epochs=60, device="cpu", lr=1.0)
+# Overrides for edge cases, shared by several pages' tests through shared_store: two seeds
+# (too few for a z-score) and more epochs than a figure draws (MAX_POINTS), still ~3 s.
+TWO_SEEDS_LONG = dict(seeds=2, n_train=128, epochs=450)
 
 
 @contextmanager
@@ -57,6 +60,15 @@ def run_job(store, kind: str, config: dict) -> int:
     final = store.get_job(job_id)
     assert final["status"] == "done", f"job {job_id} ended {final['status']}: {final.get('error')}"
     return job_id
+
+
+def job_once(store, kind: str, config: dict) -> int:
+    """run_job, or the finished job of that kind whose config has these values (a
+    shared store outlives a test module; submitting the same job again would reuse it)."""
+    for job in store.list_jobs(kind, status="done"):
+        if all(job["config"].get(k) == v for k, v in config.items()):
+            return int(job["id"])
+    return run_job(store, kind, config)
 
 
 def seed_store(tmp_path, **overrides):

@@ -116,3 +116,24 @@ def test_notes_for_every_page():
     for page in ("Home", "Run", "Inversion", "Stragglers", "Map", "Pruning", "Stability & scaling", "Your data"):
         assert len(note(page)) > 80, page
     assert [p for p, *_ in LECTURE_PATH] == [p for p in NOTES if p != "Home"]
+
+
+def test_finished_runs_are_read_once_not_on_every_rerun(store_env, monkeypatch):
+    from engine.store import Store
+    store, first, second = store_env
+    at = app_test(PAGE, {"jobs": f"{first},{second}"})
+    reads = []
+    for name in ("summary", "metrics_frame", "get_artifact"):
+        real = getattr(Store, name)
+        monkeypatch.setattr(Store, name, lambda self, *a, _real=real, _name=name, **k:
+                            reads.append(_name) or _real(self, *a, **k))
+    at.run()
+    assert not at.exception and len(chart_specs(at)) == 2
+    assert reads == []
+
+
+def test_phi_tables_download_without_a_rerun(store_env):
+    at = app_test(PAGE)
+    buttons = {b.label: b for b in at.get("download_button")}
+    assert set(buttons) >= {"Download phi.csv", "Download phi_per_seed.csv"}
+    assert all(b.proto.ignore_rerun for b in buttons.values())

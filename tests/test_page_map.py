@@ -78,3 +78,24 @@ def test_no_map_yet_offers_the_job_and_launching_queues_it(env, monkeypatch):
     assert new[0]["config"]["hidden_epoch"] == 30 and new[0]["config"]["n_iter"] == 100
     assert any("embed job" in p.proto.text for p in at.get("progress"))  # live progress instead of the button
     jobs.cancel(new[0]["id"], store=env["store"])
+
+
+@pytest.mark.parametrize("params, want", [
+    ({"perplexity": 1, "iter": 10, "early": 5000}, (2.0, 50, 1000)),  # out of range: clamped
+    ({"perplexity": "", "iter": "", "early": ""}, (30.0, 500, 250)),  # empty or unreadable: the defaults
+    ({"perplexity": "inf", "iter": "1e3", "early": "-1"}, (30.0, 500, 0)),
+])
+def test_bad_tsne_settings_in_the_link_do_not_break_the_page(env, params, want):
+    at = page("4_Map.py", {"job": env["job"], **params})
+    assert not at.exception
+    assert tuple(at.number_input(key=k).value for k in ("perplexity", "iter", "early")) == want
+
+
+def test_epoch_from_the_link_is_clamped_to_the_run(env):
+    at = page("4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 10**6, **PARAMS})
+    assert not at.exception and at.slider(key="epoch").value == env["store"].summary(env["job"])["epochs_done"]
+
+
+def test_note_says_the_map_opens_on_the_inputs():
+    from dashboard.notes import note
+    assert "t-SNE) of the **inputs**" in note("Map") and "hidden layer" in note("Map")

@@ -3,7 +3,7 @@ points per ε and per noise σ, the random control, the inversion ε band."""
 import numpy as np
 import pandas as pd
 import pytest
-from app_fixtures import run_job, seed_store
+from app_fixtures import TWO_SEEDS_LONG, job_once, run_job, seed_store, shared_store
 from page_helpers import figures, page, traces, values
 
 SIGMAS = [0.0, 1.0]
@@ -80,3 +80,60 @@ def test_other_settings_offer_a_new_job(env):
     assert not at.exception
     assert [b.label for b in at.button] == ["Sweep ε"]  # the prune job matches, the sweep does not
     assert len(figures(at)) == 1
+
+
+def test_bad_numbers_in_the_link_are_clamped(env):
+    at = page("5_Pruning.py", {"job": env["job"], "retrain": 0, "grid": 1})
+    assert not at.exception
+    assert at.number_input(key="retrain").value == 1 and at.number_input(key="grid").value == 2
+    at = page("5_Pruning.py", {"job": env["job"], "retrain": "many", "grid": 1000})
+    assert not at.exception
+    assert at.number_input(key="retrain").value == env["summary"]["epochs_done"]  # unreadable: the default
+    assert at.number_input(key="grid").value == 40
+
+
+def test_variants_shown_survive_a_reload(env):
+    at = page("5_Pruning.py", {"job": env["job"], **PARAMS, "variants": "stragglers,random"})
+    assert not at.exception
+    assert at.multiselect(key="variants").value == ["stragglers", "random"]
+    assert {t["meta"] for t in traces(figures(at)[0])} == {"stragglers", "random"}
+    at.multiselect(key="variants").set_value(["full"]).run()
+    assert at.query_params["variants"] == "full"
+    at.multiselect(key="variants").set_value([]).run()
+    assert at.query_params["variants"] == "none"  # not "": that would read back as "all of them"
+    again = page("5_Pruning.py", {"job": env["job"], **PARAMS, "variants": "none"})
+    assert again.multiselect(key="variants").value == [] and not traces(figures(again)[0])
+    assert len(page("5_Pruning.py", {"job": env["job"], **PARAMS}).multiselect(key="variants").value) == \
+        len(env["store"].get_artifact(env["prune"], "result")["variants"])  # no ?variants=: all
+
+
+def test_finished_jobs_are_read_once_not_on_every_rerun(env, monkeypatch):
+    from engine.store import Store
+    at = page("5_Pruning.py", {"job": env["job"], **PARAMS})
+    reads = []
+    for name in ("get_artifact", "summary", "metrics_frame"):
+        real = getattr(Store, name)
+        monkeypatch.setattr(Store, name, lambda self, *a, _real=real, _name=name, **k:
+                            reads.append(_name) or _real(self, *a, **k))
+    at.run()
+    assert not at.exception and len(figures(at)) == 3
+    assert reads == []  # the run's summary, the jobs' results and curves: all from the cache
+
+
+def test_long_retraining_is_thinned_when_drawn_not_when_stored(tmp_path_factory, monkeypatch):
+    from dashboard.figures_dynamics import MAX_POINTS
+    store, job_id = shared_store(tmp_path_factory, monkeypatch, **TWO_SEEDS_LONG)
+    T = TWO_SEEDS_LONG["epochs"]
+    prune = job_once(store, "prune", {**store.get_job(job_id)["config"], "retrain_epochs": T})
+    curves = store.get_artifact(prune, "curves")
+    n_variants = len({r["variant"] for r in curves})
+    assert len(curves) == n_variants * (T + 1) and T + 1 > MAX_POINTS  # every epoch is stored
+    at = page("5_Pruning.py", {"job": job_id})
+    assert not at.exception
+    drawn = traces(figures(at)[0])
+    assert len(drawn) == 4 * n_variants
+    for t in drawn:
+        x = values(t, "x")
+        assert len(x) <= MAX_POINTS and np.all(np.diff(x) > 0), t["meta"]
+    r_plus = [values(t, "x") for t in drawn if t.get("xaxis", "x") == "x"]
+    assert all(x[0] == 1 and x[-1] == T for x in r_plus)  # the first and the last epoch kept

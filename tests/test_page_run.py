@@ -53,10 +53,11 @@ def test_negative_learning_rate_is_stopped_with_the_engines_message(empty_store)
     _widget(at, "lr").set_value(-1.0).run()
     assert not at.exception
     assert [e.value for e in at.error] == ["--lr=-1.0 is not valid: a finite number > 0"]
-    at.get_by_key("launch").click().run()
-    assert not at.exception
-    assert empty_store.list_jobs() == []  # nothing was queued
+    assert at.get_by_key("launch").disabled  # nothing can be queued (AppTest refuses to click it)
+    assert empty_store.list_jobs() == []
     assert not any("Estimate on this machine" in m.value for m in at.markdown)
+    _widget(at, "lr").set_value(0.1).run()  # fixed: the error goes, Launch is enabled again
+    assert not at.error and not at.get_by_key("launch").disabled
 
 
 @pytest.mark.parametrize("dataset, n_train, size", [("mnist", 100_000, 60000), ("digits", 2000, 1437)])
@@ -67,7 +68,7 @@ def test_training_block_larger_than_the_dataset_is_stopped(empty_store, dataset,
     assert not at.exception
     assert len(at.error) == 1
     assert at.error[0].value.startswith(f"--n-train={n_train} is not valid: {dataset} has {size} training points")
-    at.get_by_key("launch").click().run()
+    assert at.get_by_key("launch").disabled
     assert empty_store.list_jobs() == []
 
 
@@ -203,3 +204,38 @@ def test_estimate_grows_with_the_work():
     big = estimate(RunConfig(n_train=8192, seeds=20, epochs=300), rate=1e9)
     assert 0 < small["seconds"] < big["seconds"] and 0 < small["bytes"] < big["bytes"]
     assert big["bytes"] > 20 * 301 * 8192 / 8  # at least the stored masks
+
+
+# --- uploaded datasets in the form ---------------------------------------------------------------
+
+def _save_upload(tmp_path, monkeypatch, name="mine"):
+    from engine.upload import save_user_dataset
+    monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path / "data"))
+    rng = np.random.default_rng(0)
+    save_user_dataset(name, {"x_train": rng.integers(0, 256, (60, 8, 8)).astype(np.uint8),
+                             "y_train": np.arange(60) % 10,
+                             "x_test": rng.integers(0, 256, (20, 8, 8)).astype(np.uint8),
+                             "y_test": np.arange(20) % 10})
+
+
+def test_a_job_on_an_upload_opens_with_its_dataset(empty_store, tmp_path, monkeypatch):
+    from engine import jobs
+    _save_upload(tmp_path, monkeypatch)
+    job_id = jobs.submit("run", RunConfig(dataset="user:mine", n_train=60, seeds=2, epochs=5).to_dict(),
+                         store=empty_store)
+    at = app_test(PAGE, {"job": str(job_id)})
+    assert not at.exception
+    dataset = _widget(at, "dataset")
+    assert "user:mine" in dataset.options and dataset.value == "user:mine"  # not mnist
+    assert not at.warning
+    assert _widget(at, "n_train").value == 60
+
+
+def test_an_unknown_choice_is_kept_and_warned_about(empty_store, tmp_path, monkeypatch):
+    _save_upload(tmp_path, monkeypatch)
+    at = app_test(PAGE, {"dataset": "user:gone"})  # e.g. a link to an upload deleted since
+    assert not at.exception
+    assert _widget(at, "dataset").value == "user:gone"
+    assert any("user:gone" in w.value and "not available" in w.value for w in at.warning)
+    at = app_test(PAGE, {"dataset": "user:mine"})
+    assert _widget(at, "dataset").value == "user:mine" and not at.warning

@@ -2,7 +2,7 @@
 maximum, the overlap matrix, φ(P) with the Eq. 12 fit and the depth × width grid."""
 import numpy as np
 import pytest
-from app_fixtures import run_job, seed_store
+from app_fixtures import TWO_SEEDS_LONG, job_once, run_job, seed_store, shared_store
 from page_helpers import figures, page, traces, values
 
 from engine.experiments.scaling import phi_law
@@ -77,3 +77,73 @@ def test_fewer_than_three_sizes_is_refused(env):
     at = page("6_Stability_and_scaling.py", {"job": env["job"], "grid": 6, "sizes": "128,256"})
     assert any("at least three sizes" in w.value for w in at.warning)
     assert "Measure φ(P)" not in [b.label for b in at.button]
+
+
+# --- edge cases: two seeds, links typed by hand, a worker that died ---------------------------
+
+PAGE = "6_Stability_and_scaling.py"
+
+
+@pytest.fixture
+def two_seeds(tmp_path_factory, monkeypatch):
+    return shared_store(tmp_path_factory, monkeypatch, **TWO_SEEDS_LONG)
+
+
+def test_two_seeds_say_z_is_undefined_instead_of_crashing(two_seeds):
+    store, job_id = two_seeds
+    stab = job_once(store, "stability", {**store.get_job(job_id)["config"], "n_grid": 4})
+    res = store.get_artifact(stab, "result")
+    assert res["best"]["z"] is None and res["t_star"]["z"] is None  # one pair of seeds: no spread, no z
+    at = page(PAGE, {"job": job_id, "grid": 4})
+    assert not at.exception
+    assert any("z undefined (fewer than 3 seeds)" in c.value for c in at.caption)
+    assert len(figures(at)) >= 2  # z vs ε and the overlap matrix are still drawn
+
+
+def test_caption_keeps_a_real_zero_and_names_what_is_missing():
+    from dashboard.figures_analysis import fmt_num, stability_caption
+    assert (fmt_num(0.0), fmt_num(None), fmt_num(float("nan")), fmt_num(0.0123, ".3g")) == ("0.0", "n/a", "n/a",
+                                                                                            "0.0123")
+    res = {"best": {"z": 3.3, "epsilon": 0.05, "epoch": 12.0}, "t_star": {"z": 0.0}}
+    assert stability_caption(res, seeds=10) == "Maximum z = 3.3 at ε = 0.05 (epoch ≈ 12); at t*: z = 0.0."
+    res = {"best": {"z": 3.3, "epsilon": 0.05, "epoch": 12.0}, "t_star": {"z": None}}
+    assert stability_caption(res, seeds=10).endswith("at t*: z undefined (no spread of the overlap across pairs "
+                                                     "of seeds).")
+
+
+@pytest.mark.parametrize("grid, shown", [("1", 2), ("99", 60), ("", 16), ("lots", 16), ("nan", 16)])
+def test_a_bad_grid_in_the_link_is_clamped_or_ignored(two_seeds, grid, shown):
+    store, job_id = two_seeds
+    at = page(PAGE, {"job": job_id, "grid": grid})
+    assert not at.exception
+    assert at.number_input(key="grid").value == shown
+
+
+def test_an_experiment_whose_worker_died_ends_interrupted(two_seeds, monkeypatch):
+    """The progress view checks the workers itself (as the Run page does): without that,
+    a job whose worker was killed stays 'running' and the page polls it for ever."""
+    import subprocess
+
+    from dashboard.analysis_ui import experiment_config
+    from engine import jobs
+    store, job_id = two_seeds
+    config = experiment_config(store.get_job(job_id), n_grid=5)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid with no process behind it any more
+    with monkeypatch.context() as m:
+        m.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue it and start no worker
+        stab = jobs.submit("stability", config, store=store)
+    assert jobs.claim(store, cap=1, pid=gone.pid)["id"] == stab  # "running" on the dead worker
+    at = page(PAGE, {"job": job_id, "grid": 5})
+    assert not at.exception
+    assert store.get_job(stab)["status"] == "interrupted"
+    assert any(f"#{stab}) interrupted" in e.value for e in at.error)
+    assert "Measure the stability" in [b.label for b in at.button]  # it can be relaunched
+
+
+def test_note_describes_what_the_page_shows():
+    from dashboard.notes import note
+    text = note("Stability & scaling")
+    for shown in ("z against ε", "overlap matrix", "Eq. 12", "φ∞", "depth × width"):
+        assert shown in text, shown
+    assert "blocks" not in text and "noise" not in text

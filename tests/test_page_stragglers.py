@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from app_fixtures import seed_store
+from app_fixtures import TWO_SEEDS_LONG, env_restored, seed_store, shared_store
 from page_helpers import Downloads, figures, page, traces, values
 
 from engine.report import consensus_indices, straggler_table
@@ -115,3 +115,90 @@ def test_s_of_t_at_another_epoch_or_error_updates_the_count(env):
     at = page("3_Stragglers.py", {"job": env["job"], "def": "error", "eps": 0.02})
     assert shown_count(at) == int(stragglers_at_error(result, 0.02).any(axis=0).sum())
     assert any("S(t(ε)) at ε = 0.02" in c.value for c in at.caption)
+
+
+# --- the URL keeps what is shown; bad values in it are clamped ----------------------------------
+
+def test_emptied_classes_and_the_gallery_page_survive_a_reload(env):
+    at = page("3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "sort": "index"})
+    at.multiselect(key="cls").set_value([]).run()
+    assert shown_count(at) == 0
+    assert at.query_params["cls"] == "none"  # not "": that would read back as every class
+    again = page("3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "cls": "none"})
+    assert again.multiselect(key="cls").value == [] and shown_count(again) == 0
+    # the gallery's page number
+    at = page("3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "sort": "index", "page": 2})
+    assert not at.exception
+    n = shown_count(at)
+    assert n > 48 and at.get_by_key("page").value == 2
+    want = sorted(int(i) for i in env["data"].index_train[stragglers_at(env["result"], 5).any(axis=0)])
+    assert caption_indices(at.get("image")[0]) == want[48:96]
+    at = page("3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "sort": "index"})
+    at.get_by_key("page").set_value(2).run()
+    assert at.query_params["page"] == "2"
+
+
+@pytest.mark.parametrize("params, key, want", [({"def": "epoch", "t": -5}, "t", 0),
+                                               ({"def": "epoch", "t": 10**6}, "t", 60),
+                                               ({"def": "error", "eps": 7}, "eps", 0.5),
+                                               ({"min": 5}, "min", 1.0),
+                                               ({"page": 99}, None, None)])
+def test_bad_numbers_in_the_link_are_clamped(env, params, key, want):
+    at = page("3_Stragglers.py", {"job": env["job"], **params})
+    assert not at.exception
+    if key is not None:
+        assert at.slider(key=key).value == want
+
+
+def test_sizes_over_many_epochs_are_thinned_when_drawn(tmp_path_factory, monkeypatch):
+    from dashboard.figures_dynamics import MAX_POINTS
+    store, job_id = shared_store(tmp_path_factory, monkeypatch, **TWO_SEEDS_LONG)
+    T = TWO_SEEDS_LONG["epochs"]
+    at = page("3_Stragglers.py", {"job": job_id})
+    assert not at.exception
+    for t in traces(figures(at)[0]):
+        x = values(t, "x")
+        assert len(x) <= MAX_POINTS < T and x[0] == 1 and x[-1] == T and np.all(np.diff(x) > 0)
+
+
+# --- a run on an uploaded dataset, and the upload replaced ---------------------------------------
+
+@pytest.fixture(scope="module")
+def upload_run(tmp_path_factory):
+    """A finished run on `user:digits_up` (scikit-learn's digits saved as an upload)."""
+    import os
+
+    from sklearn.datasets import load_digits
+
+    from engine.upload import save_user_dataset
+    root = tmp_path_factory.mktemp("upload-run")
+    d = load_digits()
+    x, y = d.images.astype(np.uint8), d.target
+    arrays = {"x_train": x[:1400], "y_train": y[:1400], "x_test": x[1400:], "y_test": y[1400:]}
+    with env_restored("STRAGGLERS_DATA"), env_restored():
+        os.environ["STRAGGLERS_DATA"] = str(root / "data")
+        save_user_dataset("digits_up", arrays)
+        store, job_id = seed_store(root / "runs", dataset="user:digits_up", n_train=256, seeds=2, epochs=20)
+    return {"root": root, "store": store, "job": job_id, "arrays": arrays}
+
+
+def test_a_replaced_upload_shows_its_new_images(upload_run, monkeypatch):
+    from dashboard import gallery
+    from engine.upload import save_user_dataset
+    monkeypatch.setenv("STRAGGLERS_DATA", str(upload_run["root"] / "data"))
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(upload_run["store"].path.parent))
+    drawn = []
+    real = gallery.thumbnail
+    monkeypatch.setattr(gallery, "thumbnail", lambda x, *a, **k: drawn.append(np.array(x)) or real(x, *a, **k))
+    params = {"job": upload_run["job"], "def": "epoch", "t": 1, "sort": "index"}
+    at = page("3_Stragglers.py", params)
+    assert not at.exception and drawn
+    before = drawn[0]
+    np.testing.assert_array_equal(before, upload_run["arrays"]["x_train"][caption_indices(at.get("image")[0])[0]])
+    # the same name, other pixels (the page's "replace a saved dataset" checkbox does this)
+    a = upload_run["arrays"]
+    save_user_dataset("digits_up", {**a, "x_train": 16 - a["x_train"]}, overwrite=True)
+    drawn.clear()
+    at = page("3_Stragglers.py", params)
+    assert not at.exception
+    np.testing.assert_array_equal(drawn[0], 16 - before)  # not the cached images of the old file

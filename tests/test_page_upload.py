@@ -103,3 +103,9 @@ def test_running_a_saved_dataset_queues_a_run(env, monkeypatch):
     from engine.store import Store
     queued = Store(env / "runs" / "store.sqlite").list_jobs("run")
     assert len(queued) == 1 and queued[0]["config"]["dataset"] == "user:mine" and queued[0]["config"]["n_train"] == 60
+
+
+def test_note_says_labels_0_to_9_and_parity():
+    from dashboard.notes import note
+    text = note("Your data")
+    assert "0..9" in text and "parity" in text and "two-class" not in text

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -140,3 +141,26 @@ def app_test(page: str, query: dict | None = None, timeout: float = 120):
     for k, v in (query or {}).items():
         at.query_params[k] = v
     return at.run()
+
+
+def record_store_reads(monkeypatch, names=("summary", "metrics_frame", "get_artifact")) -> list:
+    """Patch engine.store.Store so every call of `names` is appended (by name) to the
+    returned list: a page that reads a finished job from its cache leaves it empty."""
+    from engine.store import Store
+    reads = []
+    for name in names:
+        real = getattr(Store, name)
+        monkeypatch.setattr(Store, name, lambda self, *a, _real=real, _name=name, **k:
+                            reads.append(_name) or _real(self, *a, **k))
+    return reads
+
+
+def wait_until(predicate, timeout: float, what: str = "the condition", poll: float = 0.01):
+    """predicate()'s first truthy value, polled every `poll` s; fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

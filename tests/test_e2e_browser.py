@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import ROOT, env_restored, seed_store
+from app_fixtures import ROOT, env_restored, seed_store, wait_until
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENS = ROOT / "tests" / "artifacts" / "screens"
@@ -54,14 +54,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(predicate, timeout, what, interval=0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+def _wait(predicate, timeout, what):
+    return wait_until(predicate, timeout, what, poll=0.25)
 
 
 def _healthy(port):

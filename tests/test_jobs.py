@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import app_fixtures
 import pytest
 
 from engine import jobs
@@ -34,13 +35,7 @@ def config(**kw) -> dict:
 
 
 def wait_until(predicate, timeout=TIMEOUT, poll=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError("timed out")
+    return app_fixtures.wait_until(predicate, timeout, poll=poll)
 
 
 def assert_complete_epochs(store, job, R=3):

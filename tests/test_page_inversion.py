@@ -3,7 +3,7 @@ the grey band, the φ table against the store's summary, Fig. 1a."""
 import numpy as np
 import pytest
 
-from app_fixtures import app_test, chart_specs, env_restored, run_job, seed_store, values
+from app_fixtures import app_test, chart_specs, env_restored, record_store_reads, run_job, seed_store, values
 from engine.config import RunConfig
 
 PAGE = "pages/2_Inversion.py"
@@ -119,14 +119,9 @@ def test_notes_for_every_page():
 
 
 def test_finished_runs_are_read_once_not_on_every_rerun(store_env, monkeypatch):
-    from engine.store import Store
     store, first, second = store_env
     at = app_test(PAGE, {"jobs": f"{first},{second}"})
-    reads = []
-    for name in ("summary", "metrics_frame", "get_artifact"):
-        real = getattr(Store, name)
-        monkeypatch.setattr(Store, name, lambda self, *a, _real=real, _name=name, **k:
-                            reads.append(_name) or _real(self, *a, **k))
+    reads = record_store_reads(monkeypatch)
     at.run()
     assert not at.exception and len(chart_specs(at)) == 2
     assert reads == []

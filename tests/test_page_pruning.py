@@ -3,7 +3,7 @@ points per ε and per noise σ, the random control, the inversion ε band."""
 import numpy as np
 import pandas as pd
 import pytest
-from app_fixtures import TWO_SEEDS_LONG, job_once, run_job, seed_store, shared_store
+from app_fixtures import TWO_SEEDS_LONG, job_once, record_store_reads, run_job, seed_store, shared_store
 from page_helpers import figures, page, traces, values
 
 SIGMAS = [0.0, 1.0]
@@ -108,13 +108,8 @@ def test_variants_shown_survive_a_reload(env):
 
 
 def test_finished_jobs_are_read_once_not_on_every_rerun(env, monkeypatch):
-    from engine.store import Store
     at = page("5_Pruning.py", {"job": env["job"], **PARAMS})
-    reads = []
-    for name in ("get_artifact", "summary", "metrics_frame"):
-        real = getattr(Store, name)
-        monkeypatch.setattr(Store, name, lambda self, *a, _real=real, _name=name, **k:
-                            reads.append(_name) or _real(self, *a, **k))
+    reads = record_store_reads(monkeypatch)
     at.run()
     assert not at.exception and len(figures(at)) == 3
     assert reads == []  # the run's summary, the jobs' results and curves: all from the cache

@@ -27,10 +27,15 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The page is drawn: its script is not running, no element is still a placeholder
+# (Streamlit shows skeletons for elements of a run under way), every image arrived.
+SETTLED_JS = """
+return !document.querySelector('[data-testid="stSkeleton"], [data-testid^="stStatusWidgetRunning"]')
+    && [...document.images].every(i => i.complete && i.naturalWidth > 0);
+"""
 READY_JS = """
 const buttons = [...document.querySelectorAll('button')].map(b => b.innerText.trim());
-return buttons.some(t => t.startsWith(arguments[0]))
-    && [...document.images].every(i => i.complete && i.naturalWidth > 0);
+return buttons.some(t => t.startsWith(arguments[0]));
 """
 
 
@@ -92,7 +97,7 @@ def page_load(driver, base: str, a) -> dict:
         driver.get("about:blank")
         start = time.perf_counter()
         driver.get(url)
-        _until(lambda: driver.execute_script(READY_JS, a.ready), 120)
+        _until(lambda: driver.execute_script(READY_JS, a.ready) and driver.execute_script(SETTLED_JS), 120)
         seconds.append(time.perf_counter() - start)
     return {"page": a.page, "job": job, "first_s": round(seconds[0], 2),
             "warm_median_s": round(statistics.median(seconds[1:] or seconds), 2),

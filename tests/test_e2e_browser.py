@@ -134,12 +134,12 @@ def browser(app, tmp_path):
 
 
 def _screenshot(driver, name):
-    """After the page's images have arrived (up to 10 s): a gallery screenshot
-    taken as soon as the text is there shows empty frames."""
+    """Once the page has settled (up to 10 s): a screenshot taken as soon as the text
+    is there shows placeholders and empty image frames."""
     SCREENS.mkdir(parents=True, exist_ok=True)
+    from benchmarks.browser import SETTLED_JS
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not driver.execute_script(
-            "return [...document.images].every(i => i.complete && i.naturalWidth > 0)"):
+    while time.monotonic() < deadline and not driver.execute_script(SETTLED_JS):
         time.sleep(0.2)
     driver.save_screenshot(str(SCREENS / f"{name}.png"))
 

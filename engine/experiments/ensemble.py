@@ -25,7 +25,6 @@ from ..train import resolve_device, train
 class Ensemble:
     result: RunResult          # result.seeds are row numbers 0..rows-1
     seeds: np.ndarray          # (rows,) the initialisation seed of each row
-    include: np.ndarray        # (rows, P) the training subset of each row
     params: dict               # epoch -> [tensors (rows, ...)], the epochs asked for + the last one
 
     def final_params(self) -> list[torch.Tensor]:
@@ -60,7 +59,7 @@ def run_rows(config: RunConfig, data: Dataset, seeds, include=None, steps=None, 
             params[rec.epoch] = [p.detach().clone() for p in rec.params]
         if steps is not None:
             steps.check()
-    return Ensemble(result=result, seeds=seeds, include=np.array(include), params=params)
+    return Ensemble(result=result, seeds=seeds, params=params)
 
 
 @torch.no_grad()

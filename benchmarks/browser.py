@@ -62,7 +62,7 @@ def _healthy(port: int) -> bool:
 
 
 def ensure_job(runs: Path, env: dict) -> int:
-    from engine.store import Store
+    from engine.jobs.store import Store
     store = Store(runs / "store.sqlite")
     done = store.list_jobs(kind="run", status="done")
     if done:
@@ -112,7 +112,7 @@ return !!b;
 
 
 def quick_demo(driver, base: str, a) -> dict:
-    from engine.store import Store
+    from engine.jobs.store import Store
     driver.get(base)
     _until(lambda: driver.execute_script(CLICK_JS, "Quick demo"), 60)
     start = time.perf_counter()

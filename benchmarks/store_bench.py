@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.config import RunConfig
-from engine.jobs import JobContext, normalise
-from engine.store import Store
+from engine.jobs.queue import JobContext, normalise
+from engine.jobs.store import Store
 from engine.train import EpochRecord
 
 ROOT = Path(__file__).resolve().parent.parent

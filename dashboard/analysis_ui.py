@@ -20,6 +20,7 @@ from . import store_access as sa
 from .downloads import frame_csv
 from .live import POLL_S, status_line
 from .style import MODEBAR
+from engine.jobs import views
 
 EMPTY = "none"  # an emptied list in the URL: "" would read back as absent, i.e. the default
 
@@ -50,7 +51,7 @@ def matching_job(jobs: list[dict], config: dict, statuses=("done", "running", "q
 def experiment_config(run_job: dict, **options) -> dict:
     """An experiment's flat config: the run's RunConfig fields plus its own options
     (None options left out, so the experiment's defaults apply)."""
-    from engine.store import run_config
+    from engine.config import run_config
     base = run_config(run_job["config"]).to_dict()
     return {**base, **{k: v for k, v in options.items() if v is not None}}
 
@@ -188,9 +189,9 @@ def experiment(store, kind: str, config: dict, what: str, key: str, button: str 
                      + (f": {failed['error']}" if failed.get("error") else "."))
         st.caption(what)
         if st.button(button, key=f"launch-{key}", type="primary"):
-            from engine import jobs as jobs_mod
+            from engine.jobs import queue
             try:
-                jobs_mod.submit(kind, config, store=store)  # a failed one is rerun under its id
+                queue.submit(kind, config, store=store)  # a failed one is rerun under its id
                 sa.refresh(store)
             except Exception as e:  # a bad option, a missing dataset: a message, not a traceback
                 st.error(f"Could not start the {kind} job: {e}")
@@ -224,10 +225,10 @@ def experiment(store, kind: str, config: dict, what: str, key: str, button: str 
 @st.cache_resource(max_entries=4, show_spinner="Reading the run from the store…")
 def _run_data(path: str, job_id: int, finished) -> tuple:
     from engine.stragglers import learned_epoch
-    from engine.store import Store
+    from engine.jobs.store import Store
     store = Store(path)
     result = store.result(job_id)
-    data = store.dataset(job_id)
+    data = views.dataset(store, job_id)
     return result, data, learned_epoch(result)
 
 

@@ -5,13 +5,14 @@ A finished job never changes, but a failed or interrupted one can be resubmitted
 and rerun under the same id, which gives it a new status and `finished` stamp: so
 the cache key is (store path, job id, status, finished), and a queued or running
 job is read fresh every time (it is still being written). Only the key logic is
-pure (`stamp`); the rest is Streamlit's cache around store_access / engine.store.
+pure (`stamp`); the rest is Streamlit's cache around store_access / engine.jobs.store.
 """
 from __future__ import annotations
 
 import streamlit as st
 
 from . import store_access as sa
+from engine.jobs import views
 
 
 def stamp(job: dict | None) -> tuple | None:
@@ -24,14 +25,14 @@ def stamp(job: dict | None) -> tuple | None:
 
 @st.cache_resource(show_spinner=False)
 def _store(path: str):
-    from engine.store import Store
+    from engine.jobs.store import Store
     return Store(path)
 
 
 def open_store():
     """The store of $STRAGGLERS_RUNS (or <repo>/runs): one object per file and process,
     shared by every session (a Store opens one SQLite connection per thread)."""
-    from engine.store import default_path
+    from engine.jobs.store import default_path
     return _store(str(default_path()))
 
 
@@ -43,7 +44,7 @@ def _frame(path: str, job_id: int, stamp: tuple):
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _summary(path: str, job_id: int, stamp: tuple):
-    return _store(path).summary(job_id)
+    return views.summary(_store(path), job_id)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -1,20 +1,17 @@
 """What the pages read from the store and submit to it: pure functions around
-engine.store / engine.jobs (no Streamlit here), plus the run form's schema, the
+engine.jobs (no Streamlit here), plus the run form's schema, the
 presets and the time/memory estimate. Everything a page shows comes from the store
 or from the URL, so a reload or a shared link shows the same thing."""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import os
-import re
 import time
 
 import pandas as pd
 
-from engine.config import (ACTIVATIONS, DATASETS, DEVICES, MODELS, OPTIMIZERS, STANDARDISATIONS, ConfigError,
-                           RunConfig)
+from engine.config import DATASETS, OPTIONS, ConfigError, RunConfig, parse_overrides
 
 ACTIVE = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
@@ -24,8 +21,8 @@ FINISHED = ("done", "failed", "cancelled", "interrupted")
 
 def refresh(store) -> None:
     """Dead workers -> interrupted, queued jobs -> a worker (jobs.refresh)."""
-    from engine import jobs
-    jobs.refresh(store)
+    from engine.jobs import queue
+    queue.refresh(store)
 
 
 def is_active(job: dict | None) -> bool:
@@ -98,14 +95,14 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
 def submit_run(config: RunConfig, store, force: bool = False) -> int:
     """Validate and queue a run; an identical finished run is reused by jobs.submit
     (its config hash) unless `force`."""
-    from engine import jobs
+    from engine.jobs import queue
     config.validate()
-    return int(jobs.submit("run", config.to_dict(), force=force, store=store))
+    return int(queue.submit("run", config.to_dict(), force=force, store=store))
 
 
 def cancel(job_id, store=None) -> None:
-    from engine import jobs
-    jobs.cancel(int(job_id), store=store)
+    from engine.jobs import queue
+    queue.cancel(int(job_id), store=store)
 
 
 def frame(store, job_id) -> pd.DataFrame:
@@ -182,33 +179,7 @@ def preset_config(name: str, env: dict | None = None) -> RunConfig:
     return RunConfig(**values).validate()
 
 
-def parse_overrides(spec: str) -> dict:
-    """'dataset=digits,epochs=60' -> typed values of RunConfig fields."""
-    out = {}
-    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        key, _, value = part.partition("=")
-        key = key.strip()
-        if key not in fields or key == "exclude":
-            raise ConfigError(key, value, "a run option (key=value pairs separated by commas)")
-        kind = type(fields[key].default)
-        try:
-            out[key] = kind(value.strip()) if kind in (int, float) else value.strip()
-        except ValueError:
-            raise ConfigError(key, value, f"a value of type {kind.__name__}") from None
-    return out
-
-
 # --- the run form -----------------------------------------------------------------------------
-
-GROUPS = ("data", "architecture", "optimiser", "training", "device")
-HIDDEN = {"exclude"}  # set by experiments, never by hand
-# the dataset's choices are dataset_choices(): the built-in ones plus the saved uploads
-CHOICES = {"activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "model": MODELS, "device": DEVICES,
-           "test_standardisation": STANDARDISATIONS}
-SYMBOLS = {"n_train": "P", "block": "k", "depth": "L", "width": "H", "init_scale": "s", "lr": "η",
-           "momentum": "μ", "weight_decay": "λ", "batch_size": "B", "epochs": "T", "seeds": "R"}
-
 
 def dataset_choices() -> tuple:
     """The built-in datasets, then every saved upload as `user:<name>` (read from disk
@@ -227,52 +198,16 @@ class FormField:
     group: str
     kind: type
     default: object
+    label: str
     help: str
     choices: tuple | None = None
 
-    @property
-    def label(self) -> str:
-        sym = SYMBOLS.get(self.name)
-        return self.name + (f" ({sym})" if sym else "")
-
 
 def form_fields() -> list[FormField]:
-    """One field per RunConfig option (but `exclude`), its default, its group (from the
-    `# --- group ---` comments of engine/config.py, the device in a group of its own)
-    and its help text (the comment after it): generated, so a new option shows up by itself."""
-    source = inspect.getsource(RunConfig)
-    comments, groups = _comments(source)
-    out = []
-    for f in dataclasses.fields(RunConfig):
-        if f.name in HIDDEN:
-            continue
-        group = "device" if f.name == "device" else groups.get(f.name, "training")
-        choices = dataset_choices() if f.name == "dataset" else CHOICES.get(f.name)
-        out.append(FormField(f.name, group, type(f.default), f.default, comments.get(f.name, ""), choices))
-    return out
-
-
-def _comments(source: str) -> tuple[dict, dict]:
-    comments, groups, group, last = {}, {}, "data", None
-    for line in source.splitlines():
-        s = line.strip()
-        m = re.match(r"#\s*-+\s*(.*?)\s*-*$", s)
-        if m and s.startswith("# ---"):
-            word = m.group(1).split()[0].lower() if m.group(1) else group
-            group = {"optional": "training"}.get(word, word)
-            last = None
-            continue
-        m = re.match(r"(\w+)\s*:\s*[\w\[\], |]+=\s*(.+?)\s*(?:#\s*(.*))?$", s)
-        if m and not s.startswith("#"):
-            last = m.group(1)
-            comments[last] = (m.group(3) or "").strip()
-            groups[last] = group
-            continue
-        if s.startswith("#") and last is not None:  # a continuation of the previous comment
-            comments[last] += " " + s.lstrip("# ").strip()
-        else:
-            last = None
-    return comments, groups
+    """One field per run option, as engine.config.OPTIONS describes it (the dataset's
+    choices are the built-in ones plus the saved uploads)."""
+    return [FormField(o.name, o.group, type(o.default), o.default, o.label, o.help,
+                      dataset_choices() if o.name == "dataset" else o.choices) for o in OPTIONS.values()]
 
 
 def config_from_form(values: dict, dataset_rows: list[dict] | None = None) -> RunConfig:

@@ -34,37 +34,81 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Option:
+    """How one run option is described to people: the CLI's --help, the Run form and
+    the docs all read this, so an option is explained once, next to its default."""
+    name: str
+    default: object
+    group: str                    # data | architecture | optimiser | training | device
+    label: str                    # plain words, with the paper's symbol
+    help: str                     # one or two sentences: what it does, what the paper used
+    unit: str = ""                # "epochs", "points", ...
+    choices: tuple | None = None  # the allowed values of a text option (dataset: + uploads)
+    applies: tuple | None = None  # (option, values): shown only when that option has one of them
+
+
+def option(default, group: str, label: str, help: str, unit: str = "", choices: tuple | None = None,
+           applies: tuple | None = None):
+    """A dataclass field whose metadata is its Option (the name is filled in by OPTIONS)."""
+    return field(default=default, metadata={"option": dict(group=group, label=label, help=help, unit=unit,
+                                                           choices=choices, applies=applies)})
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    # --- data -----------------------------------------------------------------
-    dataset: str = "mnist"          # mnist | kmnist | fashion | cifar10 | digits | user:<name> (an upload)
-    n_train: int = 8192             # P: training points, a block of the training split
-    block: int = 0                  # k: use elements k*P ... (k+1)*P - 1 of the split
-    labels: str = "parity"          # parity | random | a class split "0,1,2,3,4|5,6,7,8,9"
-    label_seed: int = 0             # fixes the permutation for labels=random
-    test_standardisation: str = "own"  # own: test set on its own statistics (paper);
-                                       # train: with the training statistics (authors' code)
-    # --- architecture -----------------------------------------------------------
-    model: str = "fc"               # fc: fully connected | cnn: one conv layer + readout
-    depth: int = 2                  # L: number of weight layers (2 = one hidden layer)
-    width: int = 20                 # H: units per hidden layer (channels for the CNN)
-    activation: str = "tanh"        # tanh | relu | leaky_relu (slope 0.1) | silu | linear
-    init_scale: float = 1.0         # s: weights and biases ~ U(-s/sqrt(fan_in), s/sqrt(fan_in))
-    kernel_size: int = 4            # CNN only: square kernel, stride = kernel (patches)
-    layer: int = 1                  # hidden layer whose geometry is measured (1 = first)
-    # --- optimiser ----------------------------------------------------------------
-    optimizer: str = "gd"           # gd (full batch) | momentum | adam | sgd (mini-batch)
-    lr: float = 0.2                 # eta
-    momentum: float = 0.9           # mu, used by optimizer=momentum
-    weight_decay: float = 0.0       # lambda, L2 on every parameter, any optimiser
-    batch_size: int = 32            # B, used by optimizer=sgd
-    # --- training -------------------------------------------------------------------
-    epochs: int = 300               # T: steps (full batch) or passes (sgd) after init
-    seeds: int = 20                 # R: independent initialisations trained at once
-    seed_offset: int = 0            # seeds are seed_offset ... seed_offset + R - 1
-    test_every: int = 1             # test error every k epochs (and at the last one)
-    device: str = "auto"            # auto (cuda if present) | cpu | cuda
-    # --- optional training subset (set by experiments, never by hand) -----------------
-    exclude: tuple = field(default=())  # indices (in the P-block) removed from training
+    # --- data: MNIST parity, the first P = 8192 points, standardised pixel by pixel -----
+    dataset: str = option("mnist", "data", "Dataset", "mnist | kmnist | fashion | cifar10 (greyscale) | digits "
+                          "(scikit-learn's 8x8) | user:<name> (an uploaded .npz).", choices=DATASETS)
+    n_train: int = option(8192, "data", "Training points P", "Size of the training set: a block of P consecutive "
+                          "points of the training split (the paper: 8192).", unit="points")
+    block: int = option(0, "data", "Block k", "Which block of the split: points k*P ... (k+1)*P - 1 "
+                        "(disjoint blocks give independent training sets, Fig. 1c).")
+    labels: str = option("parity", "data", "Labels", "parity (even vs odd digit, the paper's task) | random "
+                         "(a fixed permutation: the no-inversion control) | a split of the classes such as "
+                         "'0,1,2,3,4|5,6,7,8,9'.")
+    label_seed: int = option(0, "data", "Random-label seed", "Fixes the permutation when labels=random.",
+                             applies=("labels", ("random",)))
+    test_standardisation: str = option("own", "data", "Test-set standardisation", "own: the test set on its own "
+                                       "pixel statistics (the paper's Methods) | train: with the training "
+                                       "statistics (the authors' code).", choices=STANDARDISATIONS)
+    # --- architecture: two weight layers, 20 tanh units, U(-1/sqrt(n), 1/sqrt(n)) --------
+    model: str = option("fc", "architecture", "Model", "fc: fully connected | cnn: one convolution layer "
+                        "(stride = kernel) and a linear readout.", choices=MODELS)
+    depth: int = option(2, "architecture", "Depth L", "Weight layers (2 = one hidden layer, the paper's "
+                        "default).", unit="layers")
+    width: int = option(20, "architecture", "Width H", "Units per hidden layer (channels for the CNN).",
+                        unit="units")
+    activation: str = option("tanh", "architecture", "Activation σ", "tanh (the paper's) | relu | leaky_relu "
+                             "(slope 0.1) | silu | linear.", choices=ACTIVATIONS)
+    init_scale: float = option(1.0, "architecture", "Initialisation scale s", "Every weight and bias is drawn "
+                               "from U(-s/sqrt(n), s/sqrt(n)), n = the layer's fan-in (s = 1 in the paper).")
+    kernel_size: int = option(4, "architecture", "Kernel size", "Side of the CNN's square kernel; the stride "
+                              "equals it, so the kernels tile the image.", unit="pixels",
+                              applies=("model", ("cnn",)))
+    layer: int = option(1, "architecture", "Measured hidden layer", "The hidden layer whose class manifolds "
+                        "are measured (1 = the first, as in the paper).")
+    # --- optimiser: full-batch gradient descent, eta = 0.2, mean cross-entropy -------------
+    optimizer: str = option("gd", "optimiser", "Optimiser", "gd (full-batch gradient descent, the paper's) | "
+                            "momentum | adam | sgd (mini-batch).", choices=OPTIMIZERS)
+    lr: float = option(0.2, "optimiser", "Learning rate η", "Step size on the mean cross-entropy (0.2 in the "
+                       "paper).")
+    momentum: float = option(0.9, "optimiser", "Momentum μ", "Heavy-ball momentum, in [0, 1).",
+                             applies=("optimizer", ("momentum",)))
+    weight_decay: float = option(0.0, "optimiser", "Weight decay λ", "L2 penalty on every parameter, with any "
+                                 "optimiser (0 in the paper).")
+    batch_size: int = option(32, "optimiser", "Batch size B", "Points per mini-batch step of sgd.",
+                             unit="points", applies=("optimizer", ("sgd",)))
+    # --- training: 300 epochs, 20 seeds trained at once ------------------------------------
+    epochs: int = option(300, "training", "Epochs T", "Steps after the initialisation (full batch), or passes "
+                         "over the data (sgd). The inversion comes at t* ≈ 30-40 on MNIST.", unit="epochs")
+    seeds: int = option(20, "training", "Seeds R", "Independent initialisations, trained at once as one "
+                        "batched ensemble.", unit="seeds")
+    seed_offset: int = option(0, "training", "First seed", "Seeds are first ... first + R - 1: another offset "
+                              "gives other, independent initialisations.")
+    test_every: int = option(1, "training", "Test error every", "Measure the test error every k epochs (and at "
+                             "the last one); the training metrics are measured every epoch.", unit="epochs")
+    device: str = option("auto", "device", "Device", "auto (the GPU when there is one) | cpu | cuda. Changes "
+                         "the speed, not the results.", choices=DEVICES)
 
     def validate(self) -> "RunConfig":
         """Raise ConfigError on the first bad option; return self when all are fine."""
@@ -97,10 +141,6 @@ class RunConfig:
         _int_at_least("seed_offset", self.seed_offset, 0)
         _int_at_least("test_every", self.test_every, 1)
         _one_of("device", self.device, DEVICES)
-        if any(not (0 <= int(i) < self.n_train) for i in self.exclude):
-            raise ConfigError("exclude", "...", f"indices in [0, {self.n_train})")
-        if len(set(self.exclude)) > self.n_train - 2:
-            raise ConfigError("exclude", len(self.exclude), "leave at least 2 training points")
         return self
 
     @property
@@ -111,19 +151,16 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["exclude"] = sorted(int(i) for i in self.exclude)
-        return d
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
         names = {f.name for f in dataclasses.fields(cls)}
+        if not d.get("exclude", 1):  # stores written before `exclude` was removed keep an empty one
+            d = {k: v for k, v in d.items() if k != "exclude"}
         unknown = set(d) - names
         if unknown:
             raise ConfigError(sorted(unknown)[0], d[sorted(unknown)[0]], "not a run option")
-        d = dict(d)
-        if "exclude" in d:
-            d["exclude"] = tuple(sorted(int(i) for i in d["exclude"]))
         return cls(**d)
 
     def config_hash(self) -> str:
@@ -132,6 +169,37 @@ class RunConfig:
         d = self.to_dict()
         d.pop("device")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# name -> Option, in the dataclass's order: the one description of every run option
+OPTIONS = {f.name: Option(name=f.name, default=f.default, **f.metadata["option"]) for f in dataclasses.fields(RunConfig)}
+
+
+def run_config(config: dict) -> RunConfig:
+    """The RunConfig inside a flat job config (experiments add their own keys to it)."""
+    return RunConfig.from_dict({k: v for k, v in config.items() if k in OPTIONS})
+
+
+def typed_value(option: str, text: str):
+    """A run option's value parsed from text with the option's type ('depth', '3' -> 3)."""
+    if option not in OPTIONS:
+        raise ConfigError(option, text, "a run option such as optimizer, block, dataset, depth")
+    kind = type(OPTIONS[option].default)
+    try:
+        return kind(text) if kind in (int, float) else text
+    except ValueError:
+        raise ConfigError(option, text, f"a value of type {kind.__name__}") from None
+
+
+def parse_overrides(spec: str, what: str = "overrides") -> dict:
+    """'depth=3,lr=0.02' -> {'depth': 3, 'lr': 0.02}: typed run options."""
+    out = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ConfigError(what, spec, "key=value pairs separated by commas, e.g. depth=3,lr=0.02")
+        out[key.strip()] = typed_value(key.strip(), value.strip())
+    return out
 
 
 def parse_labels(labels: str) -> tuple[frozenset, frozenset] | str:

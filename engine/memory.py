@@ -16,6 +16,9 @@ import os
 
 import torch
 
+from .environment import resolve_device
+from .models import has_manual_backward
+
 FLOAT = 4  # bytes; the engine trains in float32
 DEFAULT_FRACTION = 0.5  # of the memory available when the run starts
 
@@ -90,8 +93,6 @@ def chunk_seeds(seeds, P: int, N: int, H: int, L: int, n_test: int, budget: int,
 def plan(config, data, seeds=None, budget: int | None = None) -> list[list[int]]:
     """chunk_seeds for a RunConfig and a Dataset (default budget: default_budget of
     the run's device)."""
-    from .models import has_manual_backward
-    from .train import resolve_device
     if budget is None:
         budget = default_budget(resolve_device(config.device))
     N, H = data.x_train.shape[1], config.width

@@ -29,7 +29,7 @@ def summary(result: RunResult, data: Dataset) -> dict:
     run_epochs = len(result.seeds) * (last + 1)
     return {
         "config": result.config.to_dict(),
-        "n_train": int(result.n_train - len(result.config.exclude)),
+        "n_train": int(result.n_train),
         "seeds": [int(s) for s in result.seeds],
         "epochs_done": int(last),
         "inversion": {

@@ -2,12 +2,16 @@
 entry point that the CLI, the job worker and the experiments share."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
+
+import numpy as np
 
 from .config import RunConfig
 from .data import Dataset, prepare
 from .results import RunResult
-from .train import EpochRecord, resolve_device, train_chunked
+from .environment import resolve_device
+from .memory import plan
+from .train import EpochRecord, train
 
 
 class Stopped(Exception):
@@ -35,6 +39,21 @@ class EpochsDone:
         # run-epochs done (chunk by chunk) / seeds, minus the initialisation record
         run_epochs = self._finished * self._epochs1 + chunk[1] * (int(record.epoch) + 1)
         return max(0, run_epochs // self.n_seeds - 1)
+
+
+def train_chunked(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
+                  budget: int | None = None) -> Iterator[EpochRecord]:
+    """train() over consecutive chunks of config.seed_list, each small enough to fit
+    `budget` bytes (engine.memory; default: a fraction of the memory available).
+    Records come chunk after chunk, each with its own `seeds`; a divergence stops
+    only its own chunk. With one chunk this is exactly train()."""
+    chunks = plan(config, data, budget=budget)
+    include = None if include is None else np.asarray(include, dtype=bool)
+    start = 0
+    for seeds in chunks:
+        rows = include if include is None or include.ndim == 1 else include[start:start + len(seeds)]
+        yield from train(config, data, include=rows, seeds=seeds)
+        start += len(seeds)
 
 
 def run(config: RunConfig, data: Dataset | None = None, include=None,

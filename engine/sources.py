@@ -35,7 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from .config import USER_PREFIX
+from .environment import data_dir
 from .files import atomic_write
+from .upload import load_user_dataset, user_dataset_path
 
 NAMES = ("mnist", "kmnist", "fashion", "cifar10", "digits")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -83,14 +85,6 @@ class RawSplits:
     md5: dict             # file name -> md5 of the (uncompressed) raw file; {} for digits
 
 
-def data_dir() -> Path:
-    """$STRAGGLERS_DATA if set, else <repo root>/data; created on demand."""
-    path = Path(os.environ.get("STRAGGLERS_DATA") or Path(__file__).resolve().parent.parent / "data")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:  # read-only place: reading may still work, writing will say why
-        pass
-    return path
 
 
 _CACHE: dict[tuple[str, str], RawSplits] = {}
@@ -233,7 +227,6 @@ def _digits() -> RawSplits:
 
 
 def _user(name: str) -> RawSplits:
-    from .upload import load_user_dataset, user_dataset_path
     a = load_user_dataset(name)
     md5 = {user_dataset_path(name).name: hashlib.md5(user_dataset_path(name).read_bytes()).hexdigest()}
     return _splits(f"user:{name}", a["x_train"], a["y_train"], a["x_test"], a["y_test"], "user upload", md5)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from .config import RunConfig
 from .data import Dataset
+from .environment import resolve_device
 from .geometry import class_geometry, geometry_from_sums
 from .models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, has_manual_backward,
                      init_ensemble, tanh_via_sigmoid_, used_columns)
@@ -42,14 +43,6 @@ class EpochRecord:
     params: list | None = None
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no CUDA device is visible; use --device auto or cpu")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def make_optimizer(config: RunConfig, params: list[torch.Tensor]) -> torch.optim.Optimizer:
     """torch.optim on the stacked tensors: every update is elementwise, so this is
     exactly R independent optimisers (the golden test checks it)."""
@@ -70,15 +63,12 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
           seeds: list[int] | None = None) -> Iterator[EpochRecord]:
     """Yield one EpochRecord per epoch, 0 ... config.epochs, for `seeds` (default:
     config.seed_list). `include` is a (P,) or (R, P) boolean mask of the training
-    points each seed trains on (default: all but config.exclude). The consumer may
+    points each seed trains on (default: all of them). The consumer may
     stop between epochs; the loop also stops after an epoch where a loss diverged."""
     device = resolve_device(config.device)
     seeds = list(config.seed_list if seeds is None else seeds)
     R, P = len(seeds), data.n_train
-    if include is None:
-        include = np.ones(P, dtype=bool)
-        include[list(config.exclude)] = False
-    include = np.asarray(include, dtype=bool)
+    include = np.ones(P, dtype=bool) if include is None else np.asarray(include, dtype=bool)
 
     x = torch.from_numpy(data.x_train).to(device)
     y = torch.from_numpy(data.y_train).to(device)
@@ -142,22 +132,6 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
             opt.zero_grad(set_to_none=True)
         else:
             _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch)
-
-
-def train_chunked(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
-                  budget: int | None = None) -> Iterator[EpochRecord]:
-    """train() over consecutive chunks of config.seed_list, each small enough to fit
-    `budget` bytes (engine.memory; default: a fraction of the memory available).
-    Records come chunk after chunk, each with its own `seeds`; a divergence stops
-    only its own chunk. With one chunk this is exactly train()."""
-    from .memory import plan
-    chunks = plan(config, data, budget=budget)
-    include = None if include is None else np.asarray(include, dtype=bool)
-    start = 0
-    for seeds in chunks:
-        rows = include if include is None or include.ndim == 1 else include[start:start + len(seeds)]
-        yield from train(config, data, include=rows, seeds=seeds)
-        start += len(seeds)
 
 
 def _record(epoch: int, seed_ids: np.ndarray, numbers: torch.Tensor, wrong: torch.Tensor) -> EpochRecord:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import USER_NAME, USER_PREFIX
+from .environment import data_dir
 from .files import atomic_write
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -164,7 +165,6 @@ def user_dir(root: str | os.PathLike | None = None) -> Path:
     """<data_dir>/user, where user datasets live."""
     if root is not None:
         return Path(root)
-    from .sources import data_dir
     return Path(data_dir()) / "user"
 
 

@@ -5,7 +5,7 @@ the browser test. Shared by every page's tests:
     store, job_id = seed_store(tmp_path)            # sets STRAGGLERS_RUNS=tmp_path
 
 The job is written exactly as a worker writes it: jobs.submit queues it (with the
-worker spawn suppressed), jobs.claim takes it in this process, engine.worker.execute
+worker spawn suppressed), jobs.claim takes it in this process, engine.jobs.worker.execute
 runs engine.run.run streaming every epoch into the store and stores the summary.
 
 Defaults: digits (always there, no download), P = 512, 10 seeds, 60 epochs, CPU,
@@ -35,7 +35,7 @@ TWO_SEEDS_LONG = dict(seeds=2, n_train=128, epochs=450)
 def _no_worker_spawn():
     """jobs.submit ends with refresh(), which would start a worker process that races
     this one for the job: suppressed while submitting."""
-    from engine import jobs
+    from engine.jobs import queue as jobs
     real = jobs.refresh
     jobs.refresh = lambda *a, **k: 0
     try:
@@ -46,7 +46,8 @@ def _no_worker_spawn():
 
 def run_job(store, kind: str, config: dict) -> int:
     """Queue a job and execute it here, synchronously, like a worker would."""
-    from engine import jobs, worker
+    from engine.jobs import queue as jobs
+    from engine.jobs import worker
     with _no_worker_spawn():
         job_id = jobs.submit(kind, config, store=store)
     job = jobs.claim(store, cap=1, pid=os.getpid(), n_gpus=0)
@@ -76,7 +77,7 @@ def seed_store(tmp_path, **overrides):
     """(store, job_id): a Store in `tmp_path` (also exported as STRAGGLERS_RUNS, so the
     pages open the same one) holding one finished "run" job."""
     from engine.config import RunConfig
-    from engine.store import Store
+    from engine.jobs.store import Store
     tmp_path = Path(tmp_path)
     tmp_path.mkdir(parents=True, exist_ok=True)
     os.environ["STRAGGLERS_RUNS"] = str(tmp_path)
@@ -143,10 +144,10 @@ def app_test(page: str, query: dict | None = None, timeout: float = 120):
     return at.run()
 
 
-def record_store_reads(monkeypatch, names=("summary", "metrics_frame", "get_artifact")) -> list:
-    """Patch engine.store.Store so every call of `names` is appended (by name) to the
+def record_store_reads(monkeypatch, names=("result", "metrics_frame", "get_artifact")) -> list:
+    """Patch engine.jobs.store.Store so every call of `names` is appended (by name) to the
     returned list: a page that reads a finished job from its cache leaves it empty."""
-    from engine.store import Store
+    from engine.jobs.store import Store
     reads = []
     for name in names:
         real = getattr(Store, name)

@@ -16,7 +16,7 @@ def seeded(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def no_workers(monkeypatch):
     """Jobs submitted from the page stay queued: no worker process is started."""
-    from engine import jobs
+    from engine.jobs import queue as jobs
     monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)
 
 
@@ -66,7 +66,7 @@ def test_presets_machine_datasets_and_path(seeded):
 
 
 def test_quick_preset_queues_the_run_and_opens_the_run_page(tmp_path, monkeypatch, no_workers):
-    from engine.store import Store
+    from engine.jobs.store import Store
     monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path))
     monkeypatch.setenv("STRAGGLERS_QUICK_PRESET", "dataset=digits,n_train=256,seeds=3,epochs=7")
     at = app_test(PAGE)
@@ -83,9 +83,9 @@ def test_quick_preset_queues_the_run_and_opens_the_run_page(tmp_path, monkeypatc
 
 
 def test_an_active_job_can_be_cancelled_from_the_list(tmp_path, monkeypatch, no_workers):
-    from engine import jobs
+    from engine.jobs import queue as jobs
     from engine.config import RunConfig
-    from engine.store import Store
+    from engine.jobs.store import Store
     monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path))
     store = Store(tmp_path / "store.sqlite")
     job_id = jobs.submit("run", RunConfig(dataset="digits", n_train=128, seeds=2, epochs=3).to_dict(), store=store)

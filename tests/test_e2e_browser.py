@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from app_fixtures import ROOT, env_restored, seed_store, wait_until
+from engine.jobs import views
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENS = ROOT / "tests" / "artifacts" / "screens"
@@ -220,7 +221,7 @@ def test_quick_preset_live_then_analysis_pages(app, browser):
     _screenshot(d, "inversion")
     phi = _download(d, downloads, "Download phi.csv", "phi.csv")
     [row] = list(csv.DictReader(io.StringIO(phi.read_text())))
-    summary = store.summary(job_id)
+    summary = views.summary(store, job_id)
     assert float(row["φ mean"]) == pytest.approx(summary["inversion"]["phi"]["mean"])
     assert float(row["φ std"]) == pytest.approx(summary["inversion"]["phi"]["std"])
 
@@ -231,7 +232,7 @@ def test_quick_preset_live_then_analysis_pages(app, browser):
     _wait(lambda: "stragglers" in _body(d).lower() and _button(d, "CSV"), 60, "the Stragglers page")
     _screenshot(d, "stragglers")
     got = list(csv.DictReader(io.StringIO(_download(d, downloads, "CSV", ".csv").read_text())))
-    want = straggler_table(store.result(job_id), store.dataset(job_id))
+    want = straggler_table(store.result(job_id), views.dataset(store, job_id))
     assert len(got) == len(want) > 0
     assert [int(r["index"]) for r in got] == [r["index"] for r in want]
     assert [float(r["consensus"]) for r in got] == pytest.approx([r["consensus"] for r in want])

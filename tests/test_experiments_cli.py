@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-import engine.jobs
+import engine.jobs.queue
 from engine.cli import main
 from engine.experiments import JOB_KINDS
 from engine.experiments.context import LocalContext
@@ -39,11 +39,11 @@ def test_job_submits_a_config_the_worker_can_run(monkeypatch, capsys):
     submitted = []
 
     def fake_submit(kind, config, **kw):
-        engine.jobs.normalise(kind, config)  # the queue's own check
+        engine.jobs.queue.normalise(kind, config)  # the queue's own check
         submitted.append((kind, config))
         return 7
 
-    monkeypatch.setattr(engine.jobs, "submit", fake_submit)
+    monkeypatch.setattr(engine.jobs.queue, "submit", fake_submit)
     assert main(["compare", *SMALL, "--vary", "labels=parity,random", "--job"]) == 0
     assert "job 7" in capsys.readouterr().out
     kind, config = submitted[0]

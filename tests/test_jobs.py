@@ -11,9 +11,9 @@ import time
 import app_fixtures
 import pytest
 
-from engine import jobs
+from engine.jobs import queue as jobs
 from engine.config import ConfigError, RunConfig
-from engine.store import Store
+from engine.jobs.store import Store
 
 TIMEOUT = 240  # seconds; generous because a shared CI box can be slow to start a worker (torch import)
 

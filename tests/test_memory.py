@@ -4,7 +4,8 @@ import numpy as np
 
 from engine.memory import chunk_seeds, estimate_bytes, per_seed_bytes, plan
 from engine.results import RunResult
-from engine.train import train, train_chunked
+from engine.run import train_chunked
+from engine.train import train
 
 
 def test_estimate_grows_linearly_with_the_number_of_seeds():

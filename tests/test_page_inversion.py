@@ -5,6 +5,7 @@ import pytest
 
 from app_fixtures import app_test, chart_specs, env_restored, record_store_reads, run_job, seed_store, values
 from engine.config import RunConfig
+from engine.jobs import views
 
 PAGE = "pages/2_Inversion.py"
 METRICS = ("r_plus", "r_minus", "distance")
@@ -38,7 +39,7 @@ def test_newest_run_by_default_and_phi_table_equals_the_summary(store_env):
     assert str(at.query_params["jobs"]).strip("[]'") == str(second)  # newest first
     table = _phi_table(at)
     assert len(table) == 1
-    s = store.summary(second)
+    s = views.summary(store, second)
     row = table.iloc[0]
     assert row["φ mean"] == pytest.approx(s["inversion"]["phi"]["mean"])
     assert row["φ std"] == pytest.approx(s["inversion"]["phi"]["std"])
@@ -60,7 +61,7 @@ def test_overlay_of_two_runs_on_the_epoch_axis(store_env):
     assert lengths == [40, 60]  # epochs 1..T of each job on the log axis
     stars = [t for t in overlay["data"] if t.get("meta") == "t_star"]
     assert len(stars) == 6
-    s1 = store.summary(first)
+    s1 = views.summary(store, first)
     first_stars = [t for t in stars if t["legendgroup"].startswith(f"#{first} ")]
     assert sorted(values(t)[0] for t in first_stars) == \
         pytest.approx(sorted(np.mean(s1["inversion"]["t_star"][m]) for m in METRICS))
@@ -98,7 +99,7 @@ def test_per_seed_table(store_env):
     store, first, second = store_env
     at = app_test(PAGE, {"jobs": str(first)})
     per_seed = next(d.value for d in at.dataframe if "φ" in d.value.columns)
-    s = store.summary(first)
+    s = views.summary(store, first)
     np.testing.assert_allclose(per_seed["φ"], s["inversion"]["phi"]["per_seed"])
     assert list(per_seed["seed"]) == s["seeds"]
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from app_fixtures import run_job, seed_store
 from page_helpers import figures, page, traces, values
+from engine.jobs import views
 
 TSNE = dict(perplexity=30.0, n_iter=100, early_iter=50)
 PARAMS = {"iter": 100, "early": 50}
@@ -67,7 +68,7 @@ def test_hidden_layer_toggle(env):
 
 
 def test_no_map_yet_offers_the_job_and_launching_queues_it(env, monkeypatch):
-    from engine import jobs
+    from engine.jobs import queue as jobs
     monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue only: no worker process in a test
     at = page("4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 30, **PARAMS})
     assert not at.exception and not figures(at)
@@ -93,7 +94,7 @@ def test_bad_tsne_settings_in_the_link_do_not_break_the_page(env, params, want):
 
 def test_epoch_from_the_link_is_clamped_to_the_run(env):
     at = page("4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 10**6, **PARAMS})
-    assert not at.exception and at.slider(key="epoch").value == env["store"].summary(env["job"])["epochs_done"]
+    assert not at.exception and at.slider(key="epoch").value == views.summary(env["store"], env["job"])["epochs_done"]
 
 
 def test_note_says_the_map_opens_on_the_inputs():

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from app_fixtures import TWO_SEEDS_LONG, job_once, record_store_reads, run_job, seed_store, shared_store
 from page_helpers import figures, page, traces, values
+from engine.jobs import views
 
 SIGMAS = [0.0, 1.0]
 
@@ -15,7 +16,7 @@ def run(tmp_path_factory):
     base = store.get_job(job_id)["config"]
     prune = run_job(store, "prune", {**base, "retrain_epochs": base["epochs"]})
     sweep = run_job(store, "sweep", {**base, "n_grid": 3, "sigmas": SIGMAS, "retrain_epochs": base["epochs"]})
-    return {"store": store, "job": job_id, "prune": prune, "sweep": sweep, "summary": store.summary(job_id)}
+    return {"store": store, "job": job_id, "prune": prune, "sweep": sweep, "summary": views.summary(store, job_id)}
 
 
 @pytest.fixture

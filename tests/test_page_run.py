@@ -7,6 +7,7 @@ import pytest
 
 from app_fixtures import app_test, chart_specs, shared_store, values
 from engine.config import RunConfig
+from engine.jobs import views
 
 PAGE = "pages/1_Run.py"
 
@@ -19,15 +20,15 @@ def seeded(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def empty_store(tmp_path, monkeypatch):
     """A store of its own, and no worker processes: submitted jobs stay queued."""
-    from engine import jobs
-    from engine.store import Store
+    from engine.jobs import queue as jobs
+    from engine.jobs.store import Store
     monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path))
     monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)
     return Store(tmp_path / "store.sqlite")
 
 
 def _fields():
-    return [f for f in dataclasses.fields(RunConfig) if f.name != "exclude"]
+    return dataclasses.fields(RunConfig)
 
 
 def _widget(at, name):
@@ -43,7 +44,7 @@ def test_form_has_every_option_with_its_default_and_help(empty_store):
         assert w.help.strip(), f"no help text for {f.name}"
     groups = [m.value for m in at.markdown if m.value.startswith("**")]
     assert groups == ["**Data**", "**Architecture**", "**Optimiser**", "**Training**", "**Device**"]
-    assert _widget(at, "lr").label == "lr (η)" and "eta" in _widget(at, "lr").help
+    assert _widget(at, "lr").label == "Learning rate η" and "0.2 in the paper" in _widget(at, "lr").help
     assert any("Estimate on this machine" in m.value for m in at.markdown)
     assert not at.error
 
@@ -133,7 +134,7 @@ def test_live_view_of_a_finished_job(seeded):
     seeds = [t for t in spec["data"] if t.get("meta") == "seed"]
     assert len(seeds) == 4 - 1 and all(len(values(t)) == 10 * 61 for t in seeds)  # R+, R-, D; gaps between seeds
     # the grey band: from the earliest to the latest mean t* of the three metrics (the summary's)
-    summary = store.summary(job_id)
+    summary = views.summary(store, job_id)
     t_mean = [np.mean(summary["inversion"]["t_star"][m]) for m in ("r_plus", "r_minus", "distance")]
     bands = [s for s in spec["layout"]["shapes"] if s.get("name") == "inversion band"]
     assert len(bands) == 4
@@ -164,7 +165,7 @@ def test_band_appears_only_once_the_curves_have_turned(seeded):
     from dashboard.figures_dynamics import live_band
     store, job_id = seeded
     frame = store.metrics_frame(job_id)
-    t_first = min(np.mean(v) for v in store.summary(job_id)["inversion"]["t_star"].values())
+    t_first = min(np.mean(v) for v in views.summary(store, job_id)["inversion"]["t_star"].values())
     assert live_band(frame[frame.epoch <= int(t_first) - 3]) is None  # still segregating
     lo, hi = live_band(frame)
     assert lo == pytest.approx(t_first)
@@ -219,7 +220,7 @@ def _save_upload(tmp_path, monkeypatch, name="mine"):
 
 
 def test_a_job_on_an_upload_opens_with_its_dataset(empty_store, tmp_path, monkeypatch):
-    from engine import jobs
+    from engine.jobs import queue as jobs
     _save_upload(tmp_path, monkeypatch)
     job_id = jobs.submit("run", RunConfig(dataset="user:mine", n_train=60, seeds=2, epochs=5).to_dict(),
                          store=empty_store)

@@ -6,6 +6,7 @@ from app_fixtures import TWO_SEEDS_LONG, job_once, run_job, seed_store, shared_s
 from page_helpers import figures, page, traces, values
 
 from engine.experiments.scaling import phi_law
+from engine.jobs import views
 
 SIZES = [128, 256, 512]
 
@@ -16,7 +17,7 @@ def run(tmp_path_factory):
     base = store.get_job(job_id)["config"]
     stab = run_job(store, "stability", {**base, "n_grid": 6})
     scal = run_job(store, "scaling", {**base, "n_trains": SIZES, "widths": [10, 20], "n_boot": 20})
-    return {"store": store, "job": job_id, "stability": stab, "scaling": scal, "summary": store.summary(job_id)}
+    return {"store": store, "job": job_id, "stability": stab, "scaling": scal, "summary": views.summary(store, job_id)}
 
 
 @pytest.fixture
@@ -125,7 +126,7 @@ def test_an_experiment_whose_worker_died_ends_interrupted(two_seeds, monkeypatch
     import subprocess
 
     from dashboard.analysis_ui import experiment_config
-    from engine import jobs
+    from engine.jobs import queue as jobs
     store, job_id = two_seeds
     config = experiment_config(store.get_job(job_id), n_grid=5)
     gone = subprocess.Popen(["true"])

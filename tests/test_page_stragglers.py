@@ -12,13 +12,14 @@ from page_helpers import Downloads, figures, page, traces, values
 
 from engine.report import consensus_indices, straggler_table
 from engine.stragglers import consensus, stragglers_at, stragglers_at_error
+from engine.jobs import views
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     store, job_id = seed_store(tmp_path_factory.mktemp("stragglers"))
-    result, data = store.result(job_id), store.dataset(job_id)
-    return {"store": store, "job": job_id, "result": result, "data": data, "summary": store.summary(job_id),
+    result, data = store.result(job_id), views.dataset(store, job_id)
+    return {"store": store, "job": job_id, "result": result, "data": data, "summary": views.summary(store, job_id),
             "table": straggler_table(result, data)}
 
 

@@ -92,7 +92,7 @@ def test_a_good_upload_is_previewed_saved_and_listed(env):
 
 
 def test_running_a_saved_dataset_queues_a_run(env, monkeypatch):
-    from engine import jobs
+    from engine.jobs import queue as jobs
     from engine.upload import save_user_dataset, validate_npz
     monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue only: no worker process in a test
     save_user_dataset("mine", validate_npz(npz(**good())))
@@ -100,7 +100,7 @@ def test_running_a_saved_dataset_queues_a_run(env, monkeypatch):
     at.number_input(key="T").set_value(20).run()
     at.button(key="run").click().run()
     assert not at.error, [e.value for e in at.error]
-    from engine.store import Store
+    from engine.jobs.store import Store
     queued = Store(env / "runs" / "store.sqlite").list_jobs("run")
     assert len(queued) == 1 and queued[0]["config"]["dataset"] == "user:mine" and queued[0]["config"]["n_train"] == 60
 

@@ -10,10 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from engine import store as store_module
+from engine.jobs import store as store_module
 from engine.config import RunConfig
-from engine.jobs import JobContext, normalise
-from engine.store import SCHEMA_VERSION, Store, StoreError, UnknownJob
+from engine.jobs import views
+from engine.jobs.queue import JobContext, normalise
+from engine.jobs.store import SCHEMA_VERSION, Store, StoreError, UnknownJob
 from engine.train import EpochRecord
 
 
@@ -200,10 +201,10 @@ def test_result_and_summary_from_the_store_match_the_run(tmp_path, digits_data):
     for name, curve in mine.curves.items():
         np.testing.assert_array_equal(back.curves[name], curve)
     assert np.array_equal(back.masks, mine.masks) and back.diverged == mine.diverged
-    expected, got = summary(mine, data), s.summary(job)  # computed from the store (job not done)
+    expected, got = summary(mine, data), views.summary(s, job)  # computed from the store (job not done)
     expected.pop("timing"), got.pop("timing")
     assert got == expected
-    assert np.array_equal(s.stragglers(job), mine.misclassified([i.straggler_epoch for i in mine.inversions()]))
+    assert np.array_equal(views.stragglers(s, job), mine.misclassified([i.straggler_epoch for i in mine.inversions()]))
 
 
 def test_gc_removes_old_finished_jobs_only(tmp_path):

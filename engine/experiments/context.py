@@ -10,26 +10,21 @@ so a typo fails at submission instead of being silently ignored.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..config import ConfigError, RunConfig
+from ..config import OPTIONS, ConfigError, RunConfig
 from ..files import atomic_write, jsonable
 from ..run import Stopped
 
-RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
-
-
 def split(config: dict, defaults: dict) -> tuple[RunConfig, dict]:
     """(validated RunConfig, experiment options filled from `defaults`)."""
-    run = {k: v for k, v in config.items() if k in RUN_FIELDS}
-    extra = {k: v for k, v in config.items() if k not in RUN_FIELDS}
+    run = {k: v for k, v in config.items() if k in OPTIONS}
+    extra = {k: v for k, v in config.items() if k not in OPTIONS}
     unknown = set(extra) - set(defaults)
     if unknown:
         name = sorted(unknown)[0]
@@ -37,42 +32,18 @@ def split(config: dict, defaults: dict) -> tuple[RunConfig, dict]:
     return RunConfig.from_dict(run).validate(), {**defaults, **extra}
 
 
-def typed_value(option: str, text: str):
-    """A RunConfig value parsed from text with the field's type ('depth', '3' -> 3)."""
-    if option not in RUN_FIELDS or option == "exclude":
-        raise ConfigError(option, text, "a run option such as optimizer, block, dataset, depth")
-    kind = type(RUN_FIELDS[option].default)
-    try:
-        return kind(text) if kind in (int, float) else text
-    except ValueError:
-        raise ConfigError(option, text, f"a value of type {kind.__name__}") from None
-
-
-def overrides(spec: str) -> dict:
-    """'depth=3,lr=0.02' -> {'depth': 3, 'lr': 0.02} (run options only)."""
-    out = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ConfigError("variant", spec, "key=value pairs separated by commas, e.g. depth=3,lr=0.02")
-        out[key.strip()] = typed_value(key.strip(), value.strip())
-    return out
-
-
 class LocalContext:
-    """The job context for a run in this process (CLI, tests): a progress bar,
-    never asked to stop, artifacts kept in memory (and written by write_result)."""
+    """The job context for a run in this process (CLI, tests): progress goes to
+    `on_progress(done, total)` (the CLI's bar), never asked to stop, artifacts kept
+    in memory (and written by write_result)."""
 
-    def __init__(self, show_progress: bool = False):
+    def __init__(self, on_progress=None):
         self.artifacts: dict = {}
-        self._bar = show_progress and sys.stderr.isatty()
+        self._on_progress = on_progress
 
     def progress(self, done: int, total: int) -> None:
-        if self._bar:
-            sys.stderr.write(f"\r{done}/{total} epochs ({100 * done / max(total, 1):.0f}%)")
-            if done >= total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
+        if self._on_progress is not None:
+            self._on_progress(done, total)
 
     def should_stop(self) -> bool:
         return False

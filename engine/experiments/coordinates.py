@@ -17,7 +17,8 @@ from ..data import prepare
 from ..geometry import METRICS
 from ..results import CURVES, RunResult
 from ..stragglers import epoch_at_error
-from .context import Steps, overrides, split, typed_value
+from ..config import parse_overrides, typed_value
+from .context import Steps, split
 from .ensemble import run_rows
 
 DEFAULT_EPSILONS = tuple(float(e) for e in np.geomspace(0.4, 1e-3, 28).round(6))
@@ -106,7 +107,7 @@ def variants_from(vary: list[str] = (), variant: list[str] = ()) -> dict:
         out[",".join(f"{k}={v}" for k, v in combo)] = dict(combo)
     for spec in variant:
         name, _, body = spec.partition(":")
-        out[name.strip()] = overrides(body)
+        out[name.strip()] = parse_overrides(body, "variant")
     return out
 
 

@@ -31,7 +31,7 @@ PCA_COMPONENTS = 50
 
 
 def cache_dir() -> Path:
-    from ..store import runs_dir
+    from ..environment import runs_dir
     return runs_dir() / "cache"
 
 

@@ -18,7 +18,8 @@ from ..config import RunConfig
 from ..data import Dataset
 from ..models import forward
 from ..results import RunResult
-from ..train import resolve_device, train
+from ..environment import resolve_device
+from ..train import train
 
 
 @dataclass
@@ -39,10 +40,7 @@ def run_rows(config: RunConfig, data: Dataset, seeds, include=None, steps=None, 
     kept besides the final ones (e.g. for an embedding of the hidden layer)."""
     seeds = np.asarray(seeds, dtype=int)
     rows, P = len(seeds), data.n_train
-    if include is None:
-        include = np.ones(P, bool)
-        include[list(config.exclude)] = False
-    include = np.broadcast_to(np.asarray(include, bool), (rows, P))
+    include = np.broadcast_to(np.ones(P, bool) if include is None else np.asarray(include, bool), (rows, P))
     result = RunResult.empty(config, np.arange(rows), P, device=str(resolve_device(config.device)))
     params = {}
     # one shared mask when every row has the same subset (mini-batch SGD needs that)

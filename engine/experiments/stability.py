@@ -14,7 +14,8 @@ import numpy as np
 
 from ..data import prepare
 from ..stragglers import stragglers_at, stragglers_at_error
-from .context import Steps, overrides, split
+from ..config import parse_overrides
+from .context import Steps, split
 from .coordinates import epochs_at, epsilon_grid
 from .ensemble import run_rows
 
@@ -78,7 +79,7 @@ def stability(config: dict, ctx) -> dict:
     {"model": "cnn"}) the cross-architecture z."""
     cfg, opts = split(config, OPTIONS)
     other = opts["other"]
-    other = overrides(other) if isinstance(other, str) else (other or None)
+    other = parse_overrides(other, "other") if isinstance(other, str) else (other or None)
     other_cfg = cfg.replace(**other).validate() if other else None
     steps = Steps(ctx, (cfg.epochs + 1) + (other_cfg.epochs + 1 if other_cfg else 0))
     data = prepare(cfg)

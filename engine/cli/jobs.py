@@ -1,5 +1,5 @@
 """`python -m engine jobs submit|list|show|cancel|export|gc`: the job queue from a
-terminal. Same store, same functions as the pages (engine.jobs, engine.store);
+terminal. Same store, same functions as the pages (engine.jobs);
 every command refreshes first, so dead workers show up as interrupted and queued
 jobs get workers."""
 from __future__ import annotations
@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import add_run_options, config_from_args, human_summary
+from .options import add_run_options, config_from_args
+from .progress import Progress
+from .run import human_summary
 
 TABLE = (("id", 5), ("kind", 9), ("status", 11), ("progress", 11), ("eta", 7), ("pid", 7), ("device", 7),
          ("created", 19), ("error", 0))
@@ -51,7 +53,7 @@ def register(subparsers) -> None:
 def _guarded(command):
     """An unknown id or an unusable store file: one line and status 2, not a traceback."""
     def run(args) -> int:
-        from .store import StoreError, UnknownJob
+        from ..jobs.store import StoreError, UnknownJob
         try:
             return command(args)
         except UnknownJob as e:
@@ -65,17 +67,15 @@ def _guarded(command):
 
 @_guarded
 def cmd_submit(args) -> int:
-    from . import jobs
-    from .store import Store
+    from ..jobs import queue
+    from ..jobs.store import Store
     config = config_from_args(args).to_dict()
-    if args.kind != "run":
-        config.pop("exclude")  # experiments take the flat run options + their own
     store = Store()
-    job_id = jobs.submit(args.kind, config, force=args.force, store=store, max_workers=args.max_workers)
+    job_id = queue.submit(args.kind, config, force=args.force, store=store, max_workers=args.max_workers)
     print(job_id, flush=True)
     if not args.wait:
         return 0
-    job = jobs.wait(job_id, store, on_progress=_bar())
+    job = queue.wait(job_id, store, on_progress=_bar())
     if job["status"] != "done":
         print(f"job {job_id} {job['status']}" + (f": {job['error']}" if job["error"] else ""), file=sys.stderr)
         return 1
@@ -83,29 +83,24 @@ def cmd_submit(args) -> int:
 
 
 def _bar(stream=None):
-    """A one-line progress bar on a TTY, from the job's epoch/total and ETA."""
-    stream = stream or sys.stderr  # looked up now, not at import (it may have been replaced since)
+    """The CLI's progress bar fed by a job's epoch/total and its own ETA."""
+    bar = Progress(stream=stream)
 
     def show(job) -> None:
-        if not stream.isatty():
-            return
-        done, total = job["epoch"], max(job["total"], 1)
         if job["status"] == "queued":
-            text = f"queued (position {job['queue_position']})"
+            bar.text(f"queued (position {job['queue_position']})")
+        elif job["status"] == "running":
+            bar(job["epoch"], max(job["total"], 1), job["eta_s"])
         else:
-            eta = f"ETA {job['eta_s']:.0f}s" if job["eta_s"] is not None else ""
-            text = f"[{'#' * int(30 * done / total):<30}] {done}/{total} epochs {eta} {job['status']}"
-        stream.write(f"\r{text:<80}")
-        if job["status"] not in ("queued", "running"):
-            stream.write("\n")
-        stream.flush()
+            bar.text(f"job {job['id']} {job['status']}")
+            bar.end()
     return show
 
 
 @_guarded
 def cmd_list(args) -> int:
-    from .jobs import refresh
-    from .store import Store
+    from ..jobs.queue import refresh
+    from ..jobs.store import Store
     store = Store()
     refresh(store)
     rows = store.list_jobs(kind=args.kind, status=args.status)
@@ -133,8 +128,8 @@ def _cell(job: dict, name: str):
 
 @_guarded
 def cmd_show(args) -> int:
-    from .jobs import refresh
-    from .store import Store
+    from ..jobs.queue import refresh
+    from ..jobs.store import Store
     store = Store()
     refresh(store)
     job = store.get_job(args.id)
@@ -151,13 +146,14 @@ def cmd_show(args) -> int:
             print(f"{name:<15} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job[name]))}")
     print(f"{'config':<15} {json.dumps(job['config'], sort_keys=True)}")
     if job["kind"] == "run" and job["status"] == "done":
-        print(human_summary(store.summary(args.id)))
+        from ..jobs import views
+        print(human_summary(views.summary(store, args.id)))
     return 0
 
 
 @_guarded
 def cmd_cancel(args) -> int:
-    from .jobs import cancel
+    from ..jobs.queue import cancel
     job = cancel(args.id)
     word = {"running": "cancel requested (stops after the current epoch)", "cancelled": "cancelled"}
     print(f"job {args.id}: {word.get(job['status'], 'already ' + job['status'])}")
@@ -166,7 +162,7 @@ def cmd_cancel(args) -> int:
 
 @_guarded
 def cmd_export(args) -> int:
-    from .store import Store
+    from ..jobs.store import Store
     store = Store()
     job = store.get_job(args.id)
     out = Path(args.out)
@@ -175,14 +171,15 @@ def cmd_export(args) -> int:
     if job["kind"] == "run":
         import numpy as np
 
-        from .report import write_outputs
+        from ..jobs import views
+        from ..report import write_outputs
         result = store.result(args.id)
         if not np.isfinite(result.curves["train_error"]).any():
             print(f"error: job {args.id} has no epochs yet; export it once it has run", file=sys.stderr)
             return 1
-        write_outputs(result, store.dataset(args.id), out)
+        write_outputs(result, views.dataset(store, args.id), out)
     else:
-        from .experiments.context import write_result
+        from ..experiments.context import write_result
         names = [n for n in store.artifact_names(args.id) if n != "result"]
         result = store.get_artifact(args.id, "result")
         if result is None:
@@ -195,7 +192,7 @@ def cmd_export(args) -> int:
 
 @_guarded
 def cmd_gc(args) -> int:
-    from .store import Store
+    from ..jobs.store import Store
     n = Store().gc(args.older_than * 86400)
     print(f"removed {n} finished job{'s' if n != 1 else ''} older than {args.older_than:g} days")
     return 0

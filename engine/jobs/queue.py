@@ -3,7 +3,7 @@
 A job goes queued -> running -> done | failed | cancelled | interrupted.
 
 There is no long-lived manager holding state the store does not have. Workers
-(`python -m engine.worker`, separate OS processes, see engine/worker.py) claim
+(`python -m engine.jobs.worker`, separate OS processes, see engine/jobs/worker.py) claim
 the oldest queued job atomically (BEGIN IMMEDIATE) only while fewer than the cap
 are running, and loop until the queue is empty. `refresh()` is what every
 submit/list/show and page calls: it marks running jobs whose worker process is
@@ -26,8 +26,9 @@ import sys
 import time
 import traceback
 
-from .config import ConfigError, RunConfig
-from .store import ROOT, FINISHED, Store
+from ..config import ConfigError, RunConfig
+from ..environment import ROOT
+from .store import FINISHED, Store
 
 ACTIVE = ("queued", "running")
 HOST = socket.gethostname()
@@ -68,7 +69,7 @@ class JobContext:
     def on_epoch(self, record) -> None:
         if self.epochs_total is not None:
             if self._epochs_done is None:
-                from .run import EpochsDone
+                from ..run import EpochsDone
                 self._epochs_done = EpochsDone(self.n_seeds, self.epochs_total)
             done = self._epochs_done(record)
             self._last = (done, self.epochs_total, self._eta(done, self.epochs_total))
@@ -122,7 +123,7 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
 
 def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
     """(canonical config, hash, total epochs) — a bad config fails here, not in a worker."""
-    from .upload import data_version
+    from ..upload import data_version
     if kind == "run":
         cfg = RunConfig.from_dict(config).validate()
         config, total = cfg.to_dict(), cfg.epochs
@@ -130,8 +131,8 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
         kinds = job_kinds()
         if kind not in kinds:
             raise ConfigError("kind", kind, "one of " + ", ".join(["run", *kinds]))
-        from .experiments import JOB_OPTIONS
-        from .experiments.context import split
+        from ..experiments import JOB_OPTIONS
+        from ..experiments.context import split
         split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
         config, total = json.loads(json.dumps(config, sort_keys=True, default=list)), 0
     science = {k: v for k, v in config.items() if k != "device"}  # the device changes speed, not results
@@ -142,7 +143,7 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
 
 def job_kinds() -> dict:
     try:
-        from .experiments import JOB_KINDS
+        from ..experiments import JOB_KINDS
     except ModuleNotFoundError as e:
         if e.name and not e.name.startswith("engine.experiments"):
             raise
@@ -273,7 +274,7 @@ def describe(e: BaseException) -> str:
     (they already say what to do), others as the traceback's last line."""
     kinds = [ConfigError]
     try:
-        from .sources import DatasetUnavailable
+        from ..sources import DatasetUnavailable
         kinds.append(DatasetUnavailable)
     except ImportError:
         pass
@@ -339,7 +340,7 @@ def _spawn(store: Store, cap: int) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with open(store.path.parent / "worker.log", "ab") as log:
-        p = subprocess.Popen([sys.executable, "-m", "engine.worker", "--store", str(store.path),
+        p = subprocess.Popen([sys.executable, "-m", "engine.jobs.worker", "--store", str(store.path),
                               "--max-workers", str(cap)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     _children.append(p)

@@ -10,11 +10,10 @@ busy_timeout makes the rare second writer wait instead of failing.
 The schema is versioned with PRAGMA user_version and migrated on open. A file
 that is not a store, or is of a newer schema, is refused with its path and the
 fix; it is never overwritten. Job lifecycle (claim, finish, dead workers) lives
-in engine/jobs.py; this module only persists and queries.
+in engine/jobs/queue.py; this module only persists and queries.
 """
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
@@ -28,16 +27,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .config import RunConfig
+from ..config import run_config
+from ..environment import runs_dir
 
 if TYPE_CHECKING:
-    from .results import RunResult
+    from ..results import RunResult
 
-ROOT = Path(__file__).resolve().parent.parent
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 METRIC_COLUMNS = ("loss", "train_error", "test_error", "r_plus", "r_minus", "distance")
-RUN_FIELDS = {f for f in RunConfig.__dataclass_fields__}
 
 # MIGRATIONS[v] brings a store from version v-1 to v. Append, never edit.
 MIGRATIONS = {
@@ -95,10 +93,6 @@ class StoreError(RuntimeError):
 
 class UnknownJob(KeyError):
     """No job with that id in this store."""
-
-
-def runs_dir() -> Path:
-    return Path(os.environ.get("STRAGGLERS_RUNS") or ROOT / "runs")
 
 
 def default_path() -> Path:
@@ -294,7 +288,7 @@ class Store:
 
     def result(self, job_id: int) -> "RunResult":
         """The RunResult of a job's streamed epochs (all of them so far, if it still runs)."""
-        from .results import RunResult  # imports torch: only when a result is asked for
+        from ..results import RunResult  # imports torch: only when a result is asked for
         with self.read() as c:  # one snapshot for job, metrics and masks
             job = c.execute("SELECT config, device, seconds, started, finished FROM jobs WHERE id=?",
                             (int(job_id),)).fetchone()
@@ -328,32 +322,6 @@ class Store:
             ((job[4] or time.time()) - job[3] if job[3] else 0.0)
         return result
 
-    def dataset(self, job_id: int):
-        """The prepared Dataset of a job's run options (cached: preparing costs seconds)."""
-        from .upload import data_version
-        config = run_config(self.get_job(job_id)["config"]).to_dict()
-        key = {k: config[k] for k in DATA_FIELDS}  # jobs on the same data share one Dataset
-        key["data_version"] = data_version(config["dataset"])  # a replaced upload is other data
-        return _prepared(json.dumps(key, sort_keys=True))
-
-    def summary(self, job_id: int) -> dict:
-        """engine.report.summary of the job: the stored one once done, computed from
-        the epochs so far otherwise."""
-        from .report import summary
-        if self.get_job(job_id)["status"] == "done":
-            stored = self.get_artifact(job_id, "summary")
-            if stored is not None:
-                return stored
-        result = self.result(job_id)
-        if not np.isfinite(result.curves["train_error"]).any():
-            raise LookupError(f"job {job_id} has no epochs yet")
-        return summary(result, self.dataset(job_id))
-
-    def stragglers(self, job_id: int, epochs=None) -> np.ndarray:
-        """S(t) per seed, (R, P) bool; default t = each seed's t* (engine.stragglers)."""
-        from .stragglers import stragglers_at
-        return stragglers_at(self.result(job_id), epochs)
-
     # --- artefacts ---------------------------------------------------------------------
     def put_artifact(self, job_id: int, name: str, obj) -> None:
         """A numpy array is kept as .npy bytes, anything else as JSON."""
@@ -378,23 +346,6 @@ class Store:
     def artifact_names(self, job_id: int) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM artifacts WHERE job_id=? ORDER BY name",
                                                 (int(job_id),))]
-
-
-def run_config(config: dict) -> RunConfig:
-    """The RunConfig inside a job's config (experiments add their own keys)."""
-    return RunConfig.from_dict({k: v for k, v in config.items() if k in RUN_FIELDS})
-
-
-# the RunConfig fields that engine.data.prepare reads
-DATA_FIELDS = ("dataset", "n_train", "block", "labels", "label_seed", "test_standardisation")
-
-
-@functools.lru_cache(maxsize=4)
-def _prepared(key_json: str):
-    from .data import prepare
-    key = json.loads(key_json)
-    key.pop("data_version")  # only in the key, so a replaced upload misses the cache
-    return prepare(RunConfig.from_dict(key))
 
 
 def _job_dict(description, row) -> dict:

@@ -1,6 +1,6 @@
-"""`python -m engine.worker --store PATH --max-workers N`: one worker process.
+"""`python -m engine.queue.worker --store PATH --max-workers N`: one worker process.
 
-Started by engine.jobs.refresh() (or by hand). It claims the oldest queued job
+Started by engine.queue.queue.refresh() (or by hand). It claims the oldest queued job
 while fewer than N jobs run, executes it, and loops until the queue is empty;
 then it exits. Everything it knows is in the store, so killing it at any point
 leaves a store that the next refresh() makes consistent (job -> interrupted).
@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 
-from . import jobs
+from . import queue
 from .store import Store
 
 
@@ -23,15 +23,15 @@ class Terminated(BaseException):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.worker")
+    parser = argparse.ArgumentParser(prog="python -m engine.queue.worker")
     parser.add_argument("--store", help="store file (default: $STRAGGLERS_RUNS/store.sqlite)")
     parser.add_argument("--max-workers", type=int, default=None, help="jobs running at once, all workers")
     args = parser.parse_args(argv)
     store = Store(args.store)
-    cap = args.max_workers or jobs.default_max_workers()
+    cap = args.max_workers or queue.default_max_workers()
     pid = os.getpid()
     with store.write() as c:
-        c.execute("INSERT OR REPLACE INTO workers VALUES (?,?,?,?)", (pid, jobs.process_token(pid), jobs.HOST, time.time()))
+        c.execute("INSERT OR REPLACE INTO workers VALUES (?,?,?,?)", (pid, queue.process_token(pid), queue.HOST, time.time()))
 
     def on_term(signum, frame):
         raise Terminated()
@@ -45,15 +45,15 @@ def main(argv=None) -> int:
         # refresh would spawn another that dies the same way. Fail the job it would
         # have taken, saying why; the next refresh tries the next job once.
         traceback.print_exc()
-        job = jobs.claim(store, cap, pid, 0)
+        job = queue.claim(store, cap, pid, 0)
         if job is not None:
-            jobs.finish(store, job["id"], "failed", f"the worker could not start ({jobs.describe(e)}); "
+            queue.finish(store, job["id"], "failed", f"the worker could not start ({queue.describe(e)}); "
                                                     f"see {store.path.parent / 'worker.log'}")
         return 1
     if n_gpus == 0 and cap > 1 and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // cap))  # CPU workers share the cores, not oversubscribe
     while True:
-        job = jobs.claim(store, cap, pid, n_gpus)
+        job = queue.claim(store, cap, pid, n_gpus)
         if job is None:
             return 0
         if not execute(store, job):
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
 
 def execute(store: Store, job: dict) -> bool:
     """Run one claimed job to its final status. False when the worker must stop (SIGTERM)."""
-    ctx = jobs.JobContext(store, job["id"])
+    ctx = queue.JobContext(store, job["id"])
     _log(f"job {job['id']} ({job['kind']}) started on {job['device']}")
     keep_going, seconds = True, None
     try:
@@ -76,22 +76,22 @@ def execute(store: Store, job: dict) -> bool:
     except Terminated:
         status, error, keep_going = "interrupted", "worker stopped by SIGTERM; resubmit to rerun", False
     except Exception as e:
-        from .run import Stopped
+        from ..run import Stopped
         if isinstance(e, Stopped):
             status, error = "cancelled", None
         else:
             traceback.print_exc()
-            status, error = "failed", jobs.describe(e)
-    jobs.finish(store, job["id"], status, error, seconds)
+            status, error = "failed", queue.describe(e)
+    queue.finish(store, job["id"], status, error, seconds)
     _log(f"job {job['id']} {status}" + (f": {error}" if error else ""))
     return keep_going
 
 
-def _run(ctx: jobs.JobContext, config: dict):
+def _run(ctx: queue.JobContext, config: dict):
     """A "run" job: engine.run.run streaming into the store, then its summary."""
-    from .config import RunConfig
-    from .report import summary
-    from .run import run
+    from ..config import RunConfig
+    from ..report import summary
+    from ..run import run
     cfg = RunConfig.from_dict(config)
     ctx.epochs_total, ctx.n_seeds = cfg.epochs, cfg.seeds
     result, data = run(cfg, on_epoch=ctx.on_epoch, should_stop=ctx.should_stop)
@@ -105,10 +105,10 @@ def _run(ctx: jobs.JobContext, config: dict):
     return "done", None, result.seconds
 
 
-def _experiment(ctx: jobs.JobContext, kind: str, config: dict):
+def _experiment(ctx: queue.JobContext, kind: str, config: dict):
     """An engine.experiments job: its result dict is kept as the artefact "result"."""
-    from .files import jsonable
-    result = jobs.job_kinds()[kind](dict(config), ctx)
+    from ..files import jsonable
+    result = queue.job_kinds()[kind](dict(config), ctx)
     if ctx.stopped:
         return "cancelled", None
     result = dict(result)

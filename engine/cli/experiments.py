@@ -1,5 +1,5 @@
 """`python -m engine prune|sweep|stability|scaling|embed|compare ...`: the run
-options of the base run (engine.cli.add_run_options) plus each experiment's own.
+options of the base run (engine.cli.options.add_run_options) plus each experiment's own.
 With --out DIR: run here and write result.json and one CSV per curve table.
 With --job: submit the same config dict to the job queue and print its id."""
 from __future__ import annotations
@@ -7,8 +7,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..cli import add_run_options, config_from_args
-from .context import LocalContext, write_result
+from ..experiments.context import LocalContext, write_result
+from .options import add_run_options, config_from_args
+from .progress import Progress
 
 
 def _floats(text: str) -> list[float]:
@@ -87,10 +88,9 @@ def register(subparsers) -> None:
 def job_config(kind: str, args, dests: list[str]) -> dict:
     """The flat dict a job of this kind takes: run options + experiment options."""
     config = config_from_args(args).to_dict()
-    config.pop("exclude")
     extra = {d: getattr(args, d) for d in dests}
     if kind == "compare":
-        from .coordinates import DEFAULT_EPSILONS, variants_from
+        from ..experiments.coordinates import DEFAULT_EPSILONS, variants_from
         extra = {"variants": variants_from(extra.pop("vary"), extra.pop("variant")),
                  "epsilons": extra["epsilons"] or list(DEFAULT_EPSILONS)}
     return {**config, **{k: v for k, v in extra.items() if v is not None}}
@@ -100,14 +100,14 @@ def _command(kind: str, dests: list[str]):
     def run(args) -> int:
         config = job_config(kind, args, dests)
         if args.job:
-            from ..jobs import submit  # written concurrently; only needed here
+            from ..jobs.queue import submit
             print(f"submitted {kind} job {submit(kind, config)}")
             return 0
         if not args.out:
             print("error: --out DIR is needed unless --job", file=sys.stderr)
             return 2
-        from . import JOB_KINDS
-        ctx = LocalContext(show_progress=True)
+        from ..experiments import JOB_KINDS
+        ctx = LocalContext(on_progress=Progress())
         result = JOB_KINDS[kind](config, ctx)
         result["config"] = config
         write_result(Path(args.out), result, ctx.artifacts)

@@ -1,0 +1,27 @@
+"""Every run option as a command-line flag, built from engine.config.OPTIONS (one
+description, one override path: the dataclass's defaults are the CLI's), grouped
+as on the Run form, each with its words, unit and default in --help."""
+from __future__ import annotations
+
+import argparse
+
+from ..config import OPTIONS, RunConfig
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    groups = {}
+    for name, opt in OPTIONS.items():
+        if opt.group not in groups:
+            groups[opt.group] = parser.add_argument_group(f"{opt.group} options")
+        default = opt.default
+        kind = type(default)
+        unit = f" {opt.unit}" if opt.unit else ""
+        when = f" Used when --{opt.applies[0].replace('_', '-')} is {' or '.join(opt.applies[1])}." \
+            if opt.applies else ""
+        groups[opt.group].add_argument(
+            "--" + name.replace("_", "-"), dest=name, type=kind if kind in (int, float) else str, default=default,
+            metavar=kind.__name__.upper(), help=f"{opt.label}: {opt.help}{when} (default: {default}{unit})")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(**{n: getattr(args, n) for n in OPTIONS if hasattr(args, n)}).validate()

@@ -1,0 +1,43 @@
+"""`python -m engine run ...`: train an ensemble here and write its outputs."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .options import config_from_args
+from .progress import Progress
+
+
+def cmd_run(args) -> int:
+    from ..report import write_outputs  # torch: imported only when a run is asked for
+    from ..run import EpochsDone, run
+    config = config_from_args(args)
+    bar, done = Progress(config.epochs), EpochsDone(config.seeds, config.epochs)
+    result, data = run(config, on_epoch=lambda rec: bar(done(rec)))
+    summ = write_outputs(result, data, Path(args.out))
+    print(human_summary(summ))
+    if result.diverged:
+        seeds = sorted(result.diverged)
+        print(f"diverged at epoch {min(result.diverged.values())} (seeds {', '.join(map(str, seeds))}): "
+              f"lower --lr; what was recorded is in {args.out}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def human_summary(s: dict) -> str:
+    import numpy as np
+    inv, st = s["inversion"], s["stragglers"]
+    t = {m: np.mean(v) for m, v in inv["t_star"].items()}
+    present = sum(inv["present"])
+    return "\n".join([
+        f"{len(s['seeds'])} seeds, P = {s['n_train']}, {s['epochs_done']} epochs in {s['timing']['seconds']:.1f} s "
+        f"({s['timing']['run_epochs_per_second']:.0f} run-epochs/s on {s['timing']['device']})",
+        f"inversion present in {present}/{len(inv['present'])} seeds; mean t*: R+ {t['r_plus']:.1f}, "
+        f"R- {t['r_minus']:.1f}, D {t['distance']:.1f}",
+        f"phi = {inv['phi']['mean']:.4f} +- {inv['phi']['std']:.4f}",
+        f"stragglers per seed: {np.mean(st['count']):.0f} +- {np.std(st['count']):.0f}; "
+        f"consensus stragglers (>= half the seeds): {st['consensus_count']}",
+        f"final train error {np.mean(s['final']['train_error']):.4f}, test error {np.mean(s['final']['test_error']):.4f}",
+    ])
+
+

@@ -1,0 +1,52 @@
+"""Job views: what a finished (or running) job means to a reader, built from the
+store's rows — its prepared dataset, its summary, its stragglers. The store only
+persists and queries; these compute, and cache what is costly to recompute."""
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+
+from ..config import RunConfig, run_config
+from ..data import prepare
+from ..report import summary as run_summary
+from ..stragglers import stragglers_at
+from ..upload import data_version
+from .store import Store
+
+# the RunConfig fields that engine.data.prepare reads
+DATA_FIELDS = ("dataset", "n_train", "block", "labels", "label_seed", "test_standardisation")
+
+
+def dataset(store: Store, job_id: int):
+    """The prepared Dataset of a job's run options (cached: preparing costs seconds)."""
+    config = run_config(store.get_job(job_id)["config"]).to_dict()
+    key = {k: config[k] for k in DATA_FIELDS}  # jobs on the same data share one Dataset
+    key["data_version"] = data_version(config["dataset"])  # a replaced upload is other data
+    return _prepared(json.dumps(key, sort_keys=True))
+
+
+def summary(store: Store, job_id: int) -> dict:
+    """engine.report.summary of the job: the stored one once done, computed from
+    the epochs so far otherwise."""
+    if store.get_job(job_id)["status"] == "done":
+        stored = store.get_artifact(job_id, "summary")
+        if stored is not None:
+            return stored
+    result = store.result(job_id)
+    if not np.isfinite(result.curves["train_error"]).any():
+        raise LookupError(f"job {job_id} has no epochs yet")
+    return run_summary(result, dataset(store, job_id))
+
+
+def stragglers(store: Store, job_id: int, epochs=None) -> np.ndarray:
+    """S(t) per seed, (R, P) bool; default t = each seed's t* (engine.stragglers)."""
+    return stragglers_at(store.result(job_id), epochs)
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared(key_json: str):
+    key = json.loads(key_json)
+    key.pop("data_version")  # only in the key, so a replaced upload misses the cache
+    return prepare(RunConfig.from_dict(key))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cached, live, notes
-from dashboard import store_access as sa
+from dashboard import cached, live, machine, notes, run_form
+from dashboard import jobs_view as jv
 
 
 def home():
@@ -19,14 +19,14 @@ def home():
 
     st.subheader("Start a run")
     cols = st.columns(2) + st.columns(2)
-    for col, (name, (label, _, why)) in zip(cols, sa.PRESETS.items()):
+    for col, (name, (label, _, why)) in zip(cols, run_form.PRESETS.items()):
         if col.button(label, key=f"preset-{name}", width="stretch"):
-            live.launch_preset(name, store)
+            run_form.launch_preset(name, store)
         col.caption(why)
-    st.page_link(live.RUN_PAGE, label="… or set every option yourself on the Run page", icon=":material/tune:")
+    st.page_link(run_form.RUN_PAGE, label="… or set every option yourself on the Run page", icon=":material/tune:")
 
     st.subheader("Jobs")
-    live.live_jobs_table(store, lambda jobs: live.jobs_view(jobs, store))
+    live.live_jobs_table(store, lambda jobs: jv.show_jobs(jobs, store))
 
     left, right = st.columns(2)
     with left:
@@ -34,9 +34,9 @@ def home():
         notes.show_path()
     with right:
         st.subheader("Machine")
-        st.write(f"Device for `device=auto`: **{sa.device_info()}**")
+        st.write(f"Device for `device=auto`: **{machine.device_info()}**")
     st.subheader("Datasets")
-    st.dataframe(sa.datasets_table(sa.datasets_status()), hide_index=True, key="datasets")
+    st.dataframe(machine.datasets_table(machine.datasets_status()), hide_index=True, key="datasets")
     st.caption("Fetch a missing one with `python -m engine data fetch NAME` (or put its files under `data/`).")
 
 

@@ -16,11 +16,10 @@ import numpy as np
 import streamlit as st
 
 from . import cached, notes
-from . import store_access as sa
+from . import jobs_view as jv
 from .downloads import frame_csv
-from .live import POLL_S, status_line
+from .live import POLL_S
 from .style import MODEBAR
-from engine.jobs import views
 
 EMPTY = "none"  # an emptied list in the URL: "" would read back as absent, i.e. the default
 
@@ -132,7 +131,7 @@ def set_qp(**values) -> None:
 def pick_run(store, label: str = "Run") -> dict | None:
     """A finished run job picked from the store, ?job= as default and kept in the URL.
     Says what to do when there is none and returns None."""
-    runs = sa.finished_runs(store)
+    runs = jv.finished_runs(store)
     if not runs:
         st.info("No finished run in the store yet: start one on the **Run** page (or a preset on the home "
                 "page), then come back.")
@@ -143,7 +142,7 @@ def pick_run(store, label: str = "Run") -> dict | None:
         if qp("job") is not None:
             st.warning(f"Job {st.query_params.get('job')} is not a finished run in this store; showing the newest.")
         wanted = ids[0]
-    labels = {int(j["id"]): sa.job_label(j) for j in runs}
+    labels = {int(j["id"]): jv.job_label(j) for j in runs}
     job_id = st.selectbox(label, ids, index=ids.index(wanted), format_func=labels.get, key="pick-job")
     set_qp(job=job_id)
     return next(j for j in runs if int(j["id"]) == job_id)
@@ -178,7 +177,7 @@ def experiment(store, kind: str, config: dict, what: str, key: str, button: str 
     """The job of `kind` with exactly this config: returns it when done. Otherwise a
     launch button (nothing matching yet) or live progress polled every POLL_S while it
     runs (the page reruns once it ends); a failed one shows its error and can be relaunched."""
-    jobs = sa.list_jobs(store, kind)
+    jobs = jv.list_jobs(store, kind)
     job = matching_job(jobs, config)
     if job is not None and job["status"] == "done":
         return job
@@ -192,7 +191,7 @@ def experiment(store, kind: str, config: dict, what: str, key: str, button: str 
             from engine.jobs import queue
             try:
                 queue.submit(kind, config, store=store)  # a failed one is rerun under its id
-                sa.refresh(store)
+                jv.refresh(store)
             except Exception as e:  # a bad option, a missing dataset: a message, not a traceback
                 st.error(f"Could not start the {kind} job: {e}")
                 return None
@@ -205,62 +204,41 @@ def experiment(store, kind: str, config: dict, what: str, key: str, button: str 
         try:
             # as live.live_run does: a dead worker's job -> interrupted (else this would
             # poll a 'running' job forever); a queued job -> a worker
-            sa.refresh(store)
+            jv.refresh(store)
         except Exception as e:
             st.warning(f"Could not check the workers: {e}")
-        now = sa.get_job(store, job_id)
-        if now is None or not sa.is_active(now):
+        now = jv.get_job(store, job_id)
+        if now is None or not jv.is_active(now):
             st.rerun()
-        st.progress(sa.progress(now), text=f"{kind} job #{job_id}: {status_line(now)}")
+        st.progress(jv.progress(now), text=f"{kind} job #{job_id}: {jv.status_line(now)}")
         if st.button("Cancel", key=f"cancel-{key}"):
-            sa.cancel(job_id, store)
+            jv.cancel(job_id, store)
             st.rerun()
 
     live()
     return None
 
 
-# --- cached loads -------------------------------------------------------------------------------
-
-@st.cache_resource(max_entries=4, show_spinner="Reading the run from the store…")
-def _run_data(path: str, job_id: int, finished) -> tuple:
-    from engine.stragglers import learned_epoch
-    from engine.jobs.store import Store
-    store = Store(path)
-    result = store.result(job_id)
-    data = views.dataset(store, job_id)
-    return result, data, learned_epoch(result)
+X_MODES = {"epoch": "epoch t (log)", "error": "training error ε"}
 
 
-def run_data(store, job: dict) -> tuple:
-    """(RunResult, Dataset, learned epoch per point) of a finished run, cached per job."""
-    return _run_data(str(store.path), int(job["id"]), job.get("finished"))
-
-
-@st.cache_resource(max_entries=4, show_spinner="Loading the images…")
-def _raw_images(dataset: str, version) -> tuple:
-    from engine.sources import load_raw
-    raw = load_raw(dataset)
-    return raw.x_train, float(np.max(raw.x_train)) if raw.x_train.size else 255.0
-
-
-def raw_images(dataset: str) -> tuple:
-    """(x_train of the dataset's training split, its maximum pixel value), cached per
-    dataset and version: an upload can be replaced under the same name, and is then
-    read again (engine.upload.data_version: its size and mtime; None for built-ins)."""
-    from engine.upload import data_version
-    return _raw_images(dataset, data_version(dataset))
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _manifest(path: str, job_id: int, finished) -> dict:
-    from engine.report import manifest
-    result, data, _ = _run_data(path, job_id, finished)
-    return manifest(result, data, how=f"dashboard (Stragglers page), store {path}, job {job_id}")
-
-
-def run_manifest(store, job: dict) -> dict:
-    return _manifest(str(store.path), int(job["id"]), job.get("finished"))
+def inversion_controls(runs: dict) -> tuple[list[int], str]:
+    """Which finished runs to overlay and the x axis, both kept in the URL
+    (?jobs=3,5&x=error) so a reload or a shared link shows the same figure."""
+    wanted = [int(t) for t in st.query_params.get("jobs", "").split(",") if t.strip().isdigit()]
+    default = [i for i in wanted if i in runs] or [next(iter(runs))]
+    c1, c2 = st.columns([3, 1])
+    chosen = c1.multiselect("Finished runs", list(runs), default=default, key="jobs",
+                            format_func=lambda i: jv.job_label(runs[i]))
+    x_mode = c2.radio("x axis", list(X_MODES), format_func=X_MODES.get, key="x",
+                      index=list(X_MODES).index(st.query_params.get("x", "epoch"))
+                      if st.query_params.get("x") in X_MODES else 0)
+    st.query_params["jobs"] = ",".join(map(str, chosen))
+    st.query_params["x"] = x_mode
+    if not chosen:
+        st.info("Pick at least one run.")
+        st.stop()
+    return chosen, x_mode
 
 
 def choice(container, label: str, options: list, param: str, default=None, widget: str = "selectbox", **kw):
@@ -269,30 +247,3 @@ def choice(container, label: str, options: list, param: str, default=None, widge
     wanted = st.query_params.get(param)
     index = texts.index(wanted) if wanted in texts else (options.index(default) if default in options else 0)
     return getattr(container, widget)(label, options, index=index, key=param, **kw)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _stragglers(path: str, job_id: int, finished, definition_json: str) -> tuple:
-    from . import gallery
-    result, data, learned = _run_data(path, job_id, finished)
-    definition = json.loads(definition_json)
-    S = gallery.sets(result, definition)
-    df = gallery.table(result, data, definition, S=None if definition["mode"] == "t*" else S, learned=learned)
-    return S, df
-
-
-def stragglers(store, job: dict, definition: dict) -> tuple:
-    """(S per seed (R, P), straggler table) of a run under a definition, cached."""
-    return _stragglers(str(store.path), int(job["id"]), job.get("finished"), json.dumps(definition, sort_keys=True))
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _run_summary(path: str, job_id: int, finished) -> tuple:
-    from . import gallery
-    result, _, _ = _run_data(path, job_id, finished)
-    return gallery.inversion_means(result), gallery.sizes_by_epoch(result)
-
-
-def run_summary(store, job: dict) -> tuple:
-    """((mean t*, mean φ), |S(t)| per epoch) of a run, cached."""
-    return _run_summary(str(store.path), int(job["id"]), job.get("finished"))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import os
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -31,25 +30,16 @@ from .files import atomic_write
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 N_CLASSES = 10
-_ROOT = Path(__file__).resolve().parents[1]
+MAX_UPLOAD_BYTES = 200 * 2**20  # the default limit; the app passes its own (server.maxUploadSize)
 
 
 class UploadError(ValueError):
     """What is wrong with an uploaded dataset, in words for the person who sent it."""
 
 
-def max_upload_mb() -> int:
-    """The upload limit of .streamlit/config.toml (server.maxUploadSize, MB); 200 if unset."""
-    try:
-        with open(_ROOT / ".streamlit" / "config.toml", "rb") as f:
-            return int(tomllib.load(f).get("server", {}).get("maxUploadSize", 200))
-    except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError):
-        return 200
-
-
 def validate_npz(data: bytes, max_bytes: int | None = None) -> dict[str, np.ndarray]:
     """The four arrays of a valid upload (normalised), or UploadError naming the problem."""
-    limit = max_upload_mb() * 1024 * 1024 if max_bytes is None else max_bytes
+    limit = MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
     if len(data) == 0:
         raise UploadError("The file is empty.")
     if len(data) > limit:

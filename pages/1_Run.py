@@ -1,17 +1,17 @@
 """Run: every engine option as a form, an estimate before launch, then the live view."""
 import streamlit as st
 
-from dashboard import cached, live, notes
-from dashboard import store_access as sa
+from dashboard import cached, live, notes, run_form
+from dashboard import jobs_view as jv
 
 st.set_page_config(page_title="Run · Stragglers", layout="wide")
 st.title("Run")
 notes.show("Run")
 store = cached.open_store()
-job = sa.get_job(store, st.query_params.get("job"))
+job = jv.get_job(store, st.query_params.get("job"))
 
 if job is not None:
-    st.subheader(sa.job_label(job))
+    st.subheader(jv.job_label(job))
     c1, c2 = st.columns(2)
     log_x = c1.toggle("log epoch axis", value=st.query_params.get("logx", "1") == "1", key="logx")
     per_seed = c2.toggle("single seeds (thin lines)", value=st.query_params.get("lines", "1") == "1", key="lines")
@@ -21,15 +21,15 @@ elif "job" in st.query_params:
     st.warning(f"There is no job {st.query_params['job']} in this store; start a new run below.")
 
 with st.expander("New run" + (" (from this job's options)" if job else ""), expanded=job is None):
-    values = live.run_form(live.initial_values(job, st.query_params))
-    config, error = live.check_and_estimate(values)
+    values = run_form.run_form(run_form.initial_values(job, st.query_params))
+    config, error = run_form.check_and_estimate(values)
     if job is None:
-        live.sync_form_to_url(values)
+        run_form.sync_form_to_url(values)
     if error:
         st.error(error)
     else:
-        st.markdown(live.estimate_line(config, store))
+        st.markdown(run_form.estimate_line(config, store))
     # disabled while the form has an error (shown above): a button that does nothing reads as broken
     if st.button("Launch", type="primary", key="launch", disabled=config is None,
                  help="Fix the option named in the error above first." if config is None else None):
-        live.launch(config, store)
+        run_form.launch(config, store)

@@ -2,24 +2,23 @@
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import cached
+from dashboard import cached, notes
 from dashboard import figures_dynamics as fd
-from dashboard import live, notes
-from dashboard import store_access as sa
+from dashboard import jobs_view as jv
 from dashboard.style import MODEBAR
 
 st.set_page_config(page_title="Inversion · Stragglers", layout="wide")
 st.title("Inversion")
 notes.show("Inversion")
 store = cached.open_store()
-runs = {j["id"]: j for j in sa.finished_runs(store)}
+runs = {j["id"]: j for j in jv.finished_runs(store)}
 if not runs:
     st.info("No finished run yet: start one on the home page or the Run page.")
     st.stop()
 
-chosen, x_mode = live.inversion_controls(runs)
-frames = {sa.job_label(runs[i]): cached.frame(store, runs[i]) for i in chosen}
-summaries = {sa.job_label(runs[i]): cached.summary(store, runs[i]) for i in chosen}
+chosen, x_mode = ui.inversion_controls(runs)
+frames = {jv.job_label(runs[i]): cached.frame(store, runs[i]) for i in chosen}
+summaries = {jv.job_label(runs[i]): cached.summary(store, runs[i]) for i in chosen}
 
 st.plotly_chart(fd.overlay_figure(frames, summaries, x_mode=x_mode), config=MODEBAR, key="overlay")
 st.caption("Mean over seeds; ★ the mean t* of each metric; grey: from the earliest to the latest mean t*."

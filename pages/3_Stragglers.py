@@ -3,13 +3,13 @@ import numpy as np
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import downloads, gallery
+from dashboard import cached, downloads, gallery
 from dashboard.figures_analysis import class_counts_figure, sizes_figure
 
 PER_PAGE = 48
 store, job = ui.run_page("Stragglers", "Stragglers")
-result, data, _ = ui.run_data(store, job)
-(t_star, phi), sizes = ui.run_summary(store, job)
+result, data, _ = cached.run_data(store, job)
+(t_star, phi), sizes = cached.run_summary(store, job)
 
 # --- which S(t): t*, another epoch, or a training error -------------------------------
 c1, c2 = st.columns([1, 2])
@@ -25,7 +25,7 @@ else:
     value = None
     c2.caption(f"Each seed at its own inversion epoch t* (mean {t_star:.1f}).")
 definition = gallery.parse_definition(mode, value)
-S, df = ui.stragglers(store, job, definition)
+S, df = cached.stragglers(store, job, definition)
 n = gallery.counts(S)
 m1, m2, m3 = st.columns(3)
 m1.metric("|S| per seed (mean)", f"{n['mean']:.1f}")
@@ -49,7 +49,7 @@ row = None if seed == "all" else int(np.flatnonzero(result.seeds == seed)[0])
 shown = gallery.sort_table(gallery.filter_table(df, S, classes, min_freq, row), sort)
 st.subheader(f"{len(shown)} stragglers")
 st.caption(f"{gallery.describe_definition(definition)}; caption: index · class · label→prediction · consensus.")
-x_train, vmax = ui.raw_images(data.name)
+x_train, vmax = cached.raw_images(data.name)
 names = gallery.label_names(result.config)
 pages = max(1, -(-len(shown) // PER_PAGE))
 page = st.pagination(pages, default=ui.qp("page", 1, int, lo=1, hi=pages), key="page") if pages > 1 else 1
@@ -70,7 +70,7 @@ cc = gallery.class_counts(shown, data.classes_train)
 ui.chart(class_counts_figure(cc), key="per-class")
 ui.table(cc, f"stragglers-per-class-job{job['id']}", key="per-class")
 st.subheader("Download")
-files = downloads.bundle(gallery.records(shown), ui.run_manifest(store, job),
+files = downloads.bundle(gallery.records(shown), cached.run_manifest(store, job),
                          {**definition, "classes": classes, "min_consensus": min_freq, "seed": seed, "sort": sort},
                          data.name, f"stragglers-job{job['id']}")
 for col, label, (fname, (blob, mime)) in zip(st.columns(len(files)), ["CSV", "JSON", "NPY", "Manifest"], files.items()):

@@ -8,8 +8,8 @@ from dashboard.figures_analysis import distance_figure, map_figure
 
 SPACES = {"inputs": "the inputs (pixels)", "hidden": "the hidden layer at an epoch"}
 store, job = ui.run_page("Map", "Map of the stragglers")
-(t_mean, _), _ = ui.run_summary(store, job)
-t_star, last = int(round(t_mean)), ui.run_data(store, job)[0].epochs_done
+(t_mean, _), _ = cached.run_summary(store, job)
+t_star, last = int(round(t_mean)), cached.run_data(store, job)[0].epochs_done
 c1, c2 = st.columns([1, 2])
 space = ui.choice(c1, "t-SNE of", list(SPACES), "space", widget="radio", format_func=SPACES.get)
 epoch = None

@@ -3,7 +3,7 @@ import streamlit as st
 
 from dashboard import analysis_ui as ui
 from dashboard import cached, gallery, notes
-from dashboard import store_access as sa
+from dashboard import jobs_view as jv
 from dashboard import upload
 
 st.set_page_config(page_title="Your data · Stragglers", layout="wide")
@@ -15,7 +15,7 @@ st.markdown("An **.npz** with `x_train`, `y_train`, `x_test`, `y_test`: images `
             "unpickling anything.")
 file = st.file_uploader("Dataset (.npz)", type=["npz"], key="upload")
 if file is not None:
-    checked = upload.check(file.getvalue())
+    checked = upload.check(file.getvalue(), max_bytes=st.get_option("server.maxUploadSize") * 2**20)
     if not checked.ok:
         st.error(f"**{file.name}** cannot be used: {checked.error} Nothing was stored.")
     else:
@@ -52,9 +52,9 @@ epochs = c3.number_input("epochs T", 1, 100000, opts["epochs"], key="T")
 if st.button(f"Run the analysis on {upload.dataset_id(name)}", key="run"):
     from engine.config import ConfigError, RunConfig
     try:
-        job_id = sa.submit_run(RunConfig(dataset=upload.dataset_id(name), n_train=int(P), seeds=int(seeds),
+        job_id = jv.submit_run(RunConfig(dataset=upload.dataset_id(name), n_train=int(P), seeds=int(seeds),
                                          epochs=int(epochs)), store)
-        sa.refresh(store)
+        jv.refresh(store)
         st.success(f"Job #{job_id} queued: follow it on the Run page (?job={job_id}); its stragglers then appear "
                    "on the Stragglers page.")
     except (ConfigError, ValueError) as e:

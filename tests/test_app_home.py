@@ -99,7 +99,7 @@ def test_an_active_job_can_be_cancelled_from_the_list(tmp_path, monkeypatch, no_
 
 
 def test_presets_are_the_issues_sizes(monkeypatch):
-    from dashboard.store_access import preset_config
+    from dashboard.run_form import preset_config
     monkeypatch.delenv("STRAGGLERS_QUICK_PRESET", raising=False)
     q = preset_config("quick")
     assert (q.dataset, q.n_train, q.seeds, q.epochs, q.lr, q.labels) == ("mnist", 2048, 10, 150, 0.2, "parity")
@@ -112,7 +112,7 @@ def test_presets_are_the_issues_sizes(monkeypatch):
 
 
 def test_job_table_eta_and_labels():
-    from dashboard.store_access import fmt_seconds, jobs_table
+    from dashboard.jobs_view import fmt_seconds, jobs_table
     t = jobs_table([{"id": 3, "kind": "run", "status": "running", "epoch": 30, "total": 120, "eta_s": 75.2,
                      "device": "cpu", "config": {"dataset": "mnist", "n_train": 2048, "seeds": 10, "epochs": 120,
                                                  "labels": "random"}},

@@ -200,7 +200,7 @@ def test_what_is_drawn_is_downsampled_not_what_is_stored():
 
 
 def test_estimate_grows_with_the_work():
-    from dashboard.store_access import estimate
+    from engine.estimate import estimate
     small = estimate(RunConfig(dataset="digits", n_train=512, seeds=2, epochs=10), rate=1e9)
     big = estimate(RunConfig(n_train=8192, seeds=20, epochs=300), rate=1e9)
     assert 0 < small["seconds"] < big["seconds"] and 0 < small["bytes"] < big["bytes"]

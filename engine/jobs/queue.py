@@ -28,9 +28,8 @@ import traceback
 
 from ..config import ConfigError, RunConfig
 from ..environment import ROOT
-from .store import FINISHED, Store
+from .store import ACTIVE, FINISHED, Store
 
-ACTIVE = ("queued", "running")
 HOST = socket.gethostname()
 _children: list[subprocess.Popen] = []  # workers this process started, reaped by refresh()
 

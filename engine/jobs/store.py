@@ -33,8 +33,9 @@ from ..environment import runs_dir
 if TYPE_CHECKING:
     from ..results import RunResult
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+ACTIVE = ("queued", "running")                          # a job's statuses: the one list
 FINISHED = ("done", "failed", "cancelled", "interrupted")
+STATUSES = ACTIVE + FINISHED
 METRIC_COLUMNS = ("loss", "train_error", "test_error", "r_plus", "r_minus", "distance")
 
 # MIGRATIONS[v] brings a store from version v-1 to v. Append, never edit.

@@ -1,22 +1,20 @@
 """The bytes behind every download button: pure functions, no Streamlit.
 
-Straggler tables have the columns of engine.report.straggler_table (index in the
+Straggler tables have the columns of engine.stragglers.TABLE_FIELDS (index in the
 dataset's training split, class, binary label, consensus, learned_epoch), so a
 CSV downloaded from the page reads exactly like the CLI's stragglers.csv.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
-import math
 
 import numpy as np
 import pandas as pd
 
-from engine.files import jsonable
+from engine.files import csv_text, jsonable
+from engine.stragglers import TABLE_FIELDS
 
-STRAGGLER_FIELDS = ["index", "class", "label", "consensus", "learned_epoch"]
 
 
 def json_bytes(obj) -> bytes:
@@ -25,14 +23,7 @@ def json_bytes(obj) -> bytes:
 
 def rows_csv(rows: list[dict], fields: list[str] | None = None) -> bytes:
     """CSV of row dicts; columns in first-seen order unless `fields` is given."""
-    fields = fields or list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v)
-                    for k, v in jsonable(dict(r)).items()})
-    return buf.getvalue().encode()
+    return csv_text(rows, fields).encode()
 
 
 def frame_csv(frame: pd.DataFrame) -> bytes:
@@ -41,7 +32,7 @@ def frame_csv(frame: pd.DataFrame) -> bytes:
 
 
 def stragglers_csv(rows: list[dict]) -> bytes:
-    return rows_csv(rows, STRAGGLER_FIELDS)
+    return rows_csv(rows, list(TABLE_FIELDS))
 
 
 def indices(rows: list[dict]) -> np.ndarray:

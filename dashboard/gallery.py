@@ -4,8 +4,8 @@ A *definition* says which epoch S(t) is read at, per seed:
     {"mode": "t*"}                    each seed's inversion epoch (the paper's stragglers)
     {"mode": "epoch", "epoch": t}     the same epoch t for every seed
     {"mode": "error", "epsilon": e}   t(e): each seed's first epoch with train error <= e
-The table has the columns of engine.report.straggler_table; at t* it IS that
-table, so the page, the CLI's stragglers.csv and the downloads agree.
+The table is engine.stragglers.table_of, the one behind the CLI's stragglers.csv, so
+the page, the CLI and the downloads agree.
 """
 from __future__ import annotations
 
@@ -13,10 +13,8 @@ import numpy as np
 import pandas as pd
 
 from engine.config import parse_labels
-from engine.report import straggler_table
-from engine.stragglers import consensus, learned_epoch, stragglers_at, stragglers_at_error
-
-from .downloads import STRAGGLER_FIELDS
+from engine.stragglers import (CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch, stragglers_at,
+                               stragglers_at_error, table_of)
 
 MODES = {"t*": "inversion epoch t*", "epoch": "epoch t", "error": "training error ε"}
 SORTS = {
@@ -64,20 +62,11 @@ def sets(result, definition: dict) -> np.ndarray:
 
 def table(result, data, definition: dict, S: np.ndarray | None = None, learned=None) -> pd.DataFrame:
     """One row per point that is a straggler in at least one seed, most consensual
-    first, with the columns of report.straggler_table plus `position` (row in the
-    P-block). At t* the rows are exactly report.straggler_table's."""
-    if definition["mode"] == "t*" and S is None:
-        rows = straggler_table(result, data)
-    else:
-        S = sets(result, definition) if S is None else S
-        freq = consensus(S)
-        learned = learned_epoch(result) if learned is None else learned
-        pos = np.flatnonzero(freq > 0)
-        pos = pos[np.argsort(-freq[pos], kind="stable")]
-        rows = [{"index": int(data.index_train[p]), "class": int(data.classes_train[p]),
-                 "label": int(data.y_train[p]), "consensus": round(float(freq[p]), 6),
-                 "learned_epoch": int(learned[p])} for p in pos]
-    df = pd.DataFrame(rows, columns=STRAGGLER_FIELDS)
+    first, with the columns of engine.stragglers.TABLE_FIELDS plus `position` (row in
+    the P-block). At t* the rows are exactly the CLI's stragglers.csv."""
+    S = sets(result, definition) if S is None else S
+    rows = table_of(S, data, learned_epoch(result) if learned is None else learned)
+    df = pd.DataFrame(rows, columns=list(TABLE_FIELDS))
     df["position"] = np.searchsorted(data.index_train, df["index"].to_numpy()) if len(df) else []
     return df.astype({c: "int64" for c in ("index", "class", "label", "learned_epoch", "position")})
 
@@ -105,10 +94,10 @@ def sort_table(df: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def records(df: pd.DataFrame) -> list[dict]:
-    """The rows as report.straggler_table dicts (for the downloads)."""
+    """The rows as engine.stragglers.table_of dicts (for the downloads)."""
     return [{"index": int(r["index"]), "class": int(r["class"]), "label": int(r["label"]),
              "consensus": float(r["consensus"]), "learned_epoch": int(r["learned_epoch"])}
-            for r in df[STRAGGLER_FIELDS].to_dict("records")]
+            for r in df[list(TABLE_FIELDS)].to_dict("records")]
 
 
 def label_names(config) -> dict[int, str]:
@@ -136,7 +125,7 @@ def counts(S: np.ndarray, seed_row: int | None = None) -> dict:
     per_seed = S.sum(axis=1).astype(int)
     freq = consensus(S)
     return {"per_seed": per_seed.tolist(), "mean": float(per_seed.mean()), "union": int((freq > 0).sum()),
-            "consensus": int((freq >= 0.5).sum()),
+            "consensus": int((freq >= CONSENSUS_THRESHOLD).sum()),
             "seed": int(per_seed[seed_row]) if seed_row is not None else None}
 
 
@@ -190,7 +179,7 @@ def sizes_by_epoch(result) -> pd.DataFrame:
     for r in range(R):  # one seed at a time: (T+1, P) fits in memory
         counts += np.unpackbits(result.masks[r, :T + 1], axis=-1, count=result.n_train)
     return pd.DataFrame({"epoch": np.arange(T + 1), "mean": counts.sum(axis=1) / R,
-                         "consensus": (counts >= 0.5 * R).sum(axis=1)})
+                         "consensus": (counts >= CONSENSUS_THRESHOLD * R).sum(axis=1)})
 
 
 def page_slice(n: int, page: int, per_page: int) -> slice:

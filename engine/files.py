@@ -2,6 +2,8 @@
 that appear whole (written beside the target, then renamed) or not at all."""
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 import tempfile
@@ -42,3 +44,16 @@ def atomic_write(path: Path, content: str | bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def csv_text(rows, fields: list[str] | None = None) -> str:
+    """CSV of row dicts (columns in first-seen order unless `fields`); NaN, infinities
+    and None are empty cells, numpy values plain numbers."""
+    rows = list(rows)
+    fields = fields or list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: "" if v is None else v for k, v in jsonable(dict(row)).items()})
+    return buf.getvalue()

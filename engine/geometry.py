@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-METRICS = ("r_plus", "r_minus", "distance")
+from .curves import METRICS
+
 
 
 def class_geometry(hidden: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,6 @@
 manifest of how it was computed. The same dicts feed the store and the pages."""
 from __future__ import annotations
 
-import csv
 import io
 import json
 import platform
@@ -13,12 +12,10 @@ import numpy as np
 
 from . import __version__
 from .data import Dataset
-from .files import atomic_write
-from .geometry import METRICS
+from .files import atomic_write, csv_text
+from .curves import CURVES, METRICS
 from .results import RunResult
-from .stragglers import consensus, learned_epoch, stragglers_at
-
-CONSENSUS_THRESHOLD = 0.5  # a consensus straggler is one in at least half the seeds
+from .stragglers import CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch, stragglers_at, table_of
 
 
 def summary(result: RunResult, data: Dataset) -> dict:
@@ -58,18 +55,8 @@ def summary(result: RunResult, data: Dataset) -> dict:
 
 
 def straggler_table(result: RunResult, data: Dataset) -> list[dict]:
-    """One row per training point that is a straggler in at least one seed,
-    most consensual first."""
-    S = stragglers_at(result)
-    freq = consensus(S)
-    learned = learned_epoch(result)
-    rows = np.flatnonzero(freq > 0)
-    rows = rows[np.argsort(-freq[rows], kind="stable")]
-    return [
-        {"index": int(data.index_train[p]), "class": int(data.classes_train[p]), "label": int(data.y_train[p]),
-         "consensus": round(float(freq[p]), 6), "learned_epoch": int(learned[p])}
-        for p in rows
-    ]
+    """stragglers.csv: the stragglers S(t*) of every seed, most consensual first."""
+    return table_of(stragglers_at(result), data, learned_epoch(result))
 
 
 def consensus_indices(result: RunResult, data: Dataset) -> np.ndarray:
@@ -78,10 +65,10 @@ def consensus_indices(result: RunResult, data: Dataset) -> np.ndarray:
 
 
 def metrics_rows(result: RunResult):
+    """metrics.csv: one row per seed and epoch, every curve."""
     for r, seed in enumerate(result.seeds):
         for t in range(result.epochs_done + 1):
-            yield [int(seed), t] + [_num(result.curves[c][r, t]) for c in
-                                     ("loss", "train_error", "test_error", "r_plus", "r_minus", "distance")]
+            yield {"seed": int(seed), "epoch": t, **{c: result.curves[c][r, t] for c in CURVES}}
 
 
 def manifest(result: RunResult, data: Dataset, how: str = "python -m engine run") -> dict:
@@ -105,17 +92,9 @@ def write_outputs(result: RunResult, data: Dataset, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     summ = summary(result, data)
     atomic_write(out / "summary.json", json.dumps(summ, indent=2))
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["seed", "epoch", "loss", "train_error", "test_error", "r_plus", "r_minus", "distance"])
-    w.writerows(metrics_rows(result))
-    atomic_write(out / "metrics.csv", buf.getvalue())
+    atomic_write(out / "metrics.csv", csv_text(metrics_rows(result), ["seed", "epoch", *CURVES]))
     table = straggler_table(result, data)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["index", "class", "label", "consensus", "learned_epoch"])
-    w.writeheader()
-    w.writerows(table)
-    atomic_write(out / "stragglers.csv", buf.getvalue())
+    atomic_write(out / "stragglers.csv", csv_text(table, list(TABLE_FIELDS)))
     npy = io.BytesIO()
     np.save(npy, consensus_indices(result, data))
     atomic_write(out / "stragglers.npy", npy.getvalue())

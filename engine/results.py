@@ -9,10 +9,10 @@ from typing import Iterable
 import numpy as np
 
 from .config import RunConfig
-from .geometry import METRICS, Inversion, inversion
+from .curves import CURVES, METRICS
+from .geometry import Inversion, inversion
 from .train import EpochRecord
 
-CURVES = ("loss", "train_error", "test_error") + METRICS
 
 
 @dataclass

@@ -12,6 +12,9 @@ import numpy as np
 
 from .results import RunResult
 
+CONSENSUS_THRESHOLD = 0.5  # a consensus straggler is one in at least half the seeds
+TABLE_FIELDS = ("index", "class", "label", "consensus", "learned_epoch")  # stragglers.csv, the page's CSV
+
 
 def epoch_at_error(train_error: np.ndarray, epsilon: float) -> int | None:
     """t(eps): the first epoch whose training error is <= eps, None if never."""
@@ -50,3 +53,14 @@ def learned_epoch(result: RunResult) -> np.ndarray:
         first_right[r] = np.where(wrong[T], T + 1, np.where(wrong.any(axis=0), last_wrong + 1, 0))
     med = np.median(first_right, axis=0)
     return np.where(med > T, -1, np.round(med)).astype(int)
+
+
+def table_of(S: np.ndarray, data, learned: np.ndarray) -> list[dict]:
+    """One row (TABLE_FIELDS) per training point in S of at least one seed, most
+    consensual first: index in the dataset's training split, class, binary label,
+    consensus (fraction of seeds), the epoch after which it stays learned."""
+    freq = consensus(S)
+    rows = np.flatnonzero(freq > 0)
+    rows = rows[np.argsort(-freq[rows], kind="stable")]
+    return [{"index": int(data.index_train[p]), "class": int(data.classes_train[p]), "label": int(data.y_train[p]),
+             "consensus": round(float(freq[p]), 6), "learned_epoch": int(learned[p])} for p in rows]

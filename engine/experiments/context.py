@@ -9,16 +9,14 @@ so a typo fails at submission instead of being silently ignored.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 from ..config import OPTIONS, ConfigError, RunConfig
-from ..files import atomic_write, jsonable
+from ..files import atomic_write, csv_text, jsonable
 from ..run import Stopped
 
 def split(config: dict, defaults: dict) -> tuple[RunConfig, dict]:
@@ -87,16 +85,3 @@ def write_result(out: Path, result: dict, artifacts: dict) -> list[Path]:
         else:
             written.append(atomic_write(out / f"{name}.json", json.dumps(jsonable(obj), indent=2)))
     return written
-
-
-def csv_text(rows: list[dict]) -> str:
-    fields = list(dict.fromkeys(k for row in rows for k in row))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields)
-    w.writeheader()
-    for row in rows:
-        w.writerow({k: ("" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v)
-                    for k, v in jsonable(row).items()})
-    return buf.getvalue()
-
-

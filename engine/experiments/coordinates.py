@@ -14,8 +14,8 @@ import itertools
 import numpy as np
 
 from ..data import prepare
-from ..geometry import METRICS
-from ..results import CURVES, RunResult
+from ..curves import CURVES, METRICS
+from ..results import RunResult
 from ..stragglers import epoch_at_error
 from ..config import parse_overrides, typed_value
 from .context import Steps, split

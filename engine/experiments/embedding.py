@@ -20,8 +20,7 @@ from scipy.stats import mannwhitneyu
 
 from ..data import prepare
 from ..files import atomic_write
-from ..report import CONSENSUS_THRESHOLD
-from ..stragglers import consensus, stragglers_at
+from ..stragglers import CONSENSUS_THRESHOLD, consensus, stragglers_at
 from .context import Steps, split
 from .ensemble import hidden_of, run_rows
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import prepare, with_noise
-from ..geometry import METRICS
-from ..results import CURVES
+from ..curves import CURVES, METRICS
 from ..stragglers import stragglers_at, stragglers_at_error
 from .context import Steps, split
 from .coordinates import epochs_at, epsilon_grid

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import run_config
+from ..curves import CURVES
 from ..environment import runs_dir
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 ACTIVE = ("queued", "running")                          # a job's statuses: the one list
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 STATUSES = ACTIVE + FINISHED
-METRIC_COLUMNS = ("loss", "train_error", "test_error", "r_plus", "r_minus", "distance")
+METRIC_COLUMNS = CURVES  # the metrics table's columns, in this order
 
 # MIGRATIONS[v] brings a store from version v-1 to v. Append, never edit.
 MIGRATIONS = {

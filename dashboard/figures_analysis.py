@@ -392,19 +392,6 @@ def grid_figure(grid: list[dict], height: int = 340) -> go.Figure:
     return layout(fig, x="width H", y="depth L", height=height)
 
 
-def decode(value) -> np.ndarray:
-    """A trace attribute as an array, also when plotly serialised it as a typed array
-    ({"dtype", "bdata", "shape"}): what tests read back from a page's figure spec."""
-    if isinstance(value, dict) and "bdata" in value:
-        import base64
-        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        shape = value.get("shape")
-        if shape:
-            arr = arr.reshape([int(s) for s in str(shape).split(",")])
-        return arr
-    return np.asarray(value if value is not None else [])
-
-
 def phi_caption(result: dict) -> str:
     """The fitted numbers of Eq. 12 in words, with a warning when the fit is not to be trusted."""
     phi_inf, err, P0, gamma = (_num(result.get(k)) for k in ("phi_inf", "phi_inf_err", "P0", "gamma"))

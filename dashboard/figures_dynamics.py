@@ -21,7 +21,6 @@ from .style import INVERSION_BAND, METRIC_STYLE, OKABE_ITO, alpha, layout
 
 MAX_POINTS = 400
 PER_SEED_MAX = 20
-PANELS = ("r_plus", "r_minus", "distance", "errors")
 EPOCH_LABEL = "epoch t"
 ERROR_LABEL = "training error ε"
 
@@ -96,10 +95,6 @@ def band_of(stats: dict | None, min_fraction: float = 0.5) -> tuple[float, float
     if stats is None or stats["present_fraction"] < min_fraction:
         return None
     return stats["band"]
-
-
-def live_band(frame: pd.DataFrame, min_fraction: float = 0.5) -> tuple[float, float] | None:
-    return band_of(inversion_stats(frame), min_fraction)
 
 
 def summary_band(summary: dict) -> tuple[float, float]:

@@ -3,6 +3,8 @@ entry in a collapsed "What to notice" expander (`show(page)`); the home page lin
 them into a guided path for a lecture (`LECTURE_PATH`)."""
 from __future__ import annotations
 
+import streamlit as st
+
 NOTES = {
     "Home": """
 - The lab trains **many seeds at once** and measures, every epoch, how the two classes sit in
@@ -83,7 +85,6 @@ def note(page: str) -> str:
 
 def show(page: str) -> None:
     """The collapsed "What to notice" expander of a page."""
-    import streamlit as st
     with st.expander("What to notice", expanded=False):
         st.markdown(note(page))
 
@@ -98,29 +99,7 @@ network bends its representation to fit (Ciceri et al., 2024).
 """
 
 
-def page_file(title: str, root: str | None = None) -> str | None:
-    """pages/<n>_<Title>.py of a page title ('Stability & scaling' -> pages/6_Stability_and_scaling.py)."""
-    import os
-    import re
-    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-    def norm(s):
-        return re.sub(r"[^a-z0-9]", "", s.lower().replace("&", "and"))
-
-    folder = os.path.join(root, "pages")
-    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-        stem = re.sub(r"^\d+[_ -]*", "", name[:-3]) if name.endswith(".py") else None
-        if stem is not None and norm(stem) == norm(title):
-            return f"pages/{name}"
-    return None
-
-
 def show_path() -> None:
-    """The guided path as page links (only the pages this checkout has)."""
-    import streamlit as st
-    for k, (title, _, what) in enumerate(LECTURE_PATH, start=1):
-        path = page_file(title)
-        if path is not None:
-            st.page_link(path, label=f"{k}. {title} — {what}")
-        else:
-            st.markdown(f"{k}. {title} — {what} *(page not in this checkout yet)*")
+    """The guided path as page links."""
+    for k, (title, path, what) in enumerate(LECTURE_PATH, start=1):
+        st.page_link(path, label=f"{k}. {title} — {what}")

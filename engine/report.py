@@ -108,14 +108,9 @@ def _num(v):
 
 def _versions() -> dict:
     import torch
-    out = {"stragglers": __version__, "python": platform.python_version(), "numpy": np.__version__,
-           "torch": torch.__version__}
-    try:
-        import scipy
-        out["scipy"] = scipy.__version__
-    except ImportError:
-        pass
-    return out
+    import scipy
+    return {"stragglers": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch.__version__, "scipy": scipy.__version__}
 
 
 def _git_commit() -> str | None:

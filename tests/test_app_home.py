@@ -3,7 +3,7 @@ guided path."""
 import numpy as np
 import pytest
 
-from app_fixtures import app_test, chart_specs, shared_store, values
+from helpers import app_test, figures, shared_store, values
 
 PAGE = "app.py"
 
@@ -39,7 +39,7 @@ def test_job_list_shows_the_finished_run(seeded):
 def test_figure_is_the_newest_run(seeded):
     store, job_id = seeded
     at = app_test(PAGE)
-    [spec] = chart_specs(at)
+    [spec] = figures(at)
     mean = [t for t in spec["data"] if t.get("meta") == "mean"]
     assert len(mean) == 5 and all(len(values(t)) == 60 for t in mean)
     assert [s for s in spec["layout"]["shapes"] if s.get("name") == "inversion band"]

@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from engine.config import ConfigError, RunConfig
+from engine.environment import ROOT
 from engine.data import prepare
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 BAD = [
     (dict(dataset="imagenet"), "dataset", "one of"),

@@ -6,7 +6,7 @@ finished run and download their CSVs. Screenshots go to tests/artifacts/screens/
 The quick preset is shrunk for the test with STRAGGLERS_QUICK_PRESET: digits (no
 download), 10 seeds, and a wide hidden layer (H = 200) so that an epoch takes tens
 of milliseconds or more on a CPU and the curve visibly grows between two reads.
-A finished run (tests/app_fixtures.seed_store) is written into the same store
+A finished run (tests/helpers.seed_store) is written into the same store
 before the app starts, for the analysis pages.
 """
 import csv
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import ROOT, env_restored, seed_store, wait_until
+from helpers import ROOT, env_restored, seed_store, wait_until
 from engine.jobs import views
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -226,8 +226,6 @@ def test_quick_preset_live_then_analysis_pages(app, browser):
     assert float(row["φ std"]) == pytest.approx(summary["inversion"]["phi"]["std"])
 
     # Stragglers (the analysis pages' engineer): the CSV equals engine.report.straggler_table
-    if not (ROOT / "pages" / "3_Stragglers.py").exists():
-        pytest.skip("pages/3_Stragglers.py is not in this checkout")
     d.get(url + f"/Stragglers?job={job_id}")
     _wait(lambda: "stragglers" in _body(d).lower() and _button(d, "CSV"), 60, "the Stragglers page")
     _screenshot(d, "stragglers")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-import app_fixtures
+import helpers
 import pytest
 
 from engine.jobs import queue as jobs
@@ -35,7 +35,7 @@ def config(**kw) -> dict:
 
 
 def wait_until(predicate, timeout=TIMEOUT, poll=0.01):
-    return app_fixtures.wait_until(predicate, timeout, poll=poll)
+    return helpers.wait_until(predicate, timeout, poll=poll)
 
 
 def assert_complete_epochs(store, job, R=3):

@@ -3,7 +3,7 @@ the grey band, the φ table against the store's summary, Fig. 1a."""
 import numpy as np
 import pytest
 
-from app_fixtures import app_test, chart_specs, env_restored, record_store_reads, run_job, seed_store, values
+from helpers import app_test, env_restored, figures, record_store_reads, run_job, seed_store, values
 from engine.config import RunConfig
 from engine.jobs import views
 
@@ -54,7 +54,7 @@ def test_overlay_of_two_runs_on_the_epoch_axis(store_env):
     store, first, second = store_env
     at = app_test(PAGE, {"jobs": f"{first},{second}"})
     assert not at.exception
-    overlay, fig1a = chart_specs(at)
+    overlay, fig1a = figures(at)
     mean = [t for t in overlay["data"] if t.get("meta") == "mean"]
     assert len(mean) == 6  # 3 metrics x 2 jobs
     lengths = sorted({len(values(t)) for t in mean})
@@ -84,7 +84,7 @@ def test_training_error_coordinates(store_env):
     at = app_test(PAGE, {"jobs": str(first), "x": "error"})
     assert not at.exception
     assert at.radio[0].value == "error"
-    overlay = chart_specs(at)[0]
+    overlay = figures(at)[0]
     x = overlay["layout"]["xaxis"]
     assert x["type"] == "log" and x["autorange"] == "reversed" and x["title"]["text"] == "training error ε"
     frame = store.metrics_frame(first)
@@ -124,7 +124,7 @@ def test_finished_runs_are_read_once_not_on_every_rerun(store_env, monkeypatch):
     at = app_test(PAGE, {"jobs": f"{first},{second}"})
     reads = record_store_reads(monkeypatch)
     at.run()
-    assert not at.exception and len(chart_specs(at)) == 2
+    assert not at.exception and len(figures(at)) == 2
     assert reads == []
 
 

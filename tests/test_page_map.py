@@ -4,8 +4,7 @@ launch button when no map with these settings exists."""
 import numpy as np
 import pandas as pd
 import pytest
-from app_fixtures import run_job, seed_store
-from page_helpers import figures, page, traces, values
+from helpers import app_test, figures, run_job, seed_store, traces, values
 from engine.jobs import views
 
 TSNE = dict(perplexity=30.0, n_iter=100, early_iter=50)
@@ -33,7 +32,7 @@ def embedding(env, which):
 
 
 def test_input_map_and_distance_test(env):
-    at = page("4_Map.py", {"job": env["job"], **PARAMS})
+    at = app_test("pages/4_Map.py", {"job": env["job"], **PARAMS})
     assert not at.exception
     rows, result = embedding(env, "inputs")
     the_map, hist = figures(at)[:2]
@@ -57,7 +56,7 @@ def test_input_map_and_distance_test(env):
 
 
 def test_hidden_layer_toggle(env):
-    at = page("4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 10, **PARAMS})
+    at = app_test("pages/4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 10, **PARAMS})
     assert not at.exception
     rows, result = embedding(env, "hidden")
     the_map, hist = figures(at)[:2]
@@ -70,7 +69,7 @@ def test_hidden_layer_toggle(env):
 def test_no_map_yet_offers_the_job_and_launching_queues_it(env, monkeypatch):
     from engine.jobs import queue as jobs
     monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue only: no worker process in a test
-    at = page("4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 30, **PARAMS})
+    at = app_test("pages/4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 30, **PARAMS})
     assert not at.exception and not figures(at)
     before = {j["id"] for j in env["store"].list_jobs("embed")}
     at.button(key="launch-embed").click().run()
@@ -87,13 +86,13 @@ def test_no_map_yet_offers_the_job_and_launching_queues_it(env, monkeypatch):
     ({"perplexity": "inf", "iter": "1e3", "early": "-1"}, (30.0, 500, 0)),
 ])
 def test_bad_tsne_settings_in_the_link_do_not_break_the_page(env, params, want):
-    at = page("4_Map.py", {"job": env["job"], **params})
+    at = app_test("pages/4_Map.py", {"job": env["job"], **params})
     assert not at.exception
     assert tuple(at.number_input(key=k).value for k in ("perplexity", "iter", "early")) == want
 
 
 def test_epoch_from_the_link_is_clamped_to_the_run(env):
-    at = page("4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 10**6, **PARAMS})
+    at = app_test("pages/4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 10**6, **PARAMS})
     assert not at.exception and at.slider(key="epoch").value == views.summary(env["store"], env["job"])["epochs_done"]
 
 

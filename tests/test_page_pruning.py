@@ -3,8 +3,8 @@ points per ε and per noise σ, the random control, the inversion ε band."""
 import numpy as np
 import pandas as pd
 import pytest
-from app_fixtures import TWO_SEEDS_LONG, job_once, record_store_reads, run_job, seed_store, shared_store
-from page_helpers import figures, page, traces, values
+from helpers import (TWO_SEEDS_LONG, app_test, figures, job_once, record_store_reads, run_job, seed_store, shared_store,
+                     traces, values)
 from engine.jobs import views
 
 SIGMAS = [0.0, 1.0]
@@ -29,7 +29,7 @@ PARAMS = {"grid": 3, "sigmas": "0.0,1.0"}
 
 
 def test_fig_2a_curves_and_table(env):
-    at = page("5_Pruning.py", {"job": env["job"], **PARAMS})
+    at = app_test("pages/5_Pruning.py", {"job": env["job"], **PARAMS})
     assert not at.exception
     result = env["store"].get_artifact(env["prune"], "result")
     curves = pd.DataFrame(env["store"].get_artifact(env["prune"], "curves"))
@@ -49,7 +49,7 @@ def test_fig_2a_curves_and_table(env):
 
 
 def test_fig_2bc_per_epsilon_and_sigma(env):
-    at = page("5_Pruning.py", {"job": env["job"], **PARAMS})
+    at = app_test("pages/5_Pruning.py", {"job": env["job"], **PARAMS})
     res = env["store"].get_artifact(env["sweep"], "result")
     geometry, test_error = figures(at)[1:3]
     pts = sorted(res["points"], key=lambda p: p["epsilon"])
@@ -77,24 +77,24 @@ def test_fig_2bc_per_epsilon_and_sigma(env):
 
 
 def test_other_settings_offer_a_new_job(env):
-    at = page("5_Pruning.py", {"job": env["job"], "grid": 5, "sigmas": "0.0,1.0"})
+    at = app_test("pages/5_Pruning.py", {"job": env["job"], "grid": 5, "sigmas": "0.0,1.0"})
     assert not at.exception
     assert [b.label for b in at.button] == ["Sweep ε"]  # the prune job matches, the sweep does not
     assert len(figures(at)) == 1
 
 
 def test_bad_numbers_in_the_link_are_clamped(env):
-    at = page("5_Pruning.py", {"job": env["job"], "retrain": 0, "grid": 1})
+    at = app_test("pages/5_Pruning.py", {"job": env["job"], "retrain": 0, "grid": 1})
     assert not at.exception
     assert at.number_input(key="retrain").value == 1 and at.number_input(key="grid").value == 2
-    at = page("5_Pruning.py", {"job": env["job"], "retrain": "many", "grid": 1000})
+    at = app_test("pages/5_Pruning.py", {"job": env["job"], "retrain": "many", "grid": 1000})
     assert not at.exception
     assert at.number_input(key="retrain").value == env["summary"]["epochs_done"]  # unreadable: the default
     assert at.number_input(key="grid").value == 40
 
 
 def test_variants_shown_survive_a_reload(env):
-    at = page("5_Pruning.py", {"job": env["job"], **PARAMS, "variants": "stragglers,random"})
+    at = app_test("pages/5_Pruning.py", {"job": env["job"], **PARAMS, "variants": "stragglers,random"})
     assert not at.exception
     assert at.multiselect(key="variants").value == ["stragglers", "random"]
     assert {t["meta"] for t in traces(figures(at)[0])} == {"stragglers", "random"}
@@ -102,14 +102,14 @@ def test_variants_shown_survive_a_reload(env):
     assert at.query_params["variants"] == "full"
     at.multiselect(key="variants").set_value([]).run()
     assert at.query_params["variants"] == "none"  # not "": that would read back as "all of them"
-    again = page("5_Pruning.py", {"job": env["job"], **PARAMS, "variants": "none"})
+    again = app_test("pages/5_Pruning.py", {"job": env["job"], **PARAMS, "variants": "none"})
     assert again.multiselect(key="variants").value == [] and not traces(figures(again)[0])
-    assert len(page("5_Pruning.py", {"job": env["job"], **PARAMS}).multiselect(key="variants").value) == \
+    assert len(app_test("pages/5_Pruning.py", {"job": env["job"], **PARAMS}).multiselect(key="variants").value) == \
         len(env["store"].get_artifact(env["prune"], "result")["variants"])  # no ?variants=: all
 
 
 def test_finished_jobs_are_read_once_not_on_every_rerun(env, monkeypatch):
-    at = page("5_Pruning.py", {"job": env["job"], **PARAMS})
+    at = app_test("pages/5_Pruning.py", {"job": env["job"], **PARAMS})
     reads = record_store_reads(monkeypatch)
     at.run()
     assert not at.exception and len(figures(at)) == 3
@@ -124,7 +124,7 @@ def test_long_retraining_is_thinned_when_drawn_not_when_stored(tmp_path_factory,
     curves = store.get_artifact(prune, "curves")
     n_variants = len({r["variant"] for r in curves})
     assert len(curves) == n_variants * (T + 1) and T + 1 > MAX_POINTS  # every epoch is stored
-    at = page("5_Pruning.py", {"job": job_id})
+    at = app_test("pages/5_Pruning.py", {"job": job_id})
     assert not at.exception
     drawn = traces(figures(at)[0])
     assert len(drawn) == 4 * n_variants

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from app_fixtures import app_test, chart_specs, shared_store, values
+from helpers import app_test, figures, shared_store, values
 from engine.config import RunConfig
 from engine.jobs import views
 
@@ -123,7 +123,7 @@ def test_live_view_of_a_finished_job(seeded):
     assert not at.exception
     assert at.get("progress")[0].proto.text.startswith("done · epoch 60/60")
     assert not any(b.label == "Cancel this run" for b in at.button)
-    [spec] = chart_specs(at)
+    [spec] = figures(at)
     mean = {t["name"]: values(t) for t in spec["data"] if t.get("meta") == "mean"}
     assert set(mean) == {"R₊", "R₋", "D", "ε_tr", "ε_test"}
     assert all(list(x) == list(range(1, 61)) for x in mean.values())  # log axis: epochs 1..60
@@ -146,7 +146,7 @@ def test_live_view_of_a_finished_job(seeded):
 def test_linear_axis_and_no_seed_lines_from_the_url(seeded):
     store, job_id = seeded
     at = app_test(PAGE, {"job": str(job_id), "logx": "0", "lines": "0"})
-    [spec] = chart_specs(at)
+    [spec] = figures(at)
     assert spec["layout"]["xaxis"]["type"] == "linear"
     assert not [t for t in spec["data"] if t.get("meta") == "seed"]
     mean = [values(t) for t in spec["data"] if t.get("meta") == "mean"]
@@ -162,7 +162,10 @@ def test_unknown_job_says_so(seeded):
 # --- the pure functions behind the live view -------------------------------------------------
 
 def test_band_appears_only_once_the_curves_have_turned(seeded):
-    from dashboard.figures_dynamics import live_band
+    from dashboard.figures_dynamics import band_of, inversion_stats
+
+    def live_band(frame):
+        return band_of(inversion_stats(frame))
     store, job_id = seeded
     frame = store.metrics_frame(job_id)
     t_first = min(np.mean(v) for v in views.summary(store, job_id)["inversion"]["t_star"].values())

@@ -2,8 +2,7 @@
 maximum, the overlap matrix, φ(P) with the Eq. 12 fit and the depth × width grid."""
 import numpy as np
 import pytest
-from app_fixtures import TWO_SEEDS_LONG, job_once, run_job, seed_store, shared_store
-from page_helpers import figures, page, traces, values
+from helpers import TWO_SEEDS_LONG, app_test, figures, job_once, run_job, seed_store, shared_store, traces, values
 
 from engine.experiments.scaling import phi_law
 from engine.jobs import views
@@ -27,7 +26,7 @@ def env(run, monkeypatch):
 
 
 def test_z_score_and_overlap_matrix(env):
-    at = page("6_Stability_and_scaling.py", {"job": env["job"], "grid": 6, "sizes": "128,256,512",
+    at = app_test("pages/6_Stability_and_scaling.py", {"job": env["job"], "grid": 6, "sizes": "128,256,512",
                                              "widths": "10,20", "matrix": "t*"})
     assert not at.exception
     res = env["store"].get_artifact(env["stability"], "result")
@@ -51,7 +50,7 @@ def test_z_score_and_overlap_matrix(env):
 
 
 def test_phi_scaling_fit_and_grid(env):
-    at = page("6_Stability_and_scaling.py", {"job": env["job"], "grid": 6, "sizes": "128,256,512", "widths": "10,20"})
+    at = app_test("pages/6_Stability_and_scaling.py", {"job": env["job"], "grid": 6, "sizes": "128,256,512", "widths": "10,20"})
     assert not at.exception
     res = env["store"].get_artifact(env["scaling"], "result")
     phi_fig, grid_fig = figures(at)[2:4]
@@ -75,14 +74,14 @@ def test_phi_scaling_fit_and_grid(env):
 
 
 def test_fewer_than_three_sizes_is_refused(env):
-    at = page("6_Stability_and_scaling.py", {"job": env["job"], "grid": 6, "sizes": "128,256"})
+    at = app_test("pages/6_Stability_and_scaling.py", {"job": env["job"], "grid": 6, "sizes": "128,256"})
     assert any("at least three sizes" in w.value for w in at.warning)
     assert "Measure φ(P)" not in [b.label for b in at.button]
 
 
 # --- edge cases: two seeds, links typed by hand, a worker that died ---------------------------
 
-PAGE = "6_Stability_and_scaling.py"
+PAGE = "pages/6_Stability_and_scaling.py"
 
 
 @pytest.fixture
@@ -95,7 +94,7 @@ def test_two_seeds_say_z_is_undefined_instead_of_crashing(two_seeds):
     stab = job_once(store, "stability", {**store.get_job(job_id)["config"], "n_grid": 4})
     res = store.get_artifact(stab, "result")
     assert res["best"]["z"] is None and res["t_star"]["z"] is None  # one pair of seeds: no spread, no z
-    at = page(PAGE, {"job": job_id, "grid": 4})
+    at = app_test(PAGE, {"job": job_id, "grid": 4})
     assert not at.exception
     assert any("z undefined (fewer than 3 seeds)" in c.value for c in at.caption)
     assert len(figures(at)) >= 2  # z vs ε and the overlap matrix are still drawn
@@ -115,7 +114,7 @@ def test_caption_keeps_a_real_zero_and_names_what_is_missing():
 @pytest.mark.parametrize("grid, shown", [("1", 2), ("99", 60), ("", 16), ("lots", 16), ("nan", 16)])
 def test_a_bad_grid_in_the_link_is_clamped_or_ignored(two_seeds, grid, shown):
     store, job_id = two_seeds
-    at = page(PAGE, {"job": job_id, "grid": grid})
+    at = app_test(PAGE, {"job": job_id, "grid": grid})
     assert not at.exception
     assert at.number_input(key="grid").value == shown
 
@@ -135,7 +134,7 @@ def test_an_experiment_whose_worker_died_ends_interrupted(two_seeds, monkeypatch
         m.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue it and start no worker
         stab = jobs.submit("stability", config, store=store)
     assert jobs.claim(store, cap=1, pid=gone.pid)["id"] == stab  # "running" on the dead worker
-    at = page(PAGE, {"job": job_id, "grid": 5})
+    at = app_test(PAGE, {"job": job_id, "grid": 5})
     assert not at.exception
     assert store.get_job(stab)["status"] == "interrupted"
     assert any(f"#{stab}) interrupted" in e.value for e in at.error)

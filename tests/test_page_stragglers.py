@@ -7,8 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from app_fixtures import TWO_SEEDS_LONG, env_restored, seed_store, shared_store
-from page_helpers import Downloads, figures, page, traces, values
+from helpers import Downloads, TWO_SEEDS_LONG, app_test, env_restored, figures, seed_store, shared_store, traces, values
 
 from engine.report import consensus_indices, straggler_table
 from engine.stragglers import consensus, stragglers_at, stragglers_at_error
@@ -40,7 +39,7 @@ def caption_indices(images) -> list[int]:
 
 
 def test_gallery_count_and_images_match_the_store(env):
-    at = page("3_Stragglers.py", {"job": env["job"]})
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"]})
     assert not at.exception
     table = env["table"]
     assert len(table) > 20  # a real inversion: stragglers to look at
@@ -66,7 +65,7 @@ def test_gallery_count_and_images_match_the_store(env):
 
 def test_downloads_are_the_report_table(env, monkeypatch):
     dl = Downloads(monkeypatch)
-    at = page("3_Stragglers.py", {"job": env["job"]})
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"]})
     assert not at.exception
     stem = f"stragglers-job{env['job']}"
     rows = list(csv.reader(io.StringIO(dl.files[f"{stem}.csv"].decode())))
@@ -82,7 +81,7 @@ def test_downloads_are_the_report_table(env, monkeypatch):
     assert man["config_hash"] == env["result"].config.config_hash() and man["seeds"] == env["summary"]["seeds"]
     assert man["selection"]["count"] == len(env["table"])
     # the consensus filter at 0.5 gives exactly the CLI's stragglers.npy
-    at = page("3_Stragglers.py", {"job": env["job"], "min": 0.5})
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], "min": 0.5})
     cons = consensus_indices(env["result"], env["data"])
     assert shown_count(at) == len(cons) == env["summary"]["stragglers"]["consensus_count"]
     assert sorted(np.load(io.BytesIO(dl.files[f"{stem}.npy"])).tolist()) == sorted(cons.tolist())
@@ -90,9 +89,9 @@ def test_downloads_are_the_report_table(env, monkeypatch):
 
 def test_seed_and_class_filters(env):
     seeds = env["summary"]["seeds"]
-    at = page("3_Stragglers.py", {"job": env["job"], "seed": seeds[2]})
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], "seed": seeds[2]})
     assert shown_count(at) == env["summary"]["stragglers"]["count"][2]
-    at = page("3_Stragglers.py", {"job": env["job"], "cls": "3,8", "sort": "index"})
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], "cls": "3,8", "sort": "index"})
     want = sorted(r["index"] for r in env["table"] if r["class"] in (3, 8))
     assert shown_count(at) == len(want)
     assert caption_indices(at.get("image")[0]) == want[:48]
@@ -103,7 +102,7 @@ def test_seed_and_class_filters(env):
 
 def test_s_of_t_at_another_epoch_or_error_updates_the_count(env):
     result = env["result"]
-    at = page("3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5})
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5})
     S5 = stragglers_at(result, 5)
     assert at.slider(key="t").value == 5
     assert shown_count(at) == int(S5.any(axis=0).sum())
@@ -113,7 +112,7 @@ def test_s_of_t_at_another_epoch_or_error_updates_the_count(env):
     at.slider(key="t").set_value(40).run()
     assert shown_count(at) == int(stragglers_at(result, 40).any(axis=0).sum())
     assert at.query_params["t"] == "40"
-    at = page("3_Stragglers.py", {"job": env["job"], "def": "error", "eps": 0.02})
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], "def": "error", "eps": 0.02})
     assert shown_count(at) == int(stragglers_at_error(result, 0.02).any(axis=0).sum())
     assert any("S(t(ε)) at ε = 0.02" in c.value for c in at.caption)
 
@@ -121,20 +120,20 @@ def test_s_of_t_at_another_epoch_or_error_updates_the_count(env):
 # --- the URL keeps what is shown; bad values in it are clamped ----------------------------------
 
 def test_emptied_classes_and_the_gallery_page_survive_a_reload(env):
-    at = page("3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "sort": "index"})
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "sort": "index"})
     at.multiselect(key="cls").set_value([]).run()
     assert shown_count(at) == 0
     assert at.query_params["cls"] == "none"  # not "": that would read back as every class
-    again = page("3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "cls": "none"})
+    again = app_test("pages/3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "cls": "none"})
     assert again.multiselect(key="cls").value == [] and shown_count(again) == 0
     # the gallery's page number
-    at = page("3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "sort": "index", "page": 2})
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "sort": "index", "page": 2})
     assert not at.exception
     n = shown_count(at)
     assert n > 48 and at.get_by_key("page").value == 2
     want = sorted(int(i) for i in env["data"].index_train[stragglers_at(env["result"], 5).any(axis=0)])
     assert caption_indices(at.get("image")[0]) == want[48:96]
-    at = page("3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "sort": "index"})
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], "def": "epoch", "t": 5, "sort": "index"})
     at.get_by_key("page").set_value(2).run()
     assert at.query_params["page"] == "2"
 
@@ -145,7 +144,7 @@ def test_emptied_classes_and_the_gallery_page_survive_a_reload(env):
                                                ({"min": 5}, "min", 1.0),
                                                ({"page": 99}, None, None)])
 def test_bad_numbers_in_the_link_are_clamped(env, params, key, want):
-    at = page("3_Stragglers.py", {"job": env["job"], **params})
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], **params})
     assert not at.exception
     if key is not None:
         assert at.slider(key=key).value == want
@@ -155,7 +154,7 @@ def test_sizes_over_many_epochs_are_thinned_when_drawn(tmp_path_factory, monkeyp
     from dashboard.figures_dynamics import MAX_POINTS
     store, job_id = shared_store(tmp_path_factory, monkeypatch, **TWO_SEEDS_LONG)
     T = TWO_SEEDS_LONG["epochs"]
-    at = page("3_Stragglers.py", {"job": job_id})
+    at = app_test("pages/3_Stragglers.py", {"job": job_id})
     assert not at.exception
     for t in traces(figures(at)[0]):
         x = values(t, "x")
@@ -192,7 +191,7 @@ def test_a_replaced_upload_shows_its_new_images(upload_run, monkeypatch):
     real = gallery.thumbnail
     monkeypatch.setattr(gallery, "thumbnail", lambda x, *a, **k: drawn.append(np.array(x)) or real(x, *a, **k))
     params = {"job": upload_run["job"], "def": "epoch", "t": 1, "sort": "index"}
-    at = page("3_Stragglers.py", params)
+    at = app_test("pages/3_Stragglers.py", params)
     assert not at.exception and drawn
     before = drawn[0]
     np.testing.assert_array_equal(before, upload_run["arrays"]["x_train"][caption_indices(at.get("image")[0])[0]])
@@ -200,6 +199,6 @@ def test_a_replaced_upload_shows_its_new_images(upload_run, monkeypatch):
     a = upload_run["arrays"]
     save_user_dataset("digits_up", {**a, "x_train": 16 - a["x_train"]}, overwrite=True)
     drawn.clear()
-    at = page("3_Stragglers.py", params)
+    at = app_test("pages/3_Stragglers.py", params)
     assert not at.exception
     np.testing.assert_array_equal(drawn[0], 16 - before)  # not the cached images of the old file

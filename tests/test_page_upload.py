@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 import pytest
-from page_helpers import page
+from helpers import app_test
 
 
 def npz(**arrays) -> bytes:
@@ -61,7 +61,7 @@ def with_nan() -> bytes:
     (pickled, "y_train is an object array (pickled Python objects)"),
 ])
 def test_a_bad_upload_says_why_and_stores_nothing(env, content, says):
-    at = upload(page("7_Your_data.py"), "bad.npz", content())
+    at = upload(app_test("pages/7_Your_data.py"), "bad.npz", content())
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and says in errors[0] and "bad.npz" in errors[0] and "Nothing was stored" in errors[0]
@@ -71,7 +71,7 @@ def test_a_bad_upload_says_why_and_stores_nothing(env, content, says):
 
 def test_a_good_upload_is_previewed_saved_and_listed(env):
     from engine.sources import load_raw
-    at = upload(page("7_Your_data.py"), "My digits (2).npz", npz(**good()))
+    at = upload(app_test("pages/7_Your_data.py"), "My digits (2).npz", npz(**good()))
     assert not at.exception and not at.error
     assert "60 training and 20 test images of 8 × 8 (uint8)" in at.success[0].value
     assert len(at.get("image")[0].captions) == 10  # one example per class
@@ -86,7 +86,7 @@ def test_a_good_upload_is_previewed_saved_and_listed(env):
     at.button(key="save").click().run()
     assert any("already exists" in e.value for e in at.error) and stored(env) == ["mine.npz"]
     # a fresh page lists it
-    fresh = page("7_Your_data.py", {"dataset": "mine"})
+    fresh = app_test("pages/7_Your_data.py", {"dataset": "mine"})
     assert fresh.selectbox(key="dataset").value == "mine"
     assert fresh.number_input(key="P").value == 60  # P is capped at the training split
 
@@ -96,7 +96,7 @@ def test_running_a_saved_dataset_queues_a_run(env, monkeypatch):
     from engine.upload import save_user_dataset, validate_npz
     monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue only: no worker process in a test
     save_user_dataset("mine", validate_npz(npz(**good())))
-    at = page("7_Your_data.py", {"dataset": "mine"})
+    at = app_test("pages/7_Your_data.py", {"dataset": "mine"})
     at.number_input(key="T").set_value(20).run()
     at.button(key="run").click().run()
     assert not at.error, [e.value for e in at.error]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from engine.environment import ROOT
 
 
 def test_cli_run_writes_consistent_outputs(tmp_path):

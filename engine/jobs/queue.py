@@ -28,6 +28,7 @@ import traceback
 
 from ..config import ConfigError, RunConfig
 from ..environment import ROOT
+from ..sources import DatasetUnavailable
 from .store import ACTIVE, FINISHED, Store
 
 HOST = socket.gethostname()
@@ -141,12 +142,9 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
 
 
 def job_kinds() -> dict:
-    try:
-        from ..experiments import JOB_KINDS
-    except ModuleNotFoundError as e:
-        if e.name and not e.name.startswith("engine.experiments"):
-            raise
-        return {}
+    """engine.experiments.JOB_KINDS, imported when first asked for: it imports torch,
+    which the pages and the CLI's listing commands never need."""
+    from ..experiments import JOB_KINDS
     return JOB_KINDS
 
 
@@ -271,13 +269,7 @@ def finish(store: Store, job_id: int, status: str, error: str | None = None, sec
 def describe(e: BaseException) -> str:
     """The error text a job keeps: ConfigError / DatasetUnavailable as they are
     (they already say what to do), others as the traceback's last line."""
-    kinds = [ConfigError]
-    try:
-        from ..sources import DatasetUnavailable
-        kinds.append(DatasetUnavailable)
-    except ImportError:
-        pass
-    if isinstance(e, tuple(kinds)):
+    if isinstance(e, (ConfigError, DatasetUnavailable)):
         return str(e)
     return traceback.format_exception_only(type(e), e)[-1].strip()
 

@@ -201,7 +201,7 @@ class Store:
         """'ok', or SQLite's list of problems."""
         return "\n".join(r[0] for r in self.conn.execute("PRAGMA integrity_check"))
 
-    # --- jobs (rows only; the lifecycle is engine/jobs.py) -----------------------------
+    # --- jobs (rows only; the lifecycle is engine/jobs/queue.py) -----------------------------
     def get_job(self, job_id: int) -> dict:
         with self.read() as c:
             return self.job_in(c, job_id)

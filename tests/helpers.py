@@ -1,7 +1,8 @@
-"""A real, small, finished job in a temporary store, for the page tests (AppTest) and
-the browser test. Shared by every page's tests:
+"""What the tests share: a real, small, finished job in a temporary store (for the
+page tests and the browser test), opening a page with AppTest and reading what it
+drew and what its download buttons hold.
 
-    from app_fixtures import seed_store
+    from helpers import seed_store
     store, job_id = seed_store(tmp_path)            # sets STRAGGLERS_RUNS=tmp_path
 
 The job is written exactly as a worker writes it: jobs.submit queues it (with the
@@ -11,19 +12,25 @@ runs engine.run.run streaming every epoch into the store and stores the summary.
 Defaults: digits (always there, no download), P = 512, 10 seeds, 60 epochs, CPU,
 and eta = 1.0 instead of the paper's 0.2, so that the 60 epochs show a real
 inversion (t* ~ 15) in every seed and hence real stragglers. Pass any RunConfig
-field to change it.
+field to change it. Each configuration is trained once per test session; later
+calls get a copy of that store file (SQLite's backup), so every module still has a
+store of its own.
 """
 from __future__ import annotations
 
+import atexit
+import json
 import os
-import sys
+import shutil
+import sqlite3
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 SMALL = dict(dataset="digits", n_train=512, seeds=10, epochs=60, device="cpu", lr=1.0)
 # Overrides for edge cases, shared by several pages' tests through shared_store: two seeds
@@ -73,6 +80,9 @@ def job_once(store, kind: str, config: dict) -> int:
     return run_job(store, kind, config)
 
 
+_TEMPLATES: dict = {}  # overrides -> (store file trained once this session, job id)
+
+
 def seed_store(tmp_path, **overrides):
     """(store, job_id): a Store in `tmp_path` (also exported as STRAGGLERS_RUNS, so the
     pages open the same one) holding one finished "run" job."""
@@ -81,29 +91,47 @@ def seed_store(tmp_path, **overrides):
     tmp_path = Path(tmp_path)
     tmp_path.mkdir(parents=True, exist_ok=True)
     os.environ["STRAGGLERS_RUNS"] = str(tmp_path)
-    store = Store(tmp_path / "store.sqlite")
     config = RunConfig(**{**SMALL, **overrides}).validate()
-    return store, run_job(store, "run", config.to_dict())
+    key = json.dumps(config.to_dict(), sort_keys=True)
+    if config.dataset.startswith("user:"):  # an upload lives in one test's data folder: not shared
+        store = Store(tmp_path / "store.sqlite")
+        return store, run_job(store, "run", config.to_dict())
+    if key not in _TEMPLATES:
+        folder = tempfile.mkdtemp(prefix="stragglers-template-")
+        atexit.register(shutil.rmtree, folder, True)
+        template = Store(Path(folder) / "store.sqlite")
+        _TEMPLATES[key] = (template.path, run_job(template, "run", config.to_dict()))
+    path, job_id = _TEMPLATES[key]
+    with sqlite3.connect(path) as src, sqlite3.connect(tmp_path / "store.sqlite") as dst:
+        src.backup(dst)
+    return Store(tmp_path / "store.sqlite"), job_id
 
 
 # --- reading what a page drew ----------------------------------------------------------------
 
-def chart_specs(at) -> list[dict]:
-    """The plotly figures an AppTest run drew, as dicts (the JSON sent to the browser)."""
-    import json
+def figures(at) -> list[dict]:
+    """The plotly figures an AppTest run drew, as dicts (the JSON sent to the browser), in page order."""
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def traces(fig: dict, meta=None) -> list[dict]:
+    return [t for t in fig["data"] if meta is None or t.get("meta") == meta]
 
 
 def values(trace: dict, key: str = "x"):
     """A trace's array as numpy: plotly >= 6 sends numpy arrays as typed arrays
-    ({"dtype": "f8", "bdata": base64}), lists stay lists."""
+    ({"dtype": "f8", "bdata": base64, "shape": "r, c"}), lists stay lists."""
     import base64
 
     import numpy as np
     v = trace.get(key)
     if isinstance(v, dict) and "bdata" in v:
         a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        return a.reshape(v["shape"]) if "shape" in v and isinstance(v["shape"], (list, tuple)) else a
+        shape = v.get("shape")
+        if shape:
+            a = a.reshape([int(s) for s in str(shape).strip("[]()").split(",")] if not isinstance(shape, (list, tuple))
+                          else list(shape))
+        return a
     return np.asarray(v if v is not None else [])
 
 
@@ -135,12 +163,12 @@ def shared_store(tmp_path_factory, monkeypatch, **overrides):
     return store, job_id
 
 
-def app_test(page: str, query: dict | None = None, timeout: float = 120):
-    """AppTest of app.py or pages/<page>, run once with the given query params."""
+def app_test(page: str, query: dict | None = None, timeout: float = 180):
+    """AppTest of app.py or pages/<name>.py, run once with the given query params."""
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(str(ROOT / page), default_timeout=timeout)
     for k, v in (query or {}).items():
-        at.query_params[k] = v
+        at.query_params[k] = str(v)
     return at.run()
 
 
@@ -165,3 +193,18 @@ def wait_until(predicate, timeout: float, what: str = "the condition", poll: flo
             return value
         time.sleep(poll)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Downloads:
+    """Records what every st.download_button hands to the media storage, by file name."""
+
+    def __init__(self, monkeypatch):
+        self.files: dict[str, bytes] = {}
+        real = MemoryMediaFileStorage.load_and_get_id
+
+        def spy(storage, path_or_data, mimetype, kind, filename=None):
+            if filename is not None and isinstance(path_or_data, bytes):
+                self.files[filename] = path_or_data
+            return real(storage, path_or_data, mimetype, kind, filename)
+
+        monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)

@@ -1,85 +1,270 @@
-"""Time and memory of a run before it starts, on this machine.
+"""Time and memory of a run or of an experiment before it starts, on this machine.
 
-Time: the run's FLOP count (dominated by the first layer's GEMMs) at a rate this
-machine has shown: the median of the last finished runs on the same device when
-there are some, else the GEMM rate measured here once times an efficiency.
-Memory: engine.memory's working-set bound plus what the run keeps (curves and the
-packed misclassified masks of every epoch). The Run form shows this; the CLI can too.
+An experiment is a list of phases, each one batched ensemble (the base run, the
+retrains of every variant, one run per training-set size, ...) as the experiment
+modules list them (engine.experiments.*.phases), plus work that is not training
+(t-SNE, bootstrap fits). A run is one phase. The seconds of a phase are
+
+    start-up (once) + data preparation + (epochs + 1) * seconds per epoch
+
+with seconds per epoch from engine.calibration's measured model of this machine
+(fixed cost + elementwise passes + GEMM FLOPs, the autograd factor for deeper nets
+and the CNN, a cost per mini-batch step for SGD). When runs have finished here, the
+median ratio of their measured to their modelled training time corrects the model
+(the machine's load changes; the calibration was one moment). The stated error is
+the larger of ERROR and what those runs showed.
+
+The same numbers drive the ETA of a job (`Clock`): its progress is counted in
+modelled seconds, so a phase that costs six times as much per epoch moves the bar
+six times slower, and the total is known before the first epoch.
 """
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
-from .config import ConfigError, RunConfig
+from . import calibration as cal
+from .config import USER_PREFIX, RunConfig
 from .memory import estimate_bytes
 
-INPUT_DIM = {"mnist": 784, "kmnist": 784, "fashion": 784, "cifar10": 3072, "digits": 64}
-TEST_SIZE = {"mnist": 10000, "kmnist": 10000, "fashion": 10000, "cifar10": 10000, "digits": 360}
-EFFICIENCY = 0.5  # activations, geometry and the optimiser: about half the GEMM rate (no runs to learn from)
-GPU_SPEEDUP = 50  # before any GPU run here: a GPU's rate as a multiple of this CPU's (a guess, said so)
-START_S = 3.0     # starting a worker and loading the data
-
-_RATE: dict = {}
+ERROR = 1.5  # the stated error factor before any run here has shown a larger one
+IMAGE_SHAPE = {"mnist": (28, 28), "kmnist": (28, 28), "fashion": (28, 28), "cifar10": (32, 32), "digits": (8, 8)}
 
 
-def gemm_rate(seconds: float = 0.15) -> float:
-    """float32 GEMM rate of this machine's CPU through torch (measured once per process)."""
-    if "cpu" not in _RATE:
-        import torch
-        a, b = torch.randn(512, 784), torch.randn(784, 256)
-        a @ b
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            a @ b
-            n += 1
-        _RATE["cpu"] = 2 * 512 * 784 * 256 * n / (time.perf_counter() - start)
-    return _RATE["cpu"]
+@dataclass(frozen=True)
+class Phase:
+    """One batched ensemble of an experiment: `rows` rows (seeds x variants) trained
+    with `config` (its epochs, test_every, architecture), whether it loads its data
+    anew, and the work after it that is not training: forwards of every row over the
+    test set (noisy copies), least-squares fits (Eq. 12 and its bootstrap), t-SNE
+    maps of the training set."""
+    what: str
+    config: RunConfig
+    rows: int
+    loads_data: bool = True
+    test_passes: int = 0
+    fits: int = 0
+    tsne_maps: int = 0
+    tsne_iterations: int = 750
 
 
-def flops(config: RunConfig) -> float:
-    """Work of a run, dominated by the first layer: forward + backward on the P training
-    points (6 P N H), a forward on the test set when it is measured (2 P_test N H), per
-    seed and epoch; deeper nets add their hidden-to-hidden layers."""
-    N = INPUT_DIM.get(config.dataset, 784)
-    P_test = TEST_SIZE.get(config.dataset, 10000)
-    deeper = 1 + (config.depth - 2) * config.width / N
-    return (6 * config.n_train + 2 * P_test / config.test_every) * N * config.width * config.seeds * \
-        (config.epochs + 1) * deeper
+def run_phases(config: RunConfig) -> list[Phase]:
+    return [Phase("training", config, config.seeds)]
 
 
-def rate_from_history(finished: list[dict], device: str = "cpu", last: int = 5) -> tuple[float, str]:
-    """FLOP/s this machine achieves: the median over the newest finished run jobs (job
-    dicts, newest first) on this device, or, before any, the GEMM rate times EFFICIENCY."""
-    rates = []
+# --- the data a config trains on ----------------------------------------------------------------
+
+def dataset_shape(dataset: str) -> tuple[tuple[int, int], int, int]:
+    """((h, w), training split size, test split size) without loading the data: the
+    built-in tables, or the .npy headers inside an upload's .npz."""
+    if not dataset.startswith(USER_PREFIX):
+        from .sources import SIZES
+        return IMAGE_SHAPE.get(dataset, (28, 28)), *SIZES.get(dataset, (60000, 10000))
+    import zipfile
+
+    import numpy as np
+
+    from .upload import user_dataset_path
+    shapes = {}
+    try:
+        with zipfile.ZipFile(user_dataset_path(dataset[len(USER_PREFIX):])) as z:
+            for key in ("x_train", "x_test"):
+                with z.open(f"{key}.npy") as f:
+                    version = np.lib.format.read_magic(f)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shapes[key] = read(f)[0]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return (28, 28), 60000, 10000  # not readable now: the run itself will say why
+    return tuple(shapes["x_train"][1:3]), int(shapes["x_train"][0]), int(shapes["x_test"][0])
+
+
+def _work(config: RunConfig, rows: int, tested: float) -> tuple[dict, bool]:
+    """One epoch's work (engine.calibration.epoch_work) and whether it goes through autograd."""
+    (h, w), _, P_test = dataset_shape(config.dataset)
+    N, P = h * w, config.n_train
+    patches = (h // config.kernel_size) * (w // config.kernel_size) if config.model == "cnn" else 1
+    sgd = config.optimizer == "sgd"
+    batches = -(-P // config.batch_size) if sgd else 0
+    work = cal.epoch_work(rows, P, N, config.width, P_test, tested, config.depth, patches, batches, eval_pass=sgd)
+    autograd = not (config.model == "fc" and config.depth == 2 and not sgd and config.activation != "silu")
+    return work, autograd
+
+
+def epoch_seconds(config: RunConfig, rows: int, coef: dict, tested: float | None = None) -> float:
+    """Modelled seconds of one epoch of `rows` rows (tested: the fraction of epochs
+    with a test evaluation, default from config.test_every)."""
+    if tested is None:
+        tested = min(1.0, (config.epochs // config.test_every + 1) / (config.epochs + 1))
+    work, autograd = _work(config, rows, tested)
+    seconds = cal.seconds_per_epoch(coef, work) * (coef["autograd_factor"] if autograd else 1.0)
+    return seconds + coef["batch_s"] * work["batches"]
+
+
+def phase_seconds(phase: Phase, coef: dict) -> dict:
+    """{"data", "train", "extra"} seconds of one phase."""
+    c = phase.config
+    (h, w), n_split, P_test = dataset_shape(c.dataset)
+    data = coef["standardise_s"] * h * w * (n_split + P_test) if phase.loads_data else 0.0
+    train = (c.epochs + 1) * epoch_seconds(c, phase.rows, coef)
+    extra = 0.0
+    if phase.test_passes:  # a forward of every row over the test set, per pass
+        one = cal.epoch_work(phase.rows, 0, h * w, c.width, P_test, 1.0, c.depth)
+        extra += phase.test_passes * (coef["elementwise_s"] * one["elementwise"] + coef["gemm_s"] * one["gemm"])
+    if phase.fits:
+        extra += phase.fits * coef["fit_s"]
+    if phase.tsne_maps:  # Barnes-Hut t-SNE: n log n per iteration
+        extra += phase.tsne_maps * coef["tsne_s"] * c.n_train * math.log2(max(c.n_train, 2)) * \
+            phase.tsne_iterations
+    return {"data": data, "train": train, "extra": extra}
+
+
+# --- corrections from runs that finished here ------------------------------------------------------
+
+def history_ratio(finished: list[dict], coef: dict, device: str, last: int = 5) -> tuple[float, float, int]:
+    """(median, largest) of measured / modelled training seconds over the newest
+    `last` finished run jobs on this kind of device (job dicts, newest first);
+    (1, 1, 0) before any."""
+    ratios = []
     for job in finished:
-        if len(rates) >= last:
+        if len(ratios) >= last:
             break
         seconds = job.get("seconds")
-        if not seconds or seconds < 1 or not str(job.get("device") or "cpu").startswith(device):
+        if job.get("kind", "run") != "run" or not seconds or seconds <= 0 or \
+                not str(job.get("device") or "cpu").startswith(device):
             continue
         try:
-            rates.append(flops(RunConfig.from_dict(job["config"])) / seconds)
-        except (ConfigError, TypeError):
+            config = RunConfig.from_dict(job["config"])
+            modelled = (config.epochs + 1) * epoch_seconds(config, config.seeds, coef)
+        except (ValueError, TypeError, KeyError):
             continue
-    if rates:
-        return float(sorted(rates)[len(rates) // 2]), f"from the last {len(rates)} finished run(s) here"
-    return gemm_rate() * EFFICIENCY, "from a GEMM rate measured here"
+        if modelled > 0:
+            ratios.append(seconds / modelled)
+    if not ratios:
+        return 1.0, 1.0, 0
+    ratios.sort()
+    worst = max(max(ratios), 1 / min(ratios))
+    return float(min(max(ratios[len(ratios) // 2], 0.25), 4.0)), float(worst), len(ratios)
 
 
-def estimate(config: RunConfig, rate: float | None = None, finished: list[dict] = ()) -> dict:
-    """{"seconds", "bytes", "flops", "how"} of a run on this machine, before it starts."""
-    import torch
-    on_gpu = config.device != "cpu" and torch.cuda.is_available()
-    how = "given rate"
-    if rate is None:
-        rate, how = rate_from_history(list(finished), "cuda" if on_gpu else "cpu")
-        if on_gpu and "finished run" not in how:
-            rate *= GPU_SPEEDUP
-    N = INPUT_DIM.get(config.dataset, 784)
-    P_test = TEST_SIZE.get(config.dataset, 10000)
-    P, H, R, T, L = config.n_train, config.width, config.seeds, config.epochs, config.depth
-    kept = R * (T + 1) * math.ceil(P / 8) + 8 * 6 * R * (T + 1)
-    work = flops(config)
-    return {"seconds": work / rate + START_S, "bytes": estimate_bytes(P, N, H, L, R, P_test) + kept, "flops": work,
-            "how": f"FLOP count at {rate / 1e9:.1f} GFLOP/s, {how}"}
+# --- the estimate ------------------------------------------------------------------------------------
+
+def device_of(config: RunConfig) -> str:
+    """'cpu' or 'cuda', where a run of this config will train (without importing torch
+    when the answer is plain: no GPU listed, or device=cpu)."""
+    if config.device == "cpu":
+        return "cpu"
+    if config.device == "cuda":
+        return "cuda"
+    import sys
+    if "torch" in sys.modules:
+        return "cuda" if sys.modules["torch"].cuda.is_available() else "cpu"
+    return "cuda" if cal.gpu_names() else "cpu"
+
+
+def estimate_phases(phases: list[Phase], finished: list[dict] = (), coef: dict | None = None,
+                    device: str | None = None, extra: dict | None = None) -> dict:
+    """Seconds (with a low..high range), peak memory and the device of the phases,
+    with the time of each. `coef`: the calibration's coefficients (default: this
+    machine's, measured now if never measured); `extra`: more of them (the
+    experiments' fits and t-SNE, engine.experiments.estimate)."""
+    device = device or device_of(phases[0].config)
+    how = "given coefficients"
+    if coef is None:
+        calib = cal.calibration(device)
+        coef = calib["coefficients"]
+        how = f"model measured on this machine {_ago(calib['measured_at'])}"
+    coef = {**coef, **(extra or {})}
+    ratio, worst, n = history_ratio(list(finished), coef, device)
+    if n:
+        how += f", corrected by the last {n} finished run{'s' if n > 1 else ''} here (x{ratio:.2f})"
+    parts = [phase_seconds(p, coef) for p in phases]
+    train = ratio * sum(p["train"] for p in parts)
+    start = coef["start_s"]
+    if any(p.config.dataset == "digits" for p in phases):  # scikit-learn ships them: its import, once
+        start += coef.get("sklearn_s", 0.0)
+    seconds = start + sum(p["data"] + p["extra"] for p in parts) + train
+    error = max(ERROR, min(worst, 4.0))
+    memory = max(_phase_bytes(p) for p in phases)
+    return {"seconds": seconds, "low": seconds / error, "high": seconds * error, "error": error,
+            "memory_bytes": memory, "device": device, "how": how,
+            "phases": [{"what": p.what, "rows": p.rows, "epochs": p.config.epochs,
+                        "seconds": ratio * q["train"] + q["data"] + q["extra"]} for p, q in zip(phases, parts)],
+            "start_s": start, "ratio": ratio}
+
+
+def estimate(config: RunConfig, finished: list[dict] = (), coef: dict | None = None) -> dict:
+    """estimate_phases of a single run."""
+    return estimate_phases(run_phases(config), finished, coef)
+
+
+def _phase_bytes(phase: Phase) -> int:
+    """Working set while the phase trains (engine.memory) plus what it keeps: every
+    epoch's curves and packed misclassified masks of every row."""
+    c = phase.config
+    (h, w), _, P_test = dataset_shape(c.dataset)
+    N, P, H = h * w, c.n_train, c.width
+    if c.model == "cnn":
+        H *= (h // c.kernel_size) * (w // c.kernel_size)
+    autograd = _work(c, 1, 1.0)[1]
+    kept = phase.rows * (c.epochs + 1) * (math.ceil(P / 8) + 8 * 6)
+    return int(estimate_bytes(P, N, H, c.depth, phase.rows, P_test, autograd=autograd) + kept)
+
+
+def fmt_seconds(s) -> str:
+    """'45 s', '3 min 05 s', '1 h 20 min'; '–' for nothing or not a number."""
+    if s is None or not isinstance(s, (int, float)) or not math.isfinite(s) or s < 0:
+        return "–"
+    s = int(round(s))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _ago(when: float) -> str:
+    minutes = (time.time() - when) / 60
+    if minutes < 2:
+        return "just now"
+    if minutes < 120:
+        return f"{minutes:.0f} min ago"
+    hours = minutes / 60
+    return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
+
+
+# --- the ETA of a job under way ---------------------------------------------------------------------
+
+class Clock:
+    """The ETA of a job whose work is known up front, in modelled seconds (each epoch
+    of each phase worth what the model says it costs). The speed is measured as the
+    job goes and blended with the model's:
+
+        eta = modelled seconds left * (elapsed + prior) / (modelled seconds done + prior)
+
+    so the first ETA is the estimate itself, and it follows the machine's real speed
+    more and more as the work gets done (prior: how many seconds of evidence the model
+    is worth). Without a model (`total_s` None: this machine not calibrated) the ETA
+    is the measured rate alone, and None before the second report."""
+
+    def __init__(self, total_s: float | None, prior_s: float | None = None, now=time.monotonic):
+        self.total_s, self.now = total_s, now
+        self.prior_s = 0.0 if total_s is None else (prior_s if prior_s is not None else min(10.0, 0.1 * total_s))
+        self.start = None   # (time, done) of the first report
+        self.done_s = 0.0
+
+    def update(self, done: float, total: float | None = None) -> float | None:
+        """Record `done` (modelled seconds, or any unit when there is no model, with
+        `total` in the same unit) and return the ETA in seconds."""
+        now = self.now()
+        if total is not None:
+            self.total_s = total
+        if self.start is None:
+            self.start = (now, done)
+        self.done_s = done
+        left = max(0.0, self.total_s - done)
+        elapsed, gained = now - self.start[0], done - self.start[1]
+        if self.prior_s > 0:
+            return left * (elapsed + self.prior_s) / (gained + self.prior_s)
+        return left * elapsed / gained if gained > 0 and elapsed > 0 else None

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 from .environment import resolve_device
-from .models import has_manual_backward
 
 FLOAT = 4  # bytes; the engine trains in float32
 DEFAULT_FRACTION = 0.5  # of the memory available when the run starts
@@ -57,9 +54,9 @@ def estimate_bytes(P: int, N: int, H: int, L: int, R: int, n_test: int, device="
 
 def available_bytes(device="cpu") -> int:
     """Memory free for a new run now: MemAvailable on the host, free memory on a GPU."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+    if str(device).startswith("cuda"):
+        import torch  # only here: the host's memory (the pages' estimate) needs no torch
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -93,6 +90,7 @@ def chunk_seeds(seeds, P: int, N: int, H: int, L: int, n_test: int, budget: int,
 def plan(config, data, seeds=None, budget: int | None = None) -> list[list[int]]:
     """chunk_seeds for a RunConfig and a Dataset (default budget: default_budget of
     the run's device)."""
+    from .models import has_manual_backward
     if budget is None:
         budget = default_budget(resolve_device(config.device))
     N, H = data.x_train.shape[1], config.width

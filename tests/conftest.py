@@ -1,4 +1,21 @@
+import os
+
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_calibration(tmp_path_factory):
+    """Every test's store shares one calibration of this machine (engine.calibration,
+    measured for real the first time an estimate needs it), instead of measuring
+    again in each temporary runs folder. Servers and workers the tests start inherit it."""
+    from engine.calibration import FOLDER_ENV
+    before = os.environ.get(FOLDER_ENV)
+    os.environ[FOLDER_ENV] = str(tmp_path_factory.mktemp("calibration"))
+    yield
+    if before is None:
+        os.environ.pop(FOLDER_ENV, None)
+    else:
+        os.environ[FOLDER_ENV] = before
 
 
 @pytest.fixture(scope="session")

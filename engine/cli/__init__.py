@@ -8,7 +8,7 @@ import sys
 
 from ..config import ConfigError
 from . import data, experiments, jobs, run
-from .options import add_run_options
+from .options import add_dry_run, add_run_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="train an ensemble and write summary, metrics and stragglers")
     add_run_options(p)
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", help="output folder (needed unless --dry-run)")
+    add_dry_run(p)
     p.set_defaults(func=run.cmd_run)
     p = sub.add_parser("data", help="list or fetch datasets")
     p.add_argument("action", choices=["list", "fetch"])

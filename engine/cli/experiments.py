@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..experiments.context import LocalContext, write_result
-from .options import add_run_options, config_from_args
+from .options import add_dry_run, add_run_options, config_from_args
 from .progress import Progress
 
 
@@ -82,6 +82,7 @@ def register(subparsers) -> None:
                 p.add_argument(flag, dest=dest, type=kind_of, default=default, help=f"{text} (default: {default})")
         p.add_argument("--out", help="output folder (result.json + CSVs)")
         p.add_argument("--job", action="store_true", help="submit to the job queue instead of running here")
+        add_dry_run(p)
         p.set_defaults(func=_command(kind, [o[1] for o in options]))
 
 
@@ -99,15 +100,18 @@ def job_config(kind: str, args, dests: list[str]) -> dict:
 def _command(kind: str, dests: list[str]):
     def run(args) -> int:
         config = job_config(kind, args, dests)
+        if args.dry_run:
+            from .estimate import dry_run
+            return dry_run(kind, config, args.json)
         if args.job:
             from ..jobs.queue import submit
             print(f"submitted {kind} job {submit(kind, config)}")
             return 0
         if not args.out:
-            print("error: --out DIR is needed unless --job", file=sys.stderr)
+            print("error: --out DIR is needed unless --job or --dry-run", file=sys.stderr)
             return 2
         from ..experiments import JOB_KINDS
-        ctx = LocalContext(on_progress=Progress())
+        ctx = LocalContext(on_progress=Progress(label="seed-epochs"))
         result = JOB_KINDS[kind](config, ctx)
         result["config"] = config
         write_result(Path(args.out), result, ctx.artifacts)

@@ -25,3 +25,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(**{n: getattr(args, n) for n in OPTIONS if hasattr(args, n)}).validate()
+
+
+def add_dry_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", dest="dry_run", action="store_true",
+                        help="check the options and print the estimate of time and memory on this machine "
+                             "(engine.estimate, the Run form's numbers); nothing is trained")
+    parser.add_argument("--json", action="store_true", help="with --dry-run: one JSON object "
+                                                            '{"seconds", "memory_bytes", "device", ...}')

@@ -9,9 +9,15 @@ from .progress import Progress
 
 
 def cmd_run(args) -> int:
+    config = config_from_args(args)
+    if args.dry_run:
+        from .estimate import dry_run
+        return dry_run("run", config.to_dict(), args.json)
+    if not args.out:
+        print("error: --out DIR is needed (or --dry-run for the estimate alone)", file=sys.stderr)
+        return 2
     from ..report import write_outputs  # torch: imported only when a run is asked for
     from ..run import EpochsDone, run
-    config = config_from_args(args)
     bar, done = Progress(config.epochs), EpochsDone(config.seeds, config.epochs)
     result, data = run(config, on_epoch=lambda rec: bar(done(rec)))
     summ = write_outputs(result, data, Path(args.out))

@@ -32,16 +32,16 @@ def split(config: dict, defaults: dict) -> tuple[RunConfig, dict]:
 
 class LocalContext:
     """The job context for a run in this process (CLI, tests): progress goes to
-    `on_progress(done, total)` (the CLI's bar), never asked to stop, artifacts kept
+    `on_progress(done, total, eta_s)` (the CLI's bar), never asked to stop, artifacts kept
     in memory (and written by write_result)."""
 
     def __init__(self, on_progress=None):
         self.artifacts: dict = {}
         self._on_progress = on_progress
 
-    def progress(self, done: int, total: int) -> None:
+    def progress(self, done: int, total: int, eta_s: float | None = None) -> None:
         if self._on_progress is not None:
-            self._on_progress(done, total)
+            self._on_progress(done, total, eta_s)
 
     def should_stop(self) -> bool:
         return False
@@ -54,15 +54,52 @@ class LocalContext:
 
 
 class Steps:
-    """Epoch counter over all the runs of one experiment, so a job reports one
-    progress bar and one cancel point, however many ensembles it trains."""
+    """Progress over all the ensembles of one experiment, so a job reports one
+    progress bar, one ETA and one cancel point however many it trains.
 
-    def __init__(self, ctx, total: int):
-        self.ctx, self.total, self.done = ctx, max(int(total), 1), 0
+    The experiment lists its phases up front (engine.estimate.Phase: rows x epochs
+    each), so the total is known before the first epoch and never grows; progress is
+    counted in seed-epochs (one row trained one epoch). The ETA weighs each epoch by
+    its modelled seconds (engine.estimate, this machine's calibration when it has
+    one), so a phase that costs more per epoch is not taken for a slowdown.
+    `begin(k)` starts phase k, with its actual shape when it differs from the plan
+    (e.g. fewer ε values than asked for: the total only shrinks)."""
+
+    def __init__(self, ctx, phases: list, device: str | None = None):
+        from ..calibration import cached
+        from ..estimate import Clock, device_of, epoch_seconds
+        self.ctx, self.phases = ctx, list(phases)
+        calib = cached(device or device_of(self.phases[0].config))
+        self._cost = (lambda p: epoch_seconds(p.config, p.rows, calib["coefficients"])) if calib else \
+            (lambda p: float(p.rows))
+        self.costs = [self._cost(p) for p in self.phases]
+        self.clock = Clock(self.modelled_total if calib else None)
+        self.index, self.done, self.done_s = 0, 0, 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(p.rows * (p.config.epochs + 1) for p in self.phases)
+
+    @property
+    def modelled_total(self) -> float:
+        return sum(c * (p.config.epochs + 1) for p, c in zip(self.phases, self.costs))
+
+    def begin(self, index: int, phase=None) -> "Steps":
+        """Phase `index` starts (everything before it counts as done, e.g. after a
+        divergence ended one early); `phase` replaces the planned one."""
+        if phase is not None:
+            self.phases[index], self.costs[index] = phase, self._cost(phase)
+        before = self.phases[:index]
+        self.index = index
+        self.done = sum(p.rows * (p.config.epochs + 1) for p in before)
+        self.done_s = sum(c * (p.config.epochs + 1) for p, c in zip(before, self.costs[:index]))
+        return self
 
     def __call__(self, record=None) -> None:
-        self.done += 1
-        self.ctx.progress(min(self.done, self.total), self.total)
+        self.done += self.phases[self.index].rows
+        self.done_s += self.costs[self.index]
+        total = self.total
+        self.ctx.progress(min(self.done, total), total, self.clock.update(self.done_s, self.modelled_total))
 
     def check(self) -> None:
         if self.ctx.should_stop():

@@ -18,6 +18,7 @@ from ..curves import CURVES, METRICS
 from ..results import RunResult
 from ..stragglers import epoch_at_error
 from ..config import parse_overrides, typed_value
+from ..estimate import Phase
 from .context import Steps, split
 from .ensemble import run_rows
 
@@ -111,16 +112,24 @@ def variants_from(vary: list[str] = (), variant: list[str] = ()) -> dict:
     return out
 
 
+def _configs(base, opts) -> dict:
+    return {name: base.replace(**ov).validate() for name, ov in (opts["variants"] or {"base": {}}).items()}
+
+
+def phases(base, opts) -> list[Phase]:
+    """One ensemble per variant, each on its own data."""
+    return [Phase(f"variant {name}", cfg, cfg.seeds) for name, cfg in _configs(base, opts).items()]
+
+
 def compare(config: dict, ctx) -> dict:
     """Job "compare": the base run, or each variant, in epoch and eps coordinates."""
     base, opts = split(config, OPTIONS)
-    variants = opts["variants"] or {"base": {}}
-    configs = {name: base.replace(**ov).validate() for name, ov in variants.items()}
-    steps = Steps(ctx, sum((c.epochs + 1) for c in configs.values()))
+    configs = _configs(base, opts)
+    steps = Steps(ctx, phases(base, opts))
     eps = [float(e) for e in opts["epsilons"]]
     out, by_epoch, by_eps = {}, [], []
-    for name, cfg in configs.items():
-        ens = run_rows(cfg, prepare(cfg), cfg.seed_list, steps=steps,
+    for k, (name, cfg) in enumerate(configs.items()):
+        ens = run_rows(cfg, prepare(cfg), cfg.seed_list, steps=steps.begin(k),
                        on_epoch=ctx.on_epoch if len(configs) == 1 else None)
         res = ens.result
         out[name] = {"config": cfg.to_dict(), **geometry_summary(res)}

@@ -21,6 +21,7 @@ from scipy.stats import mannwhitneyu
 from ..data import prepare
 from ..files import atomic_write
 from ..stragglers import CONSENSUS_THRESHOLD, consensus, stragglers_at
+from ..estimate import Phase
 from .context import Steps, split
 from .ensemble import hidden_of, run_rows
 
@@ -63,11 +64,15 @@ def tsne(x: np.ndarray, perplexity: float = 30.0, n_iter: int = 500, early_iter:
     return np.asarray(emb, dtype=np.float64)
 
 
+def _cache_path(key: dict, kw: dict) -> Path:
+    settings = {k: v for k, v in kw.items() if k != "n_jobs"}  # threads change the speed, not the map
+    return cache_dir() / f"tsne-{_key({**key, **settings, 'pca': PCA_COMPONENTS})}.npy"
+
+
 def cached_tsne(x: np.ndarray, key: dict, use_cache: bool = True, **kw) -> tuple[np.ndarray, dict]:
     """t-SNE of x, read from / written to the cache under a hash of `key` + the
     settings. Returns (embedding, {"seconds", "cached", "path"})."""
-    settings = {k: v for k, v in kw.items() if k != "n_jobs"}  # threads change the speed, not the map
-    path = cache_dir() / f"tsne-{_key({**key, **settings, 'pca': PCA_COMPONENTS})}.npy"
+    path = _cache_path(key, kw)
     start = time.perf_counter()
     if use_cache and path.exists():
         emb = np.load(path)
@@ -126,14 +131,29 @@ def benchmark(x: np.ndarray, perplexity: float = 30.0, n_iter: int = 500, early_
             "speedup": t_sk / t_open}
 
 
+def phases(cfg, opts, map_cached: bool = False) -> list[Phase]:
+    """The run (for the consensus stragglers), then the t-SNE of the inputs (none when
+    `map_cached`) and of the hidden layer when asked for, and the benchmark's two."""
+    maps = (0 if map_cached else 1) + (opts["hidden_epoch"] is not None) + 2 * bool(opts["benchmark"])
+    return [Phase("training", cfg, cfg.seeds, tsne_maps=maps,
+                  tsne_iterations=int(opts["n_iter"]) + int(opts["early_iter"]))]
+
+
+def map_is_cached(cfg, data, opts) -> bool:
+    """Whether the input map of this data block and these settings is in the cache."""
+    kw = {"perplexity": float(opts["perplexity"]), "n_iter": int(opts["n_iter"]),
+          "early_iter": int(opts["early_iter"]), "seed": int(opts["tsne_seed"])}
+    return bool(opts["cache"]) and _cache_path(input_key(cfg, data), kw).exists()
+
+
 def embed(config: dict, ctx) -> dict:
     """Job "embed": the input map (cached), the stragglers on it and the test."""
     cfg, opts = split(config, OPTIONS)
     data = prepare(cfg)
     hidden_epoch = opts["hidden_epoch"]
-    steps = Steps(ctx, cfg.epochs + 1)
+    steps = Steps(ctx, phases(cfg, opts))
     keep = (int(hidden_epoch),) if hidden_epoch is not None else ()
-    ens = run_rows(cfg, data, cfg.seed_list, steps=steps, on_epoch=ctx.on_epoch, keep_epochs=keep)
+    ens = run_rows(cfg, data, cfg.seed_list, steps=steps.begin(0), on_epoch=ctx.on_epoch, keep_epochs=keep)
     freq = consensus(stragglers_at(ens.result))
     strag = freq >= CONSENSUS_THRESHOLD
     kw = {"perplexity": float(opts["perplexity"]), "n_iter": int(opts["n_iter"]), "early_iter": int(opts["early_iter"]),

@@ -11,11 +11,14 @@ repeated once per variant and each row masks its own removed points.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..data import prepare, with_noise
 from ..curves import CURVES, METRICS
 from ..stragglers import stragglers_at, stragglers_at_error
+from ..estimate import Phase
 from .context import Steps, split
 from .coordinates import epochs_at, epsilon_grid
 from .ensemble import errors_on, last_values, run_rows
@@ -72,14 +75,32 @@ def retrain(config, data, seeds, removed: dict, steps=None, sigmas=(), noise_see
     return {"variants": out, "rows": blocks, "result": res}
 
 
+def _prune_retrain(cfg, opts):
+    return cfg.replace(epochs=int(opts["retrain_epochs"] or cfg.epochs))
+
+
+def prune_variants(prune_epochs) -> int:
+    """S(t*), S(t) at each distinct epoch (default: two, before and after t*), and a
+    random set of the same size for each."""
+    return 2 * (1 + (len({int(t) for t in prune_epochs}) if prune_epochs else 2))
+
+
+def prune_phases(cfg, opts) -> list[Phase]:
+    """The base run, then every variant's retrain as rows of one ensemble."""
+    n = prune_variants(opts["prune_epochs"])
+    return [Phase("base run", cfg, cfg.seeds),
+            Phase(f"retrain, {n} variants", _prune_retrain(cfg, opts), n * cfg.seeds, loads_data=False)]
+
+
 def prune(config: dict, ctx) -> dict:
     """Job "prune" (Fig. 2a)."""
     cfg, opts = split(config, PRUNE_OPTIONS)
-    retrain_cfg = cfg.replace(epochs=int(opts["retrain_epochs"] or cfg.epochs))
+    retrain_cfg = _prune_retrain(cfg, opts)
     data = prepare(cfg)
     seeds = cfg.seed_list
-    steps = Steps(ctx, cfg.epochs + 1)  # grows once the number of variants is known
-    base = run_rows(cfg, data, seeds, steps=steps, on_epoch=ctx.on_epoch).result
+    plan = prune_phases(cfg, opts)
+    steps = Steps(ctx, plan)
+    base = run_rows(cfg, data, seeds, steps=steps.begin(0), on_epoch=ctx.on_epoch).result
     invs = base.inversions()
     t_star = np.array([i.straggler_epoch for i in invs])
     removed = {"stragglers": stragglers_at(base, t_star)}
@@ -89,8 +110,9 @@ def prune(config: dict, ctx) -> dict:
     for k, name in enumerate(list(removed)):
         control = "random" if name == "stragglers" else "random_" + name[2:]
         removed[control] = random_like(removed[name], seeds, opts["random_seed"] + k)
-    steps.total += retrain_cfg.epochs + 1
-    fit = retrain(retrain_cfg, data, seeds, removed, steps=steps)
+    # the default epochs t*/3 and 3 t* can coincide on a short run: fewer rows than planned
+    fit = retrain(retrain_cfg, data, seeds, removed,
+                  steps=steps.begin(1, dataclasses.replace(plan[1], rows=len(removed) * len(seeds))))
     variants = {"full": _base_variant(base, invs)}
     curves = _mean_curves("full", base, slice(0, len(seeds)))
     for name, v in fit["variants"].items():
@@ -102,16 +124,32 @@ def prune(config: dict, ctx) -> dict:
             "variants": variants}
 
 
+def _sweep_retrain(cfg, opts):
+    retrain_cfg = cfg.replace(epochs=int(opts["retrain_epochs"] or cfg.epochs))
+    # only the asymptotic test error matters here: evaluate the clean test set at the end
+    return retrain_cfg.replace(test_every=retrain_cfg.epochs)
+
+
+def sweep_phases(cfg, opts) -> list[Phase]:
+    """The base run, then S(t(ε)) and a random set for each ε as rows of one ensemble
+    (at most n_grid ε values when none are given: the grid drops repeated errors),
+    each also tested on the noisy copies of the test set, as the base run is."""
+    n_eps = len(opts["epsilons"]) if opts["epsilons"] else int(opts["n_grid"])
+    sigmas = len(opts["sigmas"])
+    return [Phase("base run", cfg, cfg.seeds, test_passes=sigmas),
+            Phase(f"retrain, {2 * n_eps} variants", _sweep_retrain(cfg, opts), 2 * n_eps * cfg.seeds,
+                  loads_data=False, test_passes=sigmas)]
+
+
 def sweep(config: dict, ctx) -> dict:
     """Job "sweep" (Fig. 2b-c)."""
     cfg, opts = split(config, SWEEP_OPTIONS)
-    retrain_cfg = cfg.replace(epochs=int(opts["retrain_epochs"] or cfg.epochs))
-    # only the asymptotic test error matters here: evaluate the clean test set at the end
-    retrain_cfg = retrain_cfg.replace(test_every=retrain_cfg.epochs)
+    retrain_cfg = _sweep_retrain(cfg, opts)
     data = prepare(cfg)
     seeds = cfg.seed_list
-    steps = Steps(ctx, cfg.epochs + 1 + retrain_cfg.epochs + 1)
-    base_ens = run_rows(cfg, data, seeds, steps=steps, on_epoch=ctx.on_epoch)
+    plan = sweep_phases(cfg, opts)
+    steps = Steps(ctx, plan)
+    base_ens = run_rows(cfg, data, seeds, steps=steps.begin(0), on_epoch=ctx.on_epoch)
     base = base_ens.result
     if opts["epsilons"]:
         eps = np.array(sorted((float(e) for e in opts["epsilons"]), reverse=True))
@@ -122,7 +160,8 @@ def sweep(config: dict, ctx) -> dict:
         removed[f"stragglers_{k}"] = stragglers_at_error(base, e)
         removed[f"random_{k}"] = random_like(removed[f"stragglers_{k}"], seeds, opts["random_seed"] + k)
     sigmas = [float(s) for s in opts["sigmas"]]
-    fit = retrain(retrain_cfg, data, seeds, removed, steps=steps, sigmas=sigmas, noise_seed=opts["noise_seed"])
+    fit = retrain(retrain_cfg, data, seeds, removed, sigmas=sigmas, noise_seed=opts["noise_seed"],
+                  steps=steps.begin(1, dataclasses.replace(plan[1], rows=len(removed) * len(seeds))))
     full_noisy = {str(s): errors_on(cfg, data, base_ens.final_params(), noisy_test(data, s, opts["noise_seed"]),
                                     data.y_test).tolist() for s in sigmas}
     t_eps = epochs_at(base, eps)

@@ -16,6 +16,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 from ..config import ConfigError
 from ..data import prepare
+from ..estimate import Phase
 from .context import Steps, split
 from .ensemble import run_rows
 
@@ -72,20 +73,19 @@ def phi_scaling(P, phi_per_seed: list, n_boot: int = 200, seed: int = 0) -> dict
     }
 
 
-def measure_phi(cfg, n_trains, steps=None, on_epoch=None) -> list[np.ndarray]:
-    """phi per seed for each P (block cfg.block of each size)."""
+def measure_phi(cfg, n_trains, steps=None, on_epoch=None, first_phase: int = 0) -> list[np.ndarray]:
+    """phi per seed for each P (block cfg.block of each size); `steps` counts them as
+    phases first_phase, first_phase + 1, ..."""
     out = []
-    for P in n_trains:
+    for k, P in enumerate(n_trains):
         c = cfg.replace(n_train=int(P)).validate()
-        res = run_rows(c, prepare(c), c.seed_list, steps=steps, on_epoch=on_epoch).result
+        res = run_rows(c, prepare(c), c.seed_list, steps=steps.begin(first_phase + k) if steps else None,
+                       on_epoch=on_epoch).result
         out.append(np.array([i.phi for i in res.inversions()]))
     return out
 
 
-def scaling(config: dict, ctx) -> dict:
-    """Job "scaling": phi(P) and Eq. 12 for the base architecture, and phi_inf on
-    the depth x width grid when "depths" and/or "widths" are given."""
-    cfg, opts = split(config, OPTIONS)
+def _sizes_and_grid(cfg, opts) -> tuple[list[int], list[tuple]]:
     P = [int(p) for p in opts["n_trains"]]
     if len(P) < 3:
         raise ConfigError("n_trains", opts["n_trains"],
@@ -93,11 +93,32 @@ def scaling(config: dict, ctx) -> dict:
     grid = [(d, w) for d in (opts["depths"] or [cfg.depth]) for w in (opts["widths"] or [cfg.width])]
     if (cfg.depth, cfg.width) not in grid:
         grid.insert(0, (cfg.depth, cfg.width))
-    steps = Steps(ctx, len(grid) * len(P) * (cfg.epochs + 1))
+    return P, grid
+
+
+def _cell(cfg, d, w):
+    return cfg.replace(depth=int(d), width=int(w), layer=min(cfg.layer, int(d) - 1))
+
+
+def phases(cfg, opts) -> list[Phase]:
+    """One run per size P and grid cell; after each cell's last size, the Eq. 12 fit
+    and its bootstrap refits."""
+    P, grid = _sizes_and_grid(cfg, opts)
+    return [Phase(f"L={d}, H={w}, P={p}", _cell(cfg, d, w).replace(n_train=p).validate(), cfg.seeds,
+                  fits=int(opts["n_boot"]) + 1 if k == len(P) - 1 else 0)
+            for d, w in grid for k, p in enumerate(P)]
+
+
+def scaling(config: dict, ctx) -> dict:
+    """Job "scaling": phi(P) and Eq. 12 for the base architecture, and phi_inf on
+    the depth x width grid when "depths" and/or "widths" are given."""
+    cfg, opts = split(config, OPTIONS)
+    P, grid = _sizes_and_grid(cfg, opts)
+    steps = Steps(ctx, phases(cfg, opts))
     out, rows = {"kind": "scaling"}, []
-    for d, w in grid:
-        c = cfg.replace(depth=int(d), width=int(w), layer=min(cfg.layer, int(d) - 1))
-        phis = measure_phi(c, P, steps, on_epoch=None)
+    for g, (d, w) in enumerate(grid):
+        c = _cell(cfg, d, w)
+        phis = measure_phi(c, P, steps, on_epoch=None, first_phase=g * len(P))
         fit = phi_scaling(P, phis, int(opts["n_boot"]), int(opts["boot_seed"]))
         rows += [{"depth": d, "width": w, **pt} for pt in fit["points"]]
         cell = {"depth": int(d), "width": int(w), "phi_inf": fit["phi_inf"], "phi_inf_err": fit["phi_inf_err"],

@@ -15,6 +15,7 @@ import numpy as np
 from ..data import prepare
 from ..stragglers import stragglers_at, stragglers_at_error
 from ..config import parse_overrides
+from ..estimate import Phase
 from .context import Steps, split
 from .coordinates import epochs_at, epsilon_grid
 from .ensemble import run_rows
@@ -73,17 +74,29 @@ def _ratio(num, den) -> float:
     return float(num / den) if np.isfinite(num) and np.isfinite(den) and den > 0 else float("nan")
 
 
+def _other(cfg, opts):
+    """The RunConfig of the other architecture (option "other": overrides such as
+    "model=cnn" or a dict), or None."""
+    other = opts["other"]
+    other = parse_overrides(other, "other") if isinstance(other, str) else (other or None)
+    return cfg.replace(**other).validate() if other else None
+
+
+def phases(cfg, opts) -> list[Phase]:
+    """The base run, then the other architecture's on the same data."""
+    other = _other(cfg, opts)
+    return [Phase("base run", cfg, cfg.seeds)] + ([Phase("other architecture", other, other.seeds)] if other else [])
+
+
 def stability(config: dict, ctx) -> dict:
     """Job "stability" (Fig. 2d): z vs eps, the eps of maximal z, the overlap
     matrix there and at t*, and (option "other": run overrides such as
     {"model": "cnn"}) the cross-architecture z."""
     cfg, opts = split(config, OPTIONS)
-    other = opts["other"]
-    other = parse_overrides(other, "other") if isinstance(other, str) else (other or None)
-    other_cfg = cfg.replace(**other).validate() if other else None
-    steps = Steps(ctx, (cfg.epochs + 1) + (other_cfg.epochs + 1 if other_cfg else 0))
+    other_cfg = _other(cfg, opts)
+    steps = Steps(ctx, phases(cfg, opts))
     data = prepare(cfg)
-    res = run_rows(cfg, data, cfg.seed_list, steps=steps, on_epoch=ctx.on_epoch).result
+    res = run_rows(cfg, data, cfg.seed_list, steps=steps.begin(0), on_epoch=ctx.on_epoch).result
     if opts["epsilons"]:
         eps = np.array(sorted((float(e) for e in opts["epsilons"]), reverse=True))
     else:
@@ -106,7 +119,7 @@ def stability(config: dict, ctx) -> dict:
     ctx.put_artifact("overlap_matrix_t_star", _matrix_rows(overlap_matrix(S_star), cfg.seed_list))
     out["overlap_matrix_t_star"] = overlap_matrix(S_star).tolist()
     if other_cfg is not None:
-        out["cross"] = cross_architecture(res, other_cfg, eps, steps)
+        out["cross"] = cross_architecture(res, other_cfg, eps, steps.begin(1))
         ctx.put_artifact("cross", out["cross"]["points"])
     return out
 

@@ -93,7 +93,7 @@ def _run(ctx: queue.JobContext, config: dict):
     from ..report import summary
     from ..run import run
     cfg = RunConfig.from_dict(config)
-    ctx.epochs_total, ctx.n_seeds = cfg.epochs, cfg.seeds
+    ctx.epochs_total, ctx.n_seeds, ctx.epoch_s = cfg.epochs, cfg.seeds, modelled_epoch(cfg)
     result, data = run(cfg, on_epoch=ctx.on_epoch, should_stop=ctx.should_stop)
     if result.diverged:
         seeds = sorted(result.diverged)
@@ -103,6 +103,15 @@ def _run(ctx: queue.JobContext, config: dict):
         return "cancelled", None, result.seconds
     ctx.put_artifact("summary", summary(result, data))
     return "done", None, result.seconds
+
+
+def modelled_epoch(cfg) -> float | None:
+    """Modelled seconds of one epoch of this run on this machine (the ETA's prior), or
+    None when the machine was never calibrated (then the ETA is the measured rate)."""
+    from ..calibration import cached
+    from ..estimate import device_of, epoch_seconds
+    calib = cached(device_of(cfg))
+    return epoch_seconds(cfg, cfg.seeds, calib["coefficients"]) if calib else None
 
 
 def _experiment(ctx: queue.JobContext, kind: str, config: dict):

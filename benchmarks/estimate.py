@@ -1,0 +1,112 @@
+"""How good the estimates are on this machine: each case's estimate (the one the Run
+form, the pages and `--dry-run` show) against the measured time, and the ETA of an
+experiment job as it went. Prints one JSON line per case and a summary; writes
+benchmarks/results/estimate.json.
+
+    python -m benchmarks.estimate [--fresh] [--quick] [--device cpu|cuda]
+
+Runs go through `python -m engine run` in a child process (start-up, data and
+training all counted, as a worker pays them); experiments run here through the
+same Steps/Clock a job uses, so their ETA trace is the one a page would show
+(their estimate is compared without the start-up). --fresh measures the machine
+again first; --quick takes the small cases only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = [  # (name, run options)
+    ("quick preset", "--dataset mnist --n-train 2048 --seeds 10 --epochs 150 --test-every 5"),
+    ("digits demo", "--dataset digits --n-train 512 --seeds 10 --epochs 60 --lr 1.0"),
+    ("wide net", "--dataset mnist --n-train 2048 --seeds 4 --epochs 40 --width 200"),
+    ("deeper net", "--dataset mnist --n-train 2048 --seeds 5 --epochs 40 --depth 3"),
+    ("paper Fig. 1b, 60 epochs", "--dataset mnist --n-train 8192 --seeds 20 --epochs 60"),
+    ("paper Fig. 1b", "--dataset mnist --n-train 8192 --seeds 20 --epochs 300"),
+]
+QUICK = {"quick preset", "digits demo", "wide net", "deeper net"}
+EXPERIMENTS = [  # (kind, flat config overrides)
+    ("prune", dict(dataset="mnist", n_train=1024, seeds=5, epochs=80)),
+    ("sweep", dict(dataset="digits", n_train=512, seeds=5, epochs=60, lr=1.0, n_grid=4)),
+    ("scaling", dict(dataset="digits", n_train=512, seeds=4, epochs=60, lr=1.0, n_trains=[128, 256, 512],
+                     n_boot=50)),
+]
+
+
+def run_case(name: str, flags: str, device: str) -> dict:
+    args = flags.split() + ["--device", device]
+    est = json.loads(subprocess.run([sys.executable, "-m", "engine", "run", *args, "--dry-run", "--json"], cwd=ROOT,
+                                    capture_output=True, text=True, check=True).stdout)
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "engine", "run", *args, "--out", out], cwd=ROOT, capture_output=True,
+                       check=True)
+        actual = time.perf_counter() - start
+    return {"case": name, "estimate_s": est["seconds"], "actual_s": round(actual, 1),
+            "ratio": round(actual / est["seconds"], 2)}
+
+
+def experiment_case(kind: str, overrides: dict, device: str) -> dict:
+    from engine.config import RunConfig
+    from engine.experiments import JOB_KINDS
+    from engine.experiments.context import LocalContext
+    from engine.experiments.estimate import estimate_job
+    config = {**RunConfig(device=device).to_dict(), **overrides}
+    est = estimate_job(kind, config)
+    trace = []
+    start = time.perf_counter()
+    ctx = LocalContext(on_progress=lambda done, total, eta: trace.append((time.perf_counter() - start, done,
+                                                                          total, eta)))
+    JOB_KINDS[kind](dict(config), ctx)
+    actual = time.perf_counter() - start
+    expected = est["seconds"] - est["start_s"]
+    # the finish time the ETA promised at each report; a later one is a jump backwards
+    promised = [t + eta for t, _, _, eta in trace if eta is not None]
+    later = max((b - a for a, b in zip(promised, promised[1:])), default=0.0)
+    return {"case": kind, "estimate_s": round(expected, 1), "actual_s": round(actual, 1),
+            "ratio": round(actual / expected, 2), "totals": sorted({tot for _, _, tot, _ in trace}),
+            "first_eta_s": round(trace[0][3], 1), "largest_backward_jump_s": round(later, 1),
+            "jump_over_estimate": round(later / expected, 2), "error_factor": est["error"],
+            "eta_trace": [(round(t, 1), d, round(e, 1)) for t, d, _, e in trace[:: max(1, len(trace) // 12)]]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.estimate")
+    p.add_argument("--fresh", action="store_true", help="measure the machine again first")
+    p.add_argument("--quick", action="store_true", help="the small cases only")
+    p.add_argument("--device", default="cpu")
+    a = p.parse_args(argv)
+    from engine import calibration
+    if a.fresh:
+        calibration.cache_path(a.device).unlink(missing_ok=True)
+    start = time.perf_counter()
+    calib = calibration.calibration(a.device)
+    print(json.dumps({"calibration": calib["coefficients"], "calibration_s": round(calib["calibration_seconds"], 1),
+                      "asked_s": round(time.perf_counter() - start, 1)}), flush=True)
+    rows = []
+    for name, flags in RUNS:
+        if a.quick and name not in QUICK:
+            continue
+        rows.append(run_case(name, flags, a.device))
+        print(json.dumps(rows[-1]), flush=True)
+    for kind, overrides in EXPERIMENTS:
+        rows.append(experiment_case(kind, overrides, a.device))
+        print(json.dumps(rows[-1]), flush=True)
+    ratios = [r["ratio"] for r in rows]
+    summary = {"device": a.device, "cores": os.cpu_count(), "load_1min": os.getloadavg()[0],
+               "ratios": ratios, "within_2x": sum(0.5 <= r <= 2 for r in ratios), "cases": len(ratios)}
+    print(json.dumps(summary), flush=True)
+    out = ROOT / "benchmarks" / "results" / f"estimate-{a.device}.json"
+    out.write_text(json.dumps({"summary": summary, "calibration": calib, "cases": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

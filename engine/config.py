@@ -163,11 +163,15 @@ class RunConfig:
             raise ConfigError(sorted(unknown)[0], d[sorted(unknown)[0]], "not a run option")
         return cls(**d)
 
-    def config_hash(self) -> str:
+    def config_hash(self, data_version: str | None = None) -> str:
         """Stable across processes and versions of Python: hash of sorted JSON.
-        The device is left out on purpose: it changes speed, not the science."""
+        The device is left out on purpose: it changes speed, not the science. An
+        uploaded dataset's version (engine.upload.data_version) is part of it, so a
+        replaced upload is another run; the job store and the manifest use this one hash."""
         d = self.to_dict()
         d.pop("device")
+        if data_version is not None:
+            d["data_version"] = data_version
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -15,6 +15,7 @@ from .data import Dataset
 from .files import atomic_write, csv_text
 from .curves import CURVES, METRICS
 from .results import RunResult
+from .upload import data_version
 from .stragglers import CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch, stragglers_at, table_of
 
 
@@ -78,7 +79,7 @@ def manifest(result: RunResult, data: Dataset, how: str = "python -m engine run"
                 f"fraction of seeds; consensus stragglers have consensus >= {CONSENSUS_THRESHOLD}",
         "how": how,
         "config": result.config.to_dict(),
-        "config_hash": result.config.config_hash(),
+        "config_hash": result.config.config_hash(data_version(result.config.dataset)),  # = the job's
         "seeds": [int(s) for s in result.seeds],
         "dataset": {"name": data.name, "source": data.source, "md5": data.md5,
                     "indices": "positions in the dataset's training split"},

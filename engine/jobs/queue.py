@@ -39,27 +39,32 @@ class JobContext:
     """What a job function gets to talk to the store, for its one job:
 
     store, job_id
-    progress(done, total)  epochs done of the job's total; ETA from the measured epoch rate
+    progress(done, total, eta_s)  work done of the job's total, known up front, and the
+                           ETA the experiment computed (engine.experiments.context.Steps)
     should_stop()          True once cancel() was asked; check between epochs, then stop
     on_epoch(record)       stream one EpochRecord (all its seeds) into the store, one transaction
     put_artifact(name, obj) a JSON-able object or a numpy array, kept with the job
 
     With `epochs_total` (a "run" job) every record is also the progress, written
-    in the same transaction as the epoch."""
+    in the same transaction as the epoch; its ETA is engine.estimate.Clock's: the
+    estimate at first, the measured speed more and more (`epoch_s`: the modelled
+    seconds of one epoch, None when this machine has no calibration)."""
 
     PROGRESS_EVERY_S = 0.25  # progress alone is throttled; epochs always go through
 
-    def __init__(self, store: Store, job_id: int, epochs_total: int | None = None, n_seeds: int | None = None):
+    def __init__(self, store: Store, job_id: int, epochs_total: int | None = None, n_seeds: int | None = None,
+                 epoch_s: float | None = None):
         self.store, self.job_id, self.epochs_total = store, int(job_id), epochs_total
         self.n_seeds = n_seeds  # with chunked seeds, progress counts every chunk's epochs
+        self.epoch_s = epoch_s
         self.stopped = False
-        self._start = None      # (time, done) of the first progress: the rate excludes start-up
+        self._clock = None      # engine.estimate.Clock, made at the first epoch
         self._last = None       # (done, total, eta_s) not yet written
         self._written = 0.0
         self._epochs_done = None  # engine.run.EpochsDone, made at the first epoch
 
-    def progress(self, done: int, total: int) -> None:
-        self._last = (int(done), int(total), self._eta(done, total))
+    def progress(self, done: int, total: int, eta_s: float | None = None) -> None:
+        self._last = (int(done), int(total), eta_s)
         now = time.monotonic()
         if done >= total or now - self._written >= self.PROGRESS_EVERY_S:
             with self.store.write() as c:
@@ -85,12 +90,13 @@ class JobContext:
         self.store.put_artifact(self.job_id, name, obj)
 
     def _eta(self, done, total) -> float | None:
-        now = time.monotonic()
-        if self._start is None:
-            self._start = (now, done)
-            return None
-        rate = (done - self._start[1]) / max(now - self._start[0], 1e-9)
-        return (total - done) / rate if rate > 0 else None
+        """The ETA of a run at `done` of `total` epochs (epoch 0, the initialisation,
+        is one more record of the same cost)."""
+        if self._clock is None:
+            from ..estimate import Clock
+            self._clock = Clock(None if self.epoch_s is None else (total + 1) * self.epoch_s)
+        cost = self.epoch_s or 1.0
+        return self._clock.update((done + 1) * cost, (total + 1) * cost)
 
 
 # --- submitting, cancelling, waiting ------------------------------------------------
@@ -122,19 +128,19 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
 
 
 def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
-    """(canonical config, hash, total epochs) — a bad config fails here, not in a worker."""
+    """(canonical config, hash, total: epochs of a run, seed-epochs of an experiment) — a bad
+    config fails here, not in a worker."""
     from ..upload import data_version
-    if kind == "run":
+    if kind == "run":  # the hash of the run's manifest (engine.report.manifest): one name per run
         cfg = RunConfig.from_dict(config).validate()
-        config, total = cfg.to_dict(), cfg.epochs
-    else:
-        kinds = job_kinds()
-        if kind not in kinds:
-            raise ConfigError("kind", kind, "one of " + ", ".join(["run", *kinds]))
-        from ..experiments import JOB_OPTIONS
-        from ..experiments.context import split
-        split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
-        config, total = json.loads(json.dumps(config, sort_keys=True, default=list)), 0
+        return cfg.to_dict(), cfg.config_hash(data_version(cfg.dataset)), cfg.epochs
+    kinds = job_kinds()
+    if kind not in kinds:
+        raise ConfigError("kind", kind, "one of " + ", ".join(["run", *kinds]))
+    from ..experiments.estimate import phases_of
+    # a typo in an option fails here, not later in a worker; the total is known before it starts
+    total = sum(p.rows * (p.config.epochs + 1) for p in phases_of(kind, config))
+    config = json.loads(json.dumps(config, sort_keys=True, default=list))
     science = {k: v for k, v in config.items() if k != "device"}  # the device changes speed, not results
     # a replaced upload under the same name is other data: never reuse the old job
     science["data_version"] = data_version(str(config.get("dataset", "")))

@@ -10,11 +10,13 @@ from engine.sources import status
 
 
 def device_info() -> str:
-    """The device `device=auto` resolves to, in words."""
-    import torch
-    if torch.cuda.is_available():
-        return f"CUDA: {torch.cuda.get_device_name(0)}"
-    return f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads for torch)"
+    """The device `device=auto` resolves to, in words. Without importing torch (seconds
+    on a first page load): the GPUs the driver lists, else the CPU's cores."""
+    from engine.calibration import cpu_model, gpu_names
+    gpus = gpu_names()
+    if gpus:
+        return f"CUDA: {gpus[0]}" + (f" (and {len(gpus) - 1} more)" if len(gpus) > 1 else "")
+    return f"CPU ({os.cpu_count()} cores: {cpu_model()})"
 
 
 def datasets_status() -> list[dict]:
@@ -26,8 +28,15 @@ def datasets_table(rows: list[dict]) -> pd.DataFrame:
         "dataset": r["name"], "ready": "yes" if r.get("ready") else "no",
         "training / test points": f"{r['n_train']} / {r['n_test']}" if r.get("ready") else "",
         "source": r.get("source") or "",
-        "how to fetch": "" if r.get("ready") else r.get("how_to_fetch") or f"python -m engine data fetch {r['name']}",
+        # the command only: the whole recipe (sources tried, files by hand) is in fetch_notes
+        "how to fetch": "" if r.get("ready") else f"python -m engine data fetch {r['name']}",
     } for r in rows])
+
+
+def fetch_notes(rows: list[dict]) -> list[str]:
+    """For each missing dataset, the whole recipe (engine.sources: what `fetch` tries,
+    and which files to put where by hand), as markdown list items."""
+    return [f"- **{r['name']}**: {r.get('how_to_fetch') or ''}" for r in rows if not r.get("ready")]
 
 
 def split_size(dataset: str, rows: list[dict] | None = None) -> int | None:

@@ -1,7 +1,10 @@
-"""The Run form: one widget per run option as engine.config.OPTIONS describes it,
-grouped as the paper's Methods are (data, architecture, optimiser, training,
-device), the presets, the estimate of time and memory before launch, and launching.
-Bad values reach RunConfig.validate() and its message is shown, not a traceback."""
+"""The Run form: one widget per run option as engine.config.OPTIONS describes it
+(plain words with the paper's symbol and unit), grouped as the paper's Methods are
+(data, architecture, optimiser, training, device), only the options that apply
+(momentum with the momentum optimiser, the kernel with the CNN, ...), labels as a
+choice (parity, random, or a split of the classes), the presets, the estimate of
+time and memory before launch, and launching. A bad value is named at its own
+field, in words, by what RunConfig.validate() says about it."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,11 +13,10 @@ import os
 
 import streamlit as st
 
-from engine.config import DATASETS, OPTIONS, ConfigError, RunConfig, parse_overrides
-from engine.estimate import estimate
+from engine.config import DATASETS, OPTIONS, ConfigError, RunConfig, parse_labels, parse_overrides
 
-from . import jobs_view
-from .machine import datasets_status, device_info, memory_free, split_size
+from . import estimates, jobs_view
+from .machine import datasets_status, split_size
 
 
 # name -> (button label, RunConfig overrides, one line on what it shows). The small
@@ -71,18 +73,37 @@ class FormField:
     label: str
     help: str
     choices: tuple | None = None
+    unit: str = ""
+    applies: tuple | None = None
+
+    @property
+    def title(self) -> str:
+        """The widget's label: the option's words and symbol, with its unit when the
+        words do not already say it ('Width H (units)', not 'Epochs T (epochs)')."""
+        return f"{self.label} ({self.unit})" if self.unit and self.unit.lower() not in self.label.lower() \
+            else self.label
+
+    def shown(self, values: dict) -> bool:
+        """Whether the option matters for these values (OPTIONS' `applies`)."""
+        if self.applies is None:
+            return True
+        option, allowed = self.applies
+        return values.get(option, OPTIONS[option].default) in allowed
 
 
 def form_fields() -> list[FormField]:
     """One field per run option, as engine.config.OPTIONS describes it (the dataset's
     choices are the built-in ones plus the saved uploads)."""
     return [FormField(o.name, o.group, type(o.default), o.default, o.label, o.help,
-                      dataset_choices() if o.name == "dataset" else o.choices) for o in OPTIONS.values()]
+                      dataset_choices() if o.name == "dataset" else o.choices, o.unit, o.applies)
+            for o in OPTIONS.values()]
 
 
 def config_from_form(values: dict, dataset_rows: list[dict] | None = None) -> RunConfig:
     """RunConfig from the form's values; ConfigError (with the engine's message) on
-    the first bad value, including a training block larger than the dataset."""
+    the first bad value, including a training block larger than the dataset. Options
+    that do not apply (momentum without the momentum optimiser, ...) take their
+    defaults, so two forms that run the same thing are the same job."""
     fields = {f.name: f for f in form_fields()}
     clean = {}
     for name, v in values.items():
@@ -91,15 +112,16 @@ def config_from_form(values: dict, dataset_rows: list[dict] | None = None) -> Ru
         f = fields[name]
         if f.kind is int and isinstance(v, float):
             if not v.is_integer():
-                raise ConfigError(name, v, "an integer")
+                raise ConfigError(name, v, "a whole number")
             v = int(v)
         clean[name] = v
+    clean = {n: (v if fields[n].shown(clean) else fields[n].default) for n, v in clean.items()}
     config = RunConfig(**clean).validate()
     size = split_size(config.dataset, dataset_rows)
     if size is not None and config.n_train * (config.block + 1) > size:
         raise ConfigError("n_train" if config.block == 0 else "block",
                           config.n_train if config.block == 0 else config.block,
-                          f"{config.dataset} has {size} training points: P * (block + 1) must be <= {size}")
+                          f"{config.dataset} has {size} training points: P × (block + 1) must be at most {size}")
     return config
 
 
@@ -119,20 +141,38 @@ def initial_values(job: dict | None, params) -> dict:
     return values
 
 
-def run_form(initial: dict) -> dict:
-    """One widget per RunConfig option, grouped (data, architecture, optimiser,
-    training, device), with the option's help text. No bounds on the number inputs:
-    a bad value reaches RunConfig.validate() and its message is shown, not a traceback."""
+def plain_error(e: ConfigError) -> str:
+    """A ConfigError in the form's words: the option's label, the value, what it
+    must be ('Learning rate η: -0.1 is not possible; it must be a finite number > 0.')."""
+    opt = OPTIONS.get(e.option)
+    label = opt.label if opt else e.option.replace("_", " ")
+    if e.option == "labels":
+        return f"{label}: give each label at least one class (between 1 and 9 classes with y = +1)."
+    allowed = e.allowed.replace(">=", "≥").replace("<=", "≤")
+    must = allowed.startswith(("a ", "an ", "one of", "parity")) and "must" not in allowed
+    return f"{label}: {e.value} is not possible; " + (f"it must be {allowed}." if must else f"{allowed}.")
+
+
+def run_form(initial: dict) -> tuple[dict, dict]:
+    """One widget per run option that applies, grouped (data, architecture,
+    optimiser, training, device), each with its help text and, under it, a slot for
+    its error. No bounds on the number inputs: a bad value reaches
+    RunConfig.validate() and is named at its field. Returns (values, slots)."""
     fields = form_fields()
-    values = {}
+    values, slots = {}, {}
     rows = [("data", "architecture", "optimiser"), ("training", "device")]
     for groups in rows:
         for col, group in zip(st.columns(3), groups):
             with col:
                 st.markdown(f"**{group.capitalize()}**")
                 for f in (f for f in fields if f.group == group):
-                    values[f.name] = _widget(f, initial.get(f.name, f.default))
-    return values
+                    if not f.shown(values):
+                        values[f.name] = f.default
+                        continue
+                    value = initial.get(f.name, f.default)
+                    values[f.name] = _labels_widget(f, value) if f.name == "labels" else _widget(f, value)
+                    slots[f.name] = st.empty()
+    return values, slots
 
 
 def choice_options(choices, value) -> tuple[list, int, bool]:
@@ -150,15 +190,45 @@ def _widget(f, value):
     if f.choices:
         options, index, unknown = choice_options(f.choices, value)
         if unknown:
-            st.warning(f"{f.name} = {value!r} is not available here (choices: {', '.join(map(str, f.choices))}); "
+            st.warning(f"{f.title}: {value!r} is not available here (choices: {', '.join(map(str, f.choices))}); "
                        "pick another one to run.")
-        return st.selectbox(f.label, options, index=index, help=f.help, key=key)
+        return st.selectbox(f.title, options, index=index, help=f.help, key=key)
     if f.kind is int:
-        return st.number_input(f.label, value=int(value), step=1, format="%d", help=f.help, key=key)
+        return st.number_input(f.title, value=int(value), step=1, format="%d", help=f.help, key=key)
     if f.kind is float:
-        return st.number_input(f.label, value=float(value), step=_step(f.default), format="%g", help=f.help,
+        return st.number_input(f.title, value=float(value), step=_step(f.default), format="%g", help=f.help,
                                key=key)
-    return st.text_input(f.label, value=str(value), help=f.help, key=key)
+    return st.text_input(f.title, value=str(value), help=f.help, key=key)
+
+
+LABEL_KINDS = {"parity": "parity: even vs odd digit (the paper's)", "random": "random: a fixed permutation "
+               "(the control)", "split": "a split of the classes of your choice"}
+
+
+def _labels_widget(f, value) -> str:
+    """Labels as a choice: parity, random, or a split of the ten classes, the y = +1
+    classes picked from 0-9 (the rest are y = -1). Returns the option's text."""
+    try:
+        parsed = parse_labels(str(value))
+    except ConfigError:
+        parsed = None  # a bad split from a link: shown as a split, and named at the field
+    kind = parsed if isinstance(parsed, str) else "split"
+    kind = st.radio(f.title, list(LABEL_KINDS), index=list(LABEL_KINDS).index(kind), format_func=LABEL_KINDS.get,
+                    help=f.help, key="opt-labels")
+    if kind != "split":
+        return kind
+    default = sorted(parsed[0]) if isinstance(parsed, tuple) else _split_positives(str(value))
+    positive = st.multiselect("Classes with label y = +1 (the others are y = −1)", list(range(10)), default=default,
+                              key="opt-labels-split")
+    rest = [c for c in range(10) if c not in positive]
+    return f"{','.join(map(str, sorted(positive)))}|{','.join(map(str, rest))}"
+
+
+def _split_positives(text: str) -> list[int]:
+    """The y = +1 classes of a split written by hand ('0,1,2|...'), or 0-4."""
+    head = text.split("|")[0] if "|" in text else ""
+    got = sorted({int(c) for c in head.split(",") if c.strip().isdigit() and int(c) < 10})
+    return got if head else [0, 1, 2, 3, 4]
 
 
 def _step(default) -> float:
@@ -175,28 +245,26 @@ def sync_form_to_url(values: dict) -> None:
             del st.query_params[f.name]
 
 
-def check_and_estimate(values: dict):
-    """(RunConfig or None, the error message or None): the estimate is shown for a
-    valid config, the engine's message for a bad one."""
-    from engine.config import ConfigError
+def check(values: dict):
+    """(RunConfig or None, the ConfigError or None)."""
     try:
-        config = config_from_form(values, datasets_status())
+        return config_from_form(values, datasets_status()), None
     except ConfigError as e:
-        return None, str(e)
+        return None, e
     except (TypeError, ValueError) as e:
-        return None, f"not a valid run: {e}"
-    return config, None
+        return None, ConfigError("form", values, f"not a valid run ({e})")
+
+
+def show_error(error: ConfigError, slots: dict) -> None:
+    """The error at the field it names (at the end of the form when that field is not shown)."""
+    slot = slots.get(error.option)
+    (slot if slot is not None else st).error(plain_error(error), icon=":material/error:")
 
 
 def estimate_line(config, store=None) -> str:
-    est = estimate(config, finished=jobs_view.finished_runs(store) if store is not None else ())
-    line = (f"Estimate on this machine ({device_info()}): about **{jobs_view.fmt_seconds(est['seconds'])}** and "
-            f"**{jobs_view.fmt_bytes(est['bytes'])}** of memory ({config.seeds} seeds × {config.epochs} epochs, "
-            f"P = {config.n_train}; {est['how']}).")
-    free = memory_free()
-    if est["bytes"] > 0.5 * free:
-        line += f" **Warning:** that is more than half of the {jobs_view.fmt_bytes(free)} free now."
-    return line
+    """The Run form's estimate: engine.estimate's numbers for this run in one sentence."""
+    est = estimates.estimate("run", config.to_dict(), store)
+    return estimates.sentence(est) + estimates.memory_warning(est)
 
 
 def launch(config, store) -> None:
@@ -212,6 +280,14 @@ def launch(config, store) -> None:
 
 
 RUN_PAGE = "pages/1_Run.py"
+
+
+def preset_estimate(name: str, store=None) -> str:
+    """'About 45 s here (30 s to 1 min 08 s), 60 MiB.' for a preset, from the same estimator."""
+    from engine.estimate import fmt_seconds
+    est = estimates.estimate("run", preset_config(name).to_dict(), store)
+    return (f"Estimate here: about {fmt_seconds(est['seconds'])} ({fmt_seconds(est['low'])} to "
+            f"{fmt_seconds(est['high'])}), {jobs_view.fmt_bytes(est['memory_bytes'])} of memory.")
 
 
 def launch_preset(name: str, store) -> None:

@@ -21,15 +21,15 @@ elif "job" in st.query_params:
     st.warning(f"There is no job {st.query_params['job']} in this store; start a new run below.")
 
 with st.expander("New run" + (" (from this job's options)" if job else ""), expanded=job is None):
-    values = run_form.run_form(run_form.initial_values(job, st.query_params))
-    config, error = run_form.check_and_estimate(values)
+    values, slots = run_form.run_form(run_form.initial_values(job, st.query_params))
+    config, error = run_form.check(values)
     if job is None:
         run_form.sync_form_to_url(values)
     if error:
-        st.error(error)
+        run_form.show_error(error, slots)
     else:
         st.markdown(run_form.estimate_line(config, store))
-    # disabled while the form has an error (shown above): a button that does nothing reads as broken
+    # disabled while the form has an error (shown at its field): a button that does nothing reads as broken
     if st.button("Launch", type="primary", key="launch", disabled=config is None,
-                 help="Fix the option named in the error above first." if config is None else None):
+                 help="Fix the option marked in red first." if config is None else None):
         run_form.launch(config, store)

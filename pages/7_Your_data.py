@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import cached, gallery, notes
+from dashboard import cached, estimates, gallery, notes
 from dashboard import jobs_view as jv
 from dashboard import upload
 
@@ -49,13 +49,16 @@ c1, c2, c3 = st.columns(3)
 P = c1.number_input("training points P", 2, info["n_train"], opts["n_train"], key="P")
 seeds = c2.number_input("seeds R", 1, 100, opts["seeds"], key="R")
 epochs = c3.number_input("epochs T", 1, 100000, opts["epochs"], key="T")
+from engine.config import ConfigError, RunConfig  # noqa: E402
+
+config = RunConfig(dataset=upload.dataset_id(name), n_train=int(P), seeds=int(seeds), epochs=int(epochs))
+estimates.show("run", config.to_dict(), store)
 if st.button(f"Run the analysis on {upload.dataset_id(name)}", key="run"):
-    from engine.config import ConfigError, RunConfig
     try:
-        job_id = jv.submit_run(RunConfig(dataset=upload.dataset_id(name), n_train=int(P), seeds=int(seeds),
-                                         epochs=int(epochs)), store)
+        job_id = jv.submit_run(config, store)
         jv.refresh(store)
-        st.success(f"Job #{job_id} queued: follow it on the Run page (?job={job_id}); its stragglers then appear "
-                   "on the Stragglers page.")
+        st.success(f"Job #{job_id} queued; its stragglers then appear on the Stragglers page.")
+        st.page_link("pages/1_Run.py", label=f"Follow job #{job_id} on the Run page", icon=":material/monitoring:",
+                     query_params={"job": str(job_id)})
     except (ConfigError, ValueError) as e:
         st.error(f"The engine does not accept this run: {e}")

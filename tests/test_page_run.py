@@ -32,28 +32,76 @@ def _fields():
 
 
 def _widget(at, name):
-    return at.get_by_key(f"opt-{name}")
+    """The option's widget, None when the form does not show it."""
+    try:
+        return at.get_by_key(f"opt-{name}")
+    except KeyError:
+        return None
 
 
-def test_form_has_every_option_with_its_default_and_help(empty_store):
+def _column_errors(at) -> dict:
+    """Error messages by the form's column they are drawn in (data, architecture,
+    optimiser, training, device): an error sits at its field, not below the form."""
+    return {k: [e.value for e in col.error] for k, col in enumerate(at.columns) if col.error}
+
+
+APPLIES = {"momentum": ("optimizer", "momentum"), "batch_size": ("optimizer", "sgd"),
+           "kernel_size": ("model", "cnn"), "label_seed": ("labels", "random")}
+
+
+def test_form_shows_the_options_that_apply_in_plain_words(empty_store):
     at = app_test(PAGE)
     assert not at.exception
     for f in _fields():
         w = _widget(at, f.name)
-        assert w.value == f.default, f.name
-        assert w.help.strip(), f"no help text for {f.name}"
+        if f.name in APPLIES:
+            assert w is None, f"{f.name} is shown for the defaults, where it does not apply"
+            continue
+        assert w.value == f.default and w.help.strip(), f.name
+        assert "_" not in w.label, f"{f.name}: engine name {w.label!r} as the label"
     groups = [m.value for m in at.markdown if m.value.startswith("**")]
-    assert groups == ["**Data**", "**Architecture**", "**Optimiser**", "**Training**", "**Device**"]
+    assert groups[:5] == ["**Data**", "**Architecture**", "**Optimiser**", "**Training**", "**Device**"]
     assert _widget(at, "lr").label == "Learning rate η" and "0.2 in the paper" in _widget(at, "lr").help
-    assert any("Estimate on this machine" in m.value for m in at.markdown)
+    assert _widget(at, "width").label == "Width H (units)" and _widget(at, "epochs").label == "Epochs T"
+    assert any(m.value.startswith("Estimate on this machine: about **") for m in at.markdown)
     assert not at.error
+    for name, (driver, value) in APPLIES.items():  # each appears once its option asks for it
+        at = app_test(PAGE)
+        _widget(at, driver).set_value(value).run()
+        assert _widget(at, name) is not None and _widget(at, name).value == getattr(RunConfig, name), name
 
 
-def test_negative_learning_rate_is_stopped_with_the_engines_message(empty_store):
+def test_an_option_that_does_not_apply_keeps_its_default_in_the_job(empty_store):
+    at = app_test(PAGE, {"momentum": "0.5", "dataset": "digits", "n_train": "256", "seeds": "2", "epochs": "5"})
+    assert _widget(at, "momentum") is None  # gd: no momentum to set
+    at.get_by_key("launch").click().run()
+    [job] = empty_store.list_jobs()
+    assert job["config"]["momentum"] == RunConfig.momentum  # the same run as with the default: the same job
+
+
+def test_labels_are_a_choice_parity_random_or_a_split(empty_store):
+    at = app_test(PAGE)
+    labels = _widget(at, "labels")
+    assert labels.options == ["parity: even vs odd digit (the paper's)", "random: a fixed permutation (the control)",
+                              "a split of the classes of your choice"]
+    labels.set_value("split").run()
+    split = at.get_by_key("opt-labels-split")
+    assert split.value == [0, 1, 2, 3, 4]
+    split.set_value([0, 1, 8]).run()
+    assert not at.error and at.query_params["labels"] == "0,1,8|2,3,4,5,6,7,9"
+    split.set_value([]).run()
+    assert _column_errors(at) == {0: ["Labels: give each label at least one class (between 1 and 9 classes with "
+                                      "y = +1)."]}
+    assert at.get_by_key("launch").disabled
+    again = app_test(PAGE, {"labels": "0,1,8|2,3,4,5,6,7,9"})  # a link brings the split back
+    assert again.get_by_key("opt-labels-split").value == [0, 1, 8]
+
+
+def test_negative_learning_rate_is_named_at_its_field_in_words(empty_store):
     at = app_test(PAGE)
     _widget(at, "lr").set_value(-1.0).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["--lr=-1.0 is not valid: a finite number > 0"]
+    assert _column_errors(at) == {2: ["Learning rate η: -1.0 is not possible; it must be a finite number > 0."]}
     assert at.get_by_key("launch").disabled  # nothing can be queued (AppTest refuses to click it)
     assert empty_store.list_jobs() == []
     assert not any("Estimate on this machine" in m.value for m in at.markdown)
@@ -67,19 +115,24 @@ def test_training_block_larger_than_the_dataset_is_stopped(empty_store, dataset,
     _widget(at, "dataset").set_value(dataset)
     _widget(at, "n_train").set_value(n_train).run()
     assert not at.exception
-    assert len(at.error) == 1
-    assert at.error[0].value.startswith(f"--n-train={n_train} is not valid: {dataset} has {size} training points")
+    assert _column_errors(at) == {0: [f"Training points P: {n_train} is not possible; {dataset} has {size} training "
+                                      f"points: P × (block + 1) must be at most {size}."]}
     assert at.get_by_key("launch").disabled
     assert empty_store.list_jobs() == []
 
 
-def test_other_bad_values_each_name_their_option(empty_store):
-    for name, bad, fix in [("labels", "0,1|2", "parity"), ("depth", 1, 2), ("momentum", 1.5, 0.9),
-                           ("layer", 3, 1), ("seeds", 0, 20)]:
+def test_other_bad_values_each_name_their_option_at_its_field(empty_store):
+    for name, bad, column, words, first in [("depth", 1, 1, "Depth L", None), ("layer", 3, 1, "Measured hidden layer", None),
+                                            ("seeds", 0, 3, "Seeds R", None),
+                                            ("momentum", 1.5, 2, "Momentum μ", ("optimizer", "momentum"))]:
         at = app_test(PAGE)
+        if first:
+            _widget(at, first[0]).set_value(first[1]).run()
         _widget(at, name).set_value(bad).run()
         assert not at.exception
-        assert len(at.error) == 1 and at.error[0].value.startswith(f"--{name.replace('_', '-')}="), name
+        errors = _column_errors(at)
+        assert list(errors) == [column] and errors[column][0].startswith(f"{words}: {bad} is not possible"), name
+        assert "--" not in errors[column][0]
 
 
 def test_options_go_into_the_url_and_come_back_from_it(empty_store):
@@ -200,14 +253,6 @@ def test_what_is_drawn_is_downsampled_not_what_is_stored():
     assert all(len(t.x) <= MAX_POINTS for t in fig.data if t.meta == "mean")
     assert not [t for t in fig.data if t.meta == "seed"]  # 30 seeds > 20: no per-seed lines
     assert len(frame) == R * (T + 1)  # the frame itself is untouched
-
-
-def test_estimate_grows_with_the_work():
-    from engine.estimate import estimate
-    small = estimate(RunConfig(dataset="digits", n_train=512, seeds=2, epochs=10), rate=1e9)
-    big = estimate(RunConfig(n_train=8192, seeds=20, epochs=300), rate=1e9)
-    assert 0 < small["seconds"] < big["seconds"] and 0 < small["bytes"] < big["bytes"]
-    assert big["bytes"] > 20 * 301 * 8192 / 8  # at least the stored masks
 
 
 # --- uploaded datasets in the form ---------------------------------------------------------------

@@ -81,7 +81,7 @@ def class_counts_figure(cc: pd.DataFrame, height: int = 300) -> go.Figure:
     fig = go.Figure(go.Bar(x=cc["class"].astype(str), y=cc["fraction"], customdata=cc[["stragglers", "points"]],
                            marker_color=[CLASS_COLOURS[int(c) % 10] for c in cc["class"]], meta="class_counts",
                            hovertemplate="class %{x}: %{customdata[0]} of %{customdata[1]} (%{y:.1%})<extra></extra>"))
-    fig.update_yaxes(tickformat=".0%")
+    fig.update_yaxes(tickformat=".0%", rangemode="nonnegative")  # a fraction: never a negative axis
     return layout(fig, x="class", y="stragglers / class size", height=height)
 
 

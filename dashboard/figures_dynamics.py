@@ -97,6 +97,22 @@ def band_of(stats: dict | None, min_fraction: float = 0.5) -> tuple[float, float
     return stats["band"]
 
 
+def inverted_fraction(summary: dict) -> float:
+    """Fraction of a finished run's seeds with an inversion: from the per-seed states
+    (summary["inversion"]["state"], "present" | "absent" | "undetermined" | "diverged")
+    when the summary has them, else from the per-seed "present" flags."""
+    inv = summary.get("inversion") or {}
+    states = inv.get("state")
+    flags = [s == "present" for s in states] if isinstance(states, list) else list(inv.get("present") or [])
+    return float(np.mean(flags)) if flags else 0.0
+
+
+def has_inversion(summary: dict, min_fraction: float = 0.5) -> bool:
+    """Whether a finished run shows the inversion (in at least `min_fraction` of its
+    seeds, as the live band): only then are its t* and its band drawn."""
+    return inverted_fraction(summary) >= min_fraction
+
+
 def summary_band(summary: dict) -> tuple[float, float]:
     """The grey band of a finished run from its summary (store.summary / report.summary)."""
     means = mean_t_star(summary)
@@ -178,7 +194,7 @@ def dynamics_figure(frame: pd.DataFrame, band: tuple[float, float] | None = None
     if band is not None:
         add_band(fig, band, log_x)
     layout(fig, title=title, height=height)
-    fig.update_layout(uirevision="dynamics", margin=dict(t=70 if title else 40))  # zoom survives live updates
+    fig.update_layout(uirevision="dynamics")  # zoom survives live updates
     return fig
 
 
@@ -192,29 +208,35 @@ def add_band(fig: go.Figure, band: tuple[float, float], log_x: bool = False, lab
     _vrect(fig, lo, hi, label, log_x)
 
 
-def _vrect(fig: go.Figure, lo: float, hi: float, label: str = "", log_x: bool = False) -> None:
-    """A grey band on every x axis of the figure, as plain layout shapes (add_vrect with
-    row="all" walks the whole subplot grid and is slow enough to matter at 1 Hz)."""
+def _vrect(fig: go.Figure, lo: float, hi: float, label: str = "", log_x: bool = False, colour: str | None = None,
+           label_y: float = 1.0) -> None:
+    """A band on every x axis of the figure (grey, or a run's colour when several are
+    overlaid), as plain layout shapes (add_vrect with row="all" walks the whole
+    subplot grid and is slow enough to matter at 1 Hz)."""
     axes = sorted(k for k in fig.layout.to_plotly_json() if k.startswith("xaxis")) or ["xaxis"]
     shapes, notes = list(fig.layout.shapes), list(fig.layout.annotations)
+    fill = alpha(colour, 0.18) if colour else INVERSION_BAND
     for k, ax in enumerate(axes):
         ref = "x" + ax[5:]
         yref = "y" + ax[5:] + " domain"
-        shapes.append(dict(type="rect", xref=ref, yref=yref, x0=lo, x1=hi, y0=0, y1=1, fillcolor=INVERSION_BAND,
+        shapes.append(dict(type="rect", xref=ref, yref=yref, x0=lo, x1=hi, y0=0, y1=1, fillcolor=fill,
                            line_width=0, layer="below", name="inversion band"))
-        if label and k == 0:
+        if label and (k == 0 or colour):
             # shapes take data coordinates on a log axis, annotations its log10
-            notes.append(dict(x=math.log10(lo) if log_x else lo, y=1, xref=ref, yref=yref, text=label,
-                              showarrow=False, xanchor="left", yanchor="top", font=dict(color="grey")))
+            x = min(lo, hi)
+            notes.append(dict(x=math.log10(x) if log_x else x, y=label_y, xref=ref, yref=yref, text=label,
+                              showarrow=False, xanchor="left", yanchor="top", name="band label",
+                              font=dict(color=colour or "grey", size=11)))
     fig.update_layout(shapes=shapes, annotations=notes)
 
 
 def overlay_figure(frames: dict, summaries: dict, x_mode: str = "epoch", max_points: int = MAX_POINTS,
                    height: int = 420) -> go.Figure:
     """Several finished runs on one figure (Fig. 1b/3a): the mean R+, R-, D of each job
-    (one colour per job), its t* markers and its grey band. x_mode "epoch" (log axis) or
-    "error": x = the mean training error at each epoch (ε coordinates, read right to left
-    as training goes on)."""
+    (one colour per job), its t* markers and its band (grey for one run, the run's colour
+    and its number when several are overlaid; none for a run without an inversion).
+    x_mode "epoch" (log axis) or "error": x = the mean training error at each epoch (ε
+    coordinates, growing to the right as on every page: training goes right to left)."""
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07,
                         subplot_titles=[METRIC_STYLE[m][1] for m in METRICS])
     for k, (label, frame) in enumerate(frames.items()):
@@ -233,7 +255,7 @@ def overlay_figure(frames: dict, summaries: dict, x_mode: str = "epoch", max_poi
                 x, y = epochs, stats.loc[epochs, "mean"].to_numpy()
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=colour, width=2), name=label,
                                      legendgroup=label, showlegend=col == 1, meta="mean"), row=1, col=col)
-            if summ is not None:
+            if summ is not None and has_inversion(summ):  # no t* to mark where the curves never turned
                 t = mean_t_star(summ)[metric]
                 te = int(round(t))
                 ty = stats["mean"].get(te, np.nan)
@@ -244,23 +266,41 @@ def overlay_figure(frames: dict, summaries: dict, x_mode: str = "epoch", max_poi
                                          legendgroup=label, showlegend=False, meta="t_star", hovertemplate=hover),
                               row=1, col=col)
             fig.update_yaxes(title_text=METRIC_STYLE[metric][1], row=1, col=col)
-        if summ is not None:
+        if summ is not None and has_inversion(summ):
             lo, hi = summary_band(summ)
+            # each run's band in its colour, labelled with its job number when runs are overlaid
+            tag = dict(label=label.split(" · ")[0], colour=colour, label_y=1 - 0.08 * k) if len(frames) > 1 else {}
             if x_mode == "error":
                 # epochs -> mean training error; later epochs have lower error
                 e_lo, e_hi = err.get(int(math.floor(lo)), np.nan), err.get(int(math.ceil(hi)), np.nan)
                 if np.isfinite(e_lo) and np.isfinite(e_hi) and e_lo > 0 and e_hi > 0:
-                    _vrect(fig, e_hi, e_lo)
+                    _vrect(fig, e_hi, e_lo, log_x=True, **tag)
             else:
-                add_band(fig, (lo, hi), log_x=True, label="")
+                lo, hi = (lo - 0.5, hi + 0.5) if hi - lo < 1 else (lo, hi)
+                _vrect(fig, max(lo, 0.5), hi, log_x=True, **tag)
     for col in (1, 2, 3):
         if x_mode == "error":
-            fig.update_xaxes(type="log", autorange="reversed", title_text=ERROR_LABEL, row=1, col=col)
+            fig.update_xaxes(type="log", title_text=ERROR_LABEL, row=1, col=col)  # ε grows to the right, as on
+            # every page (Pruning, Stability): training goes from right to left here
         else:
             fig.update_xaxes(type="log", title_text=EPOCH_LABEL, row=1, col=col)
-    layout(fig, height=height)
-    fig.update_layout(margin=dict(t=40))  # room for the subplot titles
-    return fig
+    return layout(fig, height=height)
+
+
+def overlay_caption(summaries: dict, x_mode: str = "epoch") -> str:
+    """What overlay_figure drew, in words: which runs have no inversion, hence no t*
+    and no band, and how to read the ε axis."""
+    several = len(summaries) > 1
+    text = ("Mean over seeds; ★ the mean t* of each metric; band: from the earliest to the latest mean t*"
+            + (", in each run's colour, labelled with its number." if several else " (grey)."))
+    none = [f"{label.split(' · ')[0]} ({inverted_fraction(s):.0%} of its seeds)" for label, s in summaries.items()
+            if not has_inversion(s)]
+    if none:
+        text += (f" No inversion in {', '.join(none)}: fewer than half of the seeds turned, so no t* and no band "
+                 "are drawn for " + ("them." if len(none) > 1 else "it."))
+    if x_mode == "error":
+        text += " x: the mean training error ε at each epoch, growing to the right (training goes right to left)."
+    return text
 
 
 def initial_final(frame: pd.DataFrame) -> pd.DataFrame:
@@ -299,9 +339,8 @@ def initial_final_figure(frames: dict, height: int = 380) -> go.Figure:
     fig.update_yaxes(title_text="R₋", row=1, col=1)
     fig.update_xaxes(title_text="D", row=1, col=2)
     fig.update_yaxes(title_text="seeds", row=1, col=2)
-    layout(fig, height=height)
-    fig.update_layout(barmode="overlay", margin=dict(t=40))
-    return fig
+    fig.update_layout(barmode="overlay")
+    return layout(fig, height=height)
 
 
 # --- tables ---------------------------------------------------------------------------------

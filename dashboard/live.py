@@ -24,10 +24,15 @@ def poll_interval(job: dict | None) -> float | None:
     return POLL_S if jv.is_active(job) else None
 
 
-def band_caption(stats: dict | None, band) -> str:
+def band_caption(stats: dict | None, band, finished: bool = False) -> str:
+    """The sentence under the live figure. A finished run that never turned says so
+    plainly (no 'yet': nothing more will come)."""
     if stats is None:
-        return "Waiting for the first epochs."
+        return "Not enough epochs to look for an inversion." if finished else "Waiting for the first epochs."
     if band is None:
+        if finished:
+            return (f"No inversion: the curves turned in {stats['present_fraction']:.0%} of the seeds, fewer than "
+                    "half, so there is no t* and no band.")
         return (f"No inversion detectable yet: the curves have turned in {stats['present_fraction']:.0%} of the "
                 f"seeds (the band appears at 50 %).")
     t = stats["t_star"]
@@ -67,7 +72,7 @@ def live_run(store, job_id: int, log_x: bool = True, per_seed: bool = True) -> N
         band = band_of(stats)
         st.plotly_chart(dynamics_figure(frame, band=band, log_x=log_x, per_seed=per_seed),
                         config=MODEBAR, key=f"live-{job_id}")
-        st.caption(band_caption(stats, band))
+        st.caption(band_caption(stats, band, finished=not jv.is_active(now)))
         if was_active and not jv.is_active(now):
             st.rerun()  # the whole page: the fragment is rebuilt without run_every, polling stops
 
@@ -134,7 +139,30 @@ DEMO = dict(dataset="digits", n_train=512, seeds=10, epochs=60, lr=1.0, device="
 @st.cache_data(show_spinner="Training a small demo (digits, 10 seeds)…")
 def demo_frame():
     """A small real run as a metrics frame: digits, P = 512, 10 seeds, 60 epochs at
-    eta = 1 (the inversion within 60 epochs), on one CPU thread (a tiny problem)."""
+    eta = 1 (the inversion within 60 epochs), on one CPU thread (a tiny problem).
+    Trained once per machine and kept under <runs>/cache (keyed by the run's options
+    and the engine's version): a restarted app draws it without training again."""
+    import pandas as pd
+
+    from engine import __version__
+    from engine.config import RunConfig
+    from engine.environment import runs_dir
+    from engine.files import atomic_write
+    path = runs_dir() / "cache" / f"demo-{RunConfig(**DEMO).config_hash()}-{__version__}.csv"
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError):
+        pass
+    frame = _train_demo()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, frame.to_csv(index=False))
+    except OSError:  # a read-only runs folder: the demo is only kept in memory
+        pass
+    return frame
+
+
+def _train_demo():
     import numpy as np
     import pandas as pd
     import torch

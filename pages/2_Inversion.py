@@ -21,9 +21,7 @@ frames = {jv.job_label(runs[i]): cached.frame(store, runs[i]) for i in chosen}
 summaries = {jv.job_label(runs[i]): cached.summary(store, runs[i]) for i in chosen}
 
 st.plotly_chart(fd.overlay_figure(frames, summaries, x_mode=x_mode), config=MODEBAR, key="overlay")
-st.caption("Mean over seeds; ★ the mean t* of each metric; grey: from the earliest to the latest mean t*."
-           + (" x: the mean training error ε at each epoch, falling to the right as training goes on."
-              if x_mode == "error" else ""))
+st.caption(fd.overlay_caption(summaries, x_mode))
 
 st.subheader("φ: the training error at the inversion")
 ui.table(fd.phi_table(summaries), "phi", key="phi", label="Download phi.csv")

@@ -86,13 +86,61 @@ def test_training_error_coordinates(store_env):
     assert at.radio[0].value == "error"
     overlay = figures(at)[0]
     x = overlay["layout"]["xaxis"]
-    assert x["type"] == "log" and x["autorange"] == "reversed" and x["title"]["text"] == "training error ε"
+    # ε grows to the right here as on the Pruning and Stability pages
+    assert x["type"] == "log" and x.get("autorange") != "reversed" and x["title"]["text"] == "training error ε"
     frame = store.metrics_frame(first)
     err = frame.groupby("epoch")["train_error"].mean()
     r_plus = [t for t in overlay["data"] if t.get("meta") == "mean"][0]
     xs = values(r_plus)
     assert set(np.round(xs, 12)) <= set(np.round(err[err > 0].to_numpy(), 12))  # x = mean training error
     assert np.all(np.diff(xs) <= 0)  # training goes on: the error falls
+    assert any("growing to the right" in c.value for c in at.caption)
+
+
+def test_log_axes_are_labelled_with_readable_numbers(store_env):
+    from dashboard.style import tick_text
+    store, first, second = store_env
+    for x_mode in ("epoch", "error"):
+        overlay = figures(app_test(PAGE, {"jobs": f"{first},{second}", "x": x_mode}))[0]
+        for name in ("xaxis", "xaxis2", "xaxis3"):
+            ax = overlay["layout"][name]
+            ticks, text = ax["tickvals"], ax["ticktext"]
+            assert len(ticks) >= 2 and text == [tick_text(v) for v in ticks]  # '0.02', never a bare '2'
+            for v, t in zip(ticks, text):
+                assert float(t) == pytest.approx(v)
+            mantissas = {round(v / 10 ** np.floor(np.log10(v)), 6) for v in ticks}
+            assert mantissas <= {1.0, 2.0, 5.0}
+
+
+def test_a_run_without_an_inversion_gets_no_t_star_and_bands_are_labelled_per_run(store_env):
+    from dashboard.figures_dynamics import inverted_fraction
+    store, first, second = store_env
+    flat = run_job(store, "run", RunConfig(dataset="digits", n_train=512, seeds=10, epochs=40, lr=1.0, device="cpu",
+                                           labels="random").to_dict())
+    s = views.summary(store, flat)
+    assert inverted_fraction(s) < 0.5  # random labels: the control without an inversion
+    at = app_test(PAGE, {"jobs": f"{first},{flat}"})
+    assert not at.exception
+    overlay = figures(at)[0]
+    stars = [t for t in overlay["data"] if t.get("meta") == "t_star"]
+    assert stars and all(t["legendgroup"].startswith(f"#{first} ") for t in stars)
+    bands = [s for s in overlay["layout"]["shapes"] if s.get("name") == "inversion band"]
+    assert len(bands) == 3  # the first run's, on each panel; none for the run that never turned
+    labels = {a["text"] for a in overlay["layout"]["annotations"] if a.get("name") == "band label"}
+    assert labels == {f"#{first}"}
+    caption = " ".join(c.value for c in at.caption)
+    assert f"No inversion in #{flat}" in caption and "no t* and no band" in caption
+    two = figures(app_test(PAGE, {"jobs": f"{first},{second}"}))[0]
+    assert {a["text"] for a in two["layout"]["annotations"] if a.get("name") == "band label"} == \
+        {f"#{first}", f"#{second}"}  # overlaid bands say whose they are
+
+
+def test_a_finished_run_without_an_inversion_says_so_without_yet():
+    from dashboard.live import band_caption
+    stats = {"present_fraction": 0.2, "t_star": {}, "band": (3, 4)}
+    assert "yet" in band_caption(stats, None, finished=False)
+    done = band_caption(stats, None, finished=True)
+    assert "yet" not in done and done.startswith("No inversion: the curves turned in 20% of the seeds")
 
 
 def test_per_seed_table(store_env):

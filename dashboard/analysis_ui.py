@@ -15,7 +15,7 @@ import numpy as np
 
 import streamlit as st
 
-from . import cached, notes
+from . import cached, estimates, notes
 from . import jobs_view as jv
 from .downloads import frame_csv
 from .live import POLL_S
@@ -173,10 +173,13 @@ def table(df, name: str, key: str, label: str = "Table as CSV", **kw) -> None:
                        on_click="ignore")
 
 
-def experiment(store, kind: str, config: dict, what: str, key: str, button: str = "Launch") -> dict | None:
+def experiment(store, kind: str, config: dict, what: str, key: str, button: str = "Launch",
+               hints: dict | None = None) -> dict | None:
     """The job of `kind` with exactly this config: returns it when done. Otherwise a
-    launch button (nothing matching yet) or live progress polled every POLL_S while it
-    runs (the page reruns once it ends); a failed one shows its error and can be relaunched."""
+    launch button (nothing matching yet) under its estimate (engine.experiments.estimate,
+    every phase counted; `hints` what only the page knows, e.g. a cached map), or live
+    progress polled every POLL_S while it runs (the page reruns once it ends); a failed
+    one shows its error and can be relaunched."""
     jobs = jv.list_jobs(store, kind)
     job = matching_job(jobs, config)
     if job is not None and job["status"] == "done":
@@ -187,6 +190,7 @@ def experiment(store, kind: str, config: dict, what: str, key: str, button: str 
             st.error(f"The last {kind} job with these settings (#{failed['id']}) {failed['status']}"
                      + (f": {failed['error']}" if failed.get("error") else "."))
         st.caption(what)
+        estimates.show(kind, config, store, **(hints or {}))
         if st.button(button, key=f"launch-{key}", type="primary"):
             from engine.jobs import queue
             try:

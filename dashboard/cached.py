@@ -155,3 +155,13 @@ def _run_summary(path: str, job_id: int, stamp: tuple) -> tuple:
 def run_summary(store, job: dict) -> tuple:
     """((mean t*, mean φ), |S(t)| per epoch) of a run, cached."""
     return _run_summary(str(store.path), int(job["id"]), _key(job))
+
+
+def input_map_cached(store, job: dict, config: dict) -> bool:
+    """Whether the t-SNE map of this run's inputs with these settings is in the cache
+    (then an embed job does not compute it: its estimate says so)."""
+    from engine.experiments import JOB_OPTIONS
+    from engine.experiments.context import split
+    from engine.experiments.embedding import map_is_cached
+    cfg, opts = split(config, JOB_OPTIONS["embed"])
+    return map_is_cached(cfg, run_data(store, job)[1], opts)

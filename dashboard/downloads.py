@@ -2,7 +2,9 @@
 
 Straggler tables have the columns of engine.stragglers.TABLE_FIELDS (index in the
 dataset's training split, class, binary label, consensus, learned_epoch), so a
-CSV downloaded from the page reads exactly like the CLI's stragglers.csv.
+CSV downloaded from the page reads exactly like the CLI's stragglers.csv; the NPY
+is, like the CLI's stragglers.npy, the consensus stragglers only (in at least
+half of the seeds), and its button says so.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from engine.files import csv_text, jsonable
-from engine.stragglers import TABLE_FIELDS
+from engine.stragglers import CONSENSUS_THRESHOLD, TABLE_FIELDS
 
 
 
@@ -39,10 +41,17 @@ def indices(rows: list[dict]) -> np.ndarray:
     return np.array([int(r["index"]) for r in rows], dtype=np.int64)
 
 
+def consensus_rows(rows: list[dict]) -> list[dict]:
+    """The rows of consensus stragglers (in at least CONSENSUS_THRESHOLD of the seeds)."""
+    return [r for r in rows if float(r["consensus"]) >= CONSENSUS_THRESHOLD]
+
+
 def stragglers_npy(rows: list[dict]) -> bytes:
-    """The indices (in the training split) as an int64 .npy array, in table order."""
+    """The consensus stragglers among `rows` as an int64 .npy array of indices in the
+    training split, ascending: exactly what `python -m engine run` writes to
+    stragglers.npy (engine.report.consensus_indices) when nothing is filtered."""
     buf = io.BytesIO()
-    np.save(buf, indices(rows), allow_pickle=False)
+    np.save(buf, np.sort(indices(consensus_rows(rows))), allow_pickle=False)
     return buf.getvalue()
 
 
@@ -58,7 +67,9 @@ def manifest_json(manifest: dict, definition: dict, count: int) -> bytes:
 
 
 def bundle(rows: list[dict], manifest: dict, definition: dict, dataset: str, stem: str) -> dict:
-    """file name -> (bytes, mime) for the four straggler downloads."""
+    """file name -> (bytes, mime) for the four straggler downloads: as the CLI's files,
+    the CSV and JSON hold every row shown (with its consensus), the NPY the consensus
+    stragglers among them."""
     return {
         f"{stem}.csv": (stragglers_csv(rows), "text/csv"),
         f"{stem}.json": (stragglers_json(rows, definition, dataset), "application/json"),

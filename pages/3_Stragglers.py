@@ -48,6 +48,10 @@ ui.set_qp(**{"def": mode, "t": value if mode == "epoch" else None, "eps": value 
 row = None if seed == "all" else int(np.flatnonzero(result.seeds == seed)[0])
 shown = gallery.sort_table(gallery.filter_table(df, S, classes, min_freq, row), sort)
 st.subheader(f"{len(shown)} stragglers")
+if not classes:
+    st.info("No class is selected: pick at least one in **classes** above.")
+elif not len(shown):
+    st.info("No straggler matches these filters: lower the consensus frequency or pick another seed.")
 st.caption(f"{gallery.describe_definition(definition)}; caption: index · class · label→prediction · consensus.")
 x_train, vmax = cached.raw_images(data.name)
 names = gallery.label_names(result.config)
@@ -67,12 +71,21 @@ if len(part):
 # --- per class, downloads ---------------------------------------------------------------------
 st.subheader("Per class")
 cc = gallery.class_counts(shown, data.classes_train)
-ui.chart(class_counts_figure(cc), key="per-class")
+if len(shown):
+    ui.chart(class_counts_figure(cc), key="per-class")
 ui.table(cc, f"stragglers-per-class-job{job['id']}", key="per-class")
 st.subheader("Download")
 files = downloads.bundle(gallery.records(shown), cached.run_manifest(store, job),
                          {**definition, "classes": classes, "min_consensus": min_freq, "seed": seed, "sort": sort},
                          data.name, f"stragglers-job{job['id']}")
-for col, label, (fname, (blob, mime)) in zip(st.columns(len(files)), ["CSV", "JSON", "NPY", "Manifest"], files.items()):
-    col.download_button(label, blob, file_name=fname, mime=mime, key=f"dl-{label}", on_click="ignore",
-                        help=f"{fname}: the {len(shown)} stragglers shown (index in the training split)")
+n_consensus = len(downloads.consensus_rows(gallery.records(shown)))
+labels = [f"CSV · {len(shown)} stragglers", f"JSON · {len(shown)} stragglers",
+          f"NPY · {n_consensus} consensus indices", "Manifest"]
+helps = [f"every straggler shown, with its consensus (as the CLI's stragglers.csv)",
+         "the same rows and how the set was defined",
+         f"the indices of the {n_consensus} consensus stragglers shown (in ≥ ½ of the seeds), ascending: "
+         "with no filter, exactly the CLI's stragglers.npy",
+         "config, hash, seeds, dataset checksums and versions"]
+for col, label, text, (fname, (blob, mime)) in zip(st.columns(len(files)), labels, helps, files.items()):
+    col.download_button(label, blob, file_name=fname, mime=mime, key=f"dl-{label.split(' ')[0]}",
+                        on_click="ignore", help=f"{fname}: {text}", disabled=not len(shown), width="stretch")

@@ -30,7 +30,8 @@ config = ui.experiment_config(job, hidden_epoch=epoch, perplexity=float(perplexi
                               early_iter=int(early))
 embed = ui.experiment(store, "embed", config, key="embed", button="Compute the t-SNE map",
                       what="t-SNE (openTSNE, after PCA to 50 dimensions) of the training set; the job retrains the "
-                           "run's seeds to find the consensus stragglers. The input map is cached per data block.")
+                           "run's seeds to find the consensus stragglers. The input map is cached per data block.",
+                      hints={"map_cached": cached.input_map_cached(store, job, config)})
 if embed is None:
     st.stop()
 result = cached.job_result(store, embed)
@@ -44,6 +45,10 @@ stats = pd.DataFrame([{"map": space, "stragglers": test.get("n_stragglers"), "Ma
                        "p (stragglers farther)": test.get("p"), "P(straggler farther)": test.get("effect"),
                        "median distance, stragglers": test.get("median_stragglers"),
                        "median distance, rest": test.get("median_rest")}])
-ui.table(stats, f"map-test-job{job['id']}-{space}", key="test")
+# p the way the figure's title writes it (7.4e-12), not as a fixed-point 0.000000000007
+ui.table(stats, f"map-test-job{job['id']}-{space}", key="test",
+         column_config={"p (stragglers farther)": st.column_config.NumberColumn(format="%.2g"),
+                        "P(straggler farther)": st.column_config.NumberColumn(format="%.3f"),
+                        "Mann–Whitney U": st.column_config.NumberColumn(format="%.0f")})
 with st.expander("The map's coordinates"):
     ui.table(rows, f"map-job{job['id']}", key="rows")

@@ -53,6 +53,11 @@ def test_input_map_and_distance_test(env):
     assert len(h["rest"]) == len(rows) - len(want)
     assert f"p = {result['inputs']['p']:.2g}" in hist["layout"]["title"]["text"]
     assert at.query_params["space"] == "inputs"
+    # the table writes p as the title does (7.4e-12), not as a fixed-point 0.000000000007
+    import json
+    table = next(d for d in at.dataframe if "p (stragglers farther)" in d.value.columns)
+    config = json.loads(table.proto.columns)
+    assert config["p (stragglers farther)"]["type_config"]["format"] == "%.2g"
 
 
 def test_hidden_layer_toggle(env):
@@ -71,6 +76,8 @@ def test_no_map_yet_offers_the_job_and_launching_queues_it(env, monkeypatch):
     monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue only: no worker process in a test
     at = app_test("pages/4_Map.py", {"job": env["job"], "space": "hidden", "epoch": 30, **PARAMS})
     assert not at.exception and not figures(at)
+    # before the click: what it will cost here (the run's seeds, then one t-SNE map)
+    assert any(m.value.startswith("Estimate on this machine: about **") for m in at.markdown)
     before = {j["id"] for j in env["store"].list_jobs("embed")}
     at.button(key="launch-embed").click().run()
     new = [j for j in env["store"].list_jobs("embed") if j["id"] not in before]

@@ -81,6 +81,9 @@ def test_other_settings_offer_a_new_job(env):
     assert not at.exception
     assert [b.label for b in at.button] == ["Sweep ε"]  # the prune job matches, the sweep does not
     assert len(figures(at)) == 1
+    # before the click, its cost here, phase by phase: the base run, then 2 x 5 variants retrained
+    [line] = [m.value for m in at.markdown if m.value.startswith("Estimate on this machine: about **")]
+    assert "base run" in line and "retrain, 10 variants" in line
 
 
 def test_bad_numbers_in_the_link_are_clamped(env):

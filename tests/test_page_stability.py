@@ -77,6 +77,9 @@ def test_fewer_than_three_sizes_is_refused(env):
     at = app_test("pages/6_Stability_and_scaling.py", {"job": env["job"], "grid": 6, "sizes": "128,256"})
     assert any("at least three sizes" in w.value for w in at.warning)
     assert "Measure φ(P)" not in [b.label for b in at.button]
+    at = app_test("pages/6_Stability_and_scaling.py", {"job": env["job"], "grid": 6, "sizes": "100,200,300"})
+    [line] = [m.value for m in at.markdown if m.value.startswith("Estimate on this machine: about **")]
+    assert all(f"P={p}" in line for p in (100, 200, 300))  # one run per size, each estimated
 
 
 # --- edge cases: two seeds, links typed by hand, a worker that died ---------------------------

@@ -73,18 +73,34 @@ def test_downloads_are_the_report_table(env, monkeypatch):
     expected = [[str(r["index"]), str(r["class"]), str(r["label"]), str(r["consensus"]), str(r["learned_epoch"])]
                 for r in env["table"]]
     assert rows[1:] == expected
+    # the NPY is what the CLI's stragglers.npy is: the consensus stragglers, ascending, and says so
     npy = np.load(io.BytesIO(dl.files[f"{stem}.npy"]), allow_pickle=False)
-    assert npy.dtype == np.int64 and npy.tolist() == [r["index"] for r in env["table"]]
+    cons = consensus_indices(env["result"], env["data"])
+    assert npy.dtype == np.int64 and npy.tolist() == cons.tolist() and 0 < len(cons) < len(env["table"])
+    labels = [b.label for b in at.get("download_button")]
+    assert f"NPY · {len(cons)} consensus indices" in labels and f"CSV · {len(env['table'])} stragglers" in labels
     js = json.loads(dl.files[f"{stem}.json"])
-    assert js["indices"] == npy.tolist() and js["definition"]["mode"] == "t*" and js["count"] == len(env["table"])
+    assert js["indices"] == [r["index"] for r in env["table"]] and js["definition"]["mode"] == "t*"
+    assert js["count"] == len(env["table"])
     man = json.loads(dl.files[f"{stem}-manifest.json"])
     assert man["config_hash"] == env["result"].config.config_hash() and man["seeds"] == env["summary"]["seeds"]
+    assert man["config_hash"] == env["store"].get_job(env["job"])["config_hash"]  # one hash: the job's
     assert man["selection"]["count"] == len(env["table"])
     # the consensus filter at 0.5 gives exactly the CLI's stragglers.npy
     at = app_test("pages/3_Stragglers.py", {"job": env["job"], "min": 0.5})
     cons = consensus_indices(env["result"], env["data"])
     assert shown_count(at) == len(cons) == env["summary"]["stragglers"]["consensus_count"]
     assert sorted(np.load(io.BytesIO(dl.files[f"{stem}.npy"])).tolist()) == sorted(cons.tolist())
+
+
+def test_no_class_selected_shows_no_chart_and_no_live_download(env):
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], "cls": "none"})
+    assert not at.exception
+    assert shown_count(at) == 0
+    assert any("No class is selected" in i.value for i in at.info)
+    assert not [f for f in figures(at) if traces(f, "class_counts")]  # no 0-count bars on a −100 %…100 % axis
+    assert all(b.proto.disabled for b in at.get("download_button") if b.proto.label.split(" ")[0] in
+               ("CSV", "JSON", "NPY", "Manifest"))
 
 
 def test_seed_and_class_filters(env):

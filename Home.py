@@ -1,6 +1,8 @@
 """Entry point: the navigation (Home + every page under pages/, in file order) and the
 home page: what this is, one figure, presets, the job list, device, datasets, a
-guided path for a lecture."""
+guided path for a lecture. The slow parts (the figure, which may have to train the
+demo, and the presets' estimates) are drawn last into their places, so the rest
+of the page shows at once."""
 import re
 from pathlib import Path
 
@@ -15,14 +17,16 @@ def home():
     st.markdown(notes.INTRO)
     notes.show("Home")
     store = cached.open_store()
-    live.home_figure(store)
+    figure = st.container()
 
     st.subheader("Start a run")
     cols = st.columns(2) + st.columns(2)
+    estimates = {}
     for col, (name, (label, _, why)) in zip(cols, run_form.PRESETS.items()):
         if col.button(label, key=f"preset-{name}", width="stretch"):
             run_form.launch_preset(name, store)
         col.caption(why)
+        estimates[name] = col.empty()
     st.page_link(run_form.RUN_PAGE, label="… or set every option yourself on the Run page", icon=":material/tune:")
 
     st.subheader("Jobs")
@@ -36,8 +40,18 @@ def home():
         st.subheader("Machine")
         st.write(f"Device for `device=auto`: **{machine.device_info()}**")
     st.subheader("Datasets")
-    st.dataframe(machine.datasets_table(machine.datasets_status()), hide_index=True, key="datasets")
-    st.caption("Fetch a missing one with `python -m engine data fetch NAME` (or put its files under `data/`).")
+    rows = machine.datasets_status()
+    st.dataframe(machine.datasets_table(rows), hide_index=True, key="datasets", width="stretch",
+                 column_config={"how to fetch": st.column_config.TextColumn("how to fetch", width="medium")})
+    missing = machine.fetch_notes(rows)
+    if missing:
+        with st.expander(f"How to get the {len(missing)} missing dataset{'s' if len(missing) > 1 else ''}"):
+            st.markdown("\n".join(missing))
+
+    with figure:
+        live.home_figure(store)
+    for name, slot in estimates.items():
+        slot.caption(run_form.preset_estimate(name, store))
 
 
 def _order(path: Path):
@@ -47,5 +61,8 @@ def _order(path: Path):
 
 st.set_page_config(page_title="Stragglers", layout="wide")
 pages_dir = Path(__file__).parent / "pages"
-st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True)]
+# The entry file is Home.py, and Home has no icon, because a sub-page opened first is drawn
+# with Streamlit's listing of pages/ (main page named after this file, no icons) until this
+# navigation replaces it: both lists must read the same.
+st.navigation([st.Page(home, title="Home", default=True)]
               + [st.Page(f"pages/{p.name}") for p in sorted(pages_dir.glob("*.py"), key=_order)]).run()

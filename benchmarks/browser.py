@@ -3,12 +3,17 @@ chromedriver, `make browser`). Prints one JSON line.
 
     python -m benchmarks.browser load --runs DIR [--job ID] [--page Stragglers] [--repeat 5]
     python -m benchmarks.browser quick --runs DIR
+    python -m benchmarks.browser home --runs DIR [--repeat 3]
 
 `load`: from navigating to a page of a finished job until its download buttons are
 there and every image has arrived (the Stragglers gallery is the heaviest page).
 With no job in DIR it first trains the paper's run there (MNIST, P = 8192, 20 seeds,
 300 epochs) through the job queue. The first load includes Streamlit's start-up of
 the page's script (imports), the others are warm.
+`home`: the home page's first load on a freshly started server (each repeat starts
+one: Streamlit imports the page's modules on its first session), until its first
+meaningful paint (the title and the preset buttons) and until it has settled (the
+figure drawn); with an empty runs folder the figure is the demo computed there.
 `quick`: a lecture's first minute -- from the click on the home page's quick-demo
 button until the live view shows the inversion band, and until the job is done.
 """
@@ -73,7 +78,7 @@ def ensure_job(runs: Path, env: dict) -> int:
 
 
 def _server(port: int, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
                              "--server.headless", "true", "--browser.gatherUsageStats", "false"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -126,6 +131,38 @@ def quick_demo(driver, base: str, a) -> dict:
             "job": job["id"], "status": job["status"], "config": job["config"]}
 
 
+FIRST_PAINT_JS = """
+const buttons = [...document.querySelectorAll('button')].map(b => b.innerText.trim());
+return document.body.innerText.includes('Stragglers: inversion dynamics') && buttons.some(t => t.startsWith('Quick demo'));
+"""
+FIGURE_JS = "return !!document.querySelector('.js-plotly-plot .main-svg');"
+
+
+def home_load(a) -> dict:
+    """Cold loads of the home page, each on a server started for it."""
+    rows = []
+    for _ in range(a.repeat):
+        port = _port()
+        server = _server(port, dict(os.environ))
+        driver = _driver()
+        try:
+            _until(lambda: _healthy(port), 60)
+            driver.get("about:blank")
+            start = time.perf_counter()
+            driver.get(f"http://127.0.0.1:{port}/")
+            _until(lambda: driver.execute_script(FIRST_PAINT_JS), 180)
+            first = time.perf_counter() - start
+            _until(lambda: driver.execute_script(FIGURE_JS) and driver.execute_script(SETTLED_JS), 300)
+            rows.append({"first_paint_s": round(first, 2), "settled_s": round(time.perf_counter() - start, 2)})
+        finally:
+            driver.quit()
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(30)
+    return {"page": "Home", "runs": str(a.runs), "loads": rows,
+            "first_paint_median_s": statistics.median(r["first_paint_s"] for r in rows),
+            "settled_median_s": statistics.median(r["settled_s"] for r in rows), "load_1min": os.getloadavg()[0]}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.browser")
     sub = p.add_subparsers(dest="what", required=True)
@@ -135,10 +172,15 @@ def main(argv=None) -> int:
     load.add_argument("--ready", default="CSV", help="a button whose presence means the page is drawn")
     load.add_argument("--repeat", type=int, default=5)
     quick = sub.add_parser("quick", help="click on the quick demo -> inversion band (use an empty store)")
-    for s in (load, quick):
+    home = sub.add_parser("home", help="cold first loads of the home page, a fresh server each")
+    home.add_argument("--repeat", type=int, default=3)
+    for s in (load, quick, home):
         s.add_argument("--runs", type=Path, required=True, help="the store's folder (STRAGGLERS_RUNS)")
     a = p.parse_args(argv)
     os.environ["STRAGGLERS_RUNS"] = str(a.runs.resolve())
+    if a.what == "home":
+        print(json.dumps(home_load(a)))
+        return 0
     port = _port()
     server = _server(port, dict(os.environ))
     driver = _driver()

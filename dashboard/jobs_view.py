@@ -3,11 +3,10 @@ table of the home page with a cancel button per active job, and the calls that
 submit and cancel (engine.jobs.queue underneath)."""
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import streamlit as st
 
+from engine import estimate
 from engine.config import RunConfig
 from engine.jobs import queue
 from engine.jobs.store import ACTIVE
@@ -53,14 +52,7 @@ def job_label(job: dict) -> str:
 
 
 def fmt_seconds(s) -> str:
-    if s is None or not isinstance(s, (int, float)) or not math.isfinite(s) or s < 0:
-        return "–"
-    s = int(round(s))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return estimate.fmt_seconds(s)
 
 
 def progress(job: dict) -> float:
@@ -70,18 +62,57 @@ def progress(job: dict) -> float:
     return min(max(float(job.get("epoch") or 0) / total, 0.0), 1.0) if total else 0.0
 
 
+# the page of each job kind, where its result is drawn
+KIND_PAGE = {"run": "Run", "compare": "Inversion", "prune": "Pruning", "sweep": "Pruning",
+             "stability": "Stability_and_scaling", "scaling": "Stability_and_scaling", "embed": "Map"}
+
+
+def done_text(job: dict) -> str:
+    """'42/150 epochs' for a run; an experiment counts seed-epochs (one seed trained one
+    epoch) over all its ensembles, its total known from the start."""
+    unit = "epochs" if job.get("kind", "run") == "run" else "seed-epochs"
+    return f"{job.get('epoch') or 0}/{job.get('total') or '?'} {unit}"
+
+
+def open_link(job: dict, runs: dict) -> str:
+    """Where a job is shown: a run's live view, an experiment's page on the run whose
+    options it shares (`runs`: run options' hash -> finished run id)."""
+    kind = job.get("kind", "run")
+    if kind == "run":
+        return f"Run?job={job['id']}"
+    page = KIND_PAGE.get(kind, "")
+    try:
+        run_id = runs.get(_run_hash(job.get("config") or {}))
+    except (ValueError, TypeError):
+        run_id = None
+    return f"{page}?job={run_id}" if run_id is not None else page
+
+
+def _run_hash(config: dict) -> str:
+    from engine.config import run_config
+    return run_config(config).config_hash()
+
+
 def jobs_table(jobs: list[dict]) -> pd.DataFrame:
-    """The job list as shown on the home page: one row per job, newest first."""
+    """The job list as shown on the home page: one row per job, newest first. Every
+    cell is text or a number (no None: a table shows it as the word)."""
+    runs = {}
+    for j in jobs:
+        if j.get("kind", "run") == "run" and j.get("status") == "done":
+            try:
+                runs.setdefault(_run_hash(j.get("config") or {}), int(j["id"]))
+            except (ValueError, TypeError):
+                pass
     rows = []
     for j in jobs:
         rows.append({
-            "id": int(j["id"]), "job": job_label(j), "kind": j.get("kind"),
-            "status": j.get("status"),
-            "progress": progress(j), "epochs": f"{j.get('epoch') or 0}/{j.get('total') or '?'}",
+            "id": int(j["id"]), "open": open_link(j, runs), "job": job_label(j), "kind": j.get("kind") or "",
+            "status": j.get("status") or "",
+            "progress": progress(j), "epochs": done_text(j),
             "ETA": fmt_seconds(j.get("eta_s")) if is_active(j) else "",
             "device": j.get("device") or "", "error": j.get("error") or "",
         })
-    return pd.DataFrame(rows, columns=["id", "job", "kind", "status", "progress", "epochs", "ETA", "device",
+    return pd.DataFrame(rows, columns=["id", "open", "job", "kind", "status", "progress", "epochs", "ETA", "device",
                                        "error"])
 
 
@@ -97,9 +128,11 @@ def cancel(job_id, store=None) -> None:
 
 
 def status_line(job: dict) -> str:
-    """'running · epoch 42/150 · ETA 12 s · cpu' (what the progress bar says)."""
-    parts = [job["status"],
-             f"epoch {job.get('epoch') or 0}/{job.get('total') or '?'}"]
+    """'running · epoch 42/150 · ETA 12 s · cpu' (what the progress bar says); an
+    experiment says its seed-epochs."""
+    count = f"epoch {job.get('epoch') or 0}/{job.get('total') or '?'}" if job.get("kind", "run") == "run" else \
+        done_text(job)
+    parts = [job["status"], count]
     if is_active(job):
         if job["status"] == "queued" and job.get("queue_position"):
             parts.append(f"position {job['queue_position']} in the queue")
@@ -125,11 +158,19 @@ def show_jobs(jobs: list[dict], store) -> None:
         st.info("No jobs yet: start one with a preset above.")
         return
     table = jobs_table(jobs)
-    table.insert(1, "open", [f"Run?job={i}" if k == "run" else None for i, k in zip(table["id"], table["kind"])])
-    st.dataframe(table, hide_index=True, key="jobs-table", column_config={
-        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
-        "open": st.column_config.LinkColumn("open", display_text="live view"),
-        "error": st.column_config.TextColumn("error", width="medium"),
+    st.dataframe(table, hide_index=True, key="jobs-table", width="stretch", column_config={
+        "id": st.column_config.NumberColumn("id", width="small"),
+        "open": st.column_config.LinkColumn("open", display_text="open", width="small",
+                                            help="the job's page: a run's live view, an experiment's figures"),
+        "job": st.column_config.TextColumn("job", width="large"),
+        "kind": st.column_config.TextColumn("kind", width="small"),
+        "status": st.column_config.TextColumn("status", width="small"),
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent",
+                                                    width="small"),
+        "epochs": st.column_config.TextColumn("done", width="small"),
+        "ETA": st.column_config.TextColumn("ETA", width="small"),
+        "device": st.column_config.TextColumn("device", width="small"),
+        "error": st.column_config.TextColumn("error", width="large"),
     })
     for job in (j for j in jobs if is_active(j)):
         c1, c2 = st.columns([4, 1])

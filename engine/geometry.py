@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .curves import METRICS
 
@@ -23,6 +22,7 @@ def class_geometry(hidden: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
 
     hidden: (R, P, H). onehot: (P, 2) or (R, P, 2) class weights, column 1 for
     y=+1 and column 0 for y=-1; a zero row removes that point (pruned sets)."""
+    import torch  # here, not at import: the pages read inversions (below) without torch
     norm2 = hidden.square().sum(-1, keepdim=True)
     # a representation that is exactly zero (dead ReLUs) has no direction: keep it at 0
     unit = hidden * torch.where(norm2 > 0, norm2.rsqrt(), torch.zeros_like(norm2))
@@ -40,6 +40,7 @@ def geometry_from_sums(sums: torch.Tensor, sq: torch.Tensor, counts: torch.Tenso
     """R+, R-, D (R, 3) from per-class sums of the unit vectors, sums (R, 2, H),
     of their squared norms (1, or 0 for a zero vector), sq (R, 2), and the class
     sizes, counts (2,) or (R, 2): Eq. 8 as mean |u|^2 - |centroid|^2, no centred copy."""
+    import torch
     centroid = sums / counts.unsqueeze(-1)
     r2 = sq / counts - centroid.square().sum(-1)
     radius = r2.clamp_min(0).sqrt()

@@ -1,11 +1,11 @@
-"""The home page (app.py): the job list, presets, device, datasets, the figure, the
+"""The home page (Home.py): the job list, presets, device, datasets, the figure, the
 guided path."""
 import numpy as np
 import pytest
 
 from helpers import app_test, figures, shared_store, values
 
-PAGE = "app.py"
+PAGE = "Home.py"
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_job_list_shows_the_finished_run(seeded):
     assert not at.exception
     jobs = _table(at, "progress")
     row = jobs[jobs["id"] == job_id].iloc[0]
-    assert row["status"] == "done" and row["progress"] == 1.0 and row["epochs"] == "60/60"
+    assert row["status"] == "done" and row["progress"] == 1.0 and row["epochs"] == "60/60 epochs"
     assert row["job"] == f"#{job_id} · digits P=512 · 10 seeds · 60 epochs · lr=1.0"
     assert row["open"] == f"Run?job={job_id}" and row["device"] == "cpu"
     assert not any(b.label == "Cancel" for b in at.button)  # nothing to cancel
@@ -57,8 +57,16 @@ def test_presets_machine_datasets_and_path(seeded):
     data = _table(at, "how to fetch").set_index("dataset")
     assert list(data.index) == ["mnist", "kmnist", "fashion", "cifar10", "digits"]
     assert data.loc["digits", "ready"] == "yes" and data.loc["digits", "source"] == "scikit-learn"
-    for name in data.index[data["ready"] == "no"]:
-        assert f"python -m engine data fetch {name}" in data.loc[name, "how to fetch"]
+    missing = list(data.index[data["ready"] == "no"])
+    for name in missing:  # the command in the table, the whole recipe below it
+        assert data.loc[name, "how to fetch"] == f"python -m engine data fetch {name}"
+    if missing:
+        recipe = at.expander[-1]
+        assert recipe.label.startswith(f"How to get the {len(missing)} missing dataset")
+        assert all(f"**{name}**" in recipe.markdown[0].value for name in missing)
+    # every preset says what it will cost here, from the same estimator as the Run form
+    estimates = [c.value for c in at.caption if c.value.startswith("Estimate here: about ")]
+    assert len(estimates) == 4
     links = [p.proto.label for p in at.get("page_link")]
     assert any(label.startswith("1. Run —") for label in links)
     assert any(label.startswith("2. Inversion —") for label in links)
@@ -91,7 +99,7 @@ def test_an_active_job_can_be_cancelled_from_the_list(tmp_path, monkeypatch, no_
     job_id = jobs.submit("run", RunConfig(dataset="digits", n_train=128, seeds=2, epochs=3).to_dict(), store=store)
     at = app_test(PAGE)
     row = _table(at, "progress").iloc[0]
-    assert row["status"] == "queued" and row["progress"] == 0.0 and row["epochs"] == "0/3"
+    assert row["status"] == "queued" and row["progress"] == 0.0 and row["epochs"] == "0/3 epochs"
     at.get_by_key(f"cancel-job-{job_id}").click().run()
     assert not at.exception
     assert store.get_job(job_id)["status"] == "cancelled"
@@ -113,14 +121,21 @@ def test_presets_are_the_issues_sizes(monkeypatch):
 
 def test_job_table_eta_and_labels():
     from dashboard.jobs_view import fmt_seconds, jobs_table
+    run = {"dataset": "mnist", "n_train": 2048, "seeds": 10, "epochs": 120, "labels": "random"}
     t = jobs_table([{"id": 3, "kind": "run", "status": "running", "epoch": 30, "total": 120, "eta_s": 75.2,
-                     "device": "cpu", "config": {"dataset": "mnist", "n_train": 2048, "seeds": 10, "epochs": 120,
-                                                 "labels": "random"}},
+                     "device": "cpu", "config": run},
                     {"id": 2, "kind": "prune", "status": "failed", "epoch": 5, "total": 9, "eta_s": None,
-                     "error": "boom", "config": {}}])
-    assert list(t["progress"]) == [0.25, 5 / 9]
-    assert list(t["ETA"]) == ["1 min 15 s", ""]
+                     "error": "boom", "config": {}},
+                    {"id": 1, "kind": "run", "status": "done", "epoch": 120, "total": 120, "eta_s": None,
+                     "device": "cpu", "config": run},
+                    {"id": 4, "kind": "sweep", "status": "queued", "epoch": 0, "total": 1200, "eta_s": None,
+                     "device": None, "error": None, "config": {**run, "n_grid": 4}}])
+    assert list(t["progress"]) == [0.25, 5 / 9, 1.0, 0.0]
+    assert list(t["ETA"]) == ["1 min 15 s", "", "", "–"]
+    assert list(t["epochs"]) == ["30/120 epochs", "5/9 seed-epochs", "120/120 epochs", "0/1200 seed-epochs"]
     assert t.loc[0, "job"] == "#3 · mnist P=2048 · 10 seeds · 120 epochs · labels=random"
     assert t.loc[1, "job"] == "#2 · prune" and t.loc[1, "error"] == "boom"
+    # every row opens somewhere: a run's live view, an experiment's page on the run it was made from
+    assert list(t["open"]) == ["Run?job=3", "Pruning", "Run?job=1", "Pruning?job=1"]
+    assert "None" not in t.astype(str).to_numpy().ravel().tolist()  # no literal None in any cell
     assert fmt_seconds(None) == "–" and fmt_seconds(3725) == "1 h 02 min"
-    assert np.isclose(t["progress"].max(), 5 / 9)

@@ -77,7 +77,7 @@ def app(tmp_path):
     env = dict(os.environ, STRAGGLERS_RUNS=str(runs), STRAGGLERS_QUICK_PRESET=QUICK, PYTHONUNBUFFERED="1")
     log = open(tmp_path / "server.log", "wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port), "--server.headless", "true",
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:

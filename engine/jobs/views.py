@@ -10,8 +10,6 @@ import numpy as np
 
 from ..config import RunConfig, run_config
 from ..data import prepare
-from ..report import summary as run_summary
-from ..stragglers import stragglers_at
 from ..upload import data_version
 from .store import Store
 
@@ -34,6 +32,7 @@ def summary(store: Store, job_id: int) -> dict:
         stored = store.get_artifact(job_id, "summary")
         if stored is not None:
             return stored
+    from ..report import summary as run_summary  # torch, through the results: not for a stored summary
     result = store.result(job_id)
     if not np.isfinite(result.curves["train_error"]).any():
         raise LookupError(f"job {job_id} has no epochs yet")
@@ -42,6 +41,7 @@ def summary(store: Store, job_id: int) -> dict:
 
 def stragglers(store: Store, job_id: int, epochs=None) -> np.ndarray:
     """S(t) per seed, (R, P) bool; default t = each seed's t* (engine.stragglers)."""
+    from ..stragglers import stragglers_at
     return stragglers_at(store.result(job_id), epochs)
 
 

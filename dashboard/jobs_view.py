@@ -158,20 +158,24 @@ def show_jobs(jobs: list[dict], store) -> None:
         st.info("No jobs yet: start one with a preset above.")
         return
     table = jobs_table(jobs)
-    st.dataframe(table, hide_index=True, key="jobs-table", width="stretch", column_config={
-        "id": st.column_config.NumberColumn("id", width="small"),
-        "open": st.column_config.LinkColumn("open", display_text="open", width="small",
-                                            help="the job's page: a run's live view, an experiment's figures"),
-        "job": st.column_config.TextColumn("job", width="large"),
-        "kind": st.column_config.TextColumn("kind", width="small"),
-        "status": st.column_config.TextColumn("status", width="small"),
-        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent",
-                                                    width="small"),
-        "epochs": st.column_config.TextColumn("done", width="small"),
-        "ETA": st.column_config.TextColumn("ETA", width="small"),
-        "device": st.column_config.TextColumn("device", width="small"),
-        "error": st.column_config.TextColumn("error", width="large"),
-    })
+    # id and kind are in the job's label: the columns that matter fit beside it (ETA, error)
+    st.dataframe(table, hide_index=True, key="jobs-table", width="stretch",
+                 column_order=["open", "job", "status", "progress", "epochs", "ETA", "device", "error"],
+                 column_config={
+                     "open": st.column_config.LinkColumn("open", display_text="open", width="small",
+                                                         help="the job's page: a run's live view, an experiment's "
+                                                              "figures"),
+                     "job": st.column_config.TextColumn("job", width="medium"),
+                     "status": st.column_config.TextColumn("status", width="small"),
+                     "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
+                                                                 format="percent", width="small"),
+                     "epochs": st.column_config.TextColumn("done", width="medium",
+                                                           help="epochs of a run; seed-epochs (one seed trained one "
+                                                                "epoch) of an experiment, over all its ensembles"),
+                     "ETA": st.column_config.TextColumn("ETA", width="small"),
+                     "device": st.column_config.TextColumn("device", width="small"),
+                     "error": st.column_config.TextColumn("error", width="medium"),
+                 })
     for job in (j for j in jobs if is_active(j)):
         c1, c2 = st.columns([4, 1])
         c1.write(f"{job_label(job)} — {status_line(job)}")

@@ -84,7 +84,10 @@ class FormField:
             else self.label
 
     def shown(self, values: dict) -> bool:
-        """Whether the option matters for these values (OPTIONS' `applies`)."""
+        """Whether the option matters for these values (OPTIONS' `applies`; the measured
+        layer only when there is more than one hidden layer)."""
+        if self.name == "layer":
+            return int(values.get("depth", OPTIONS["depth"].default) or 2) > 2
         if self.applies is None:
             return True
         option, allowed = self.applies
@@ -192,7 +195,9 @@ def _widget(f, value):
         if unknown:
             st.warning(f"{f.title}: {value!r} is not available here (choices: {', '.join(map(str, f.choices))}); "
                        "pick another one to run.")
-        return st.selectbox(f.title, options, index=index, help=f.help, key=key)
+        words = CHOICE_WORDS.get(f.name, {})
+        return st.selectbox(f.title, options, index=index, help=f.help, key=key,
+                            format_func=lambda v: words.get(v, str(v)))
     if f.kind is int:
         return st.number_input(f.title, value=int(value), step=1, format="%d", help=f.help, key=key)
     if f.kind is float:
@@ -201,6 +206,19 @@ def _widget(f, value):
     return st.text_input(f.title, value=str(value), help=f.help, key=key)
 
 
+# a choice in words (the value, the engine's name, stays in the link and the job)
+CHOICE_WORDS = {
+    "dataset": {"mnist": "MNIST", "kmnist": "KMNIST", "fashion": "Fashion-MNIST", "cifar10": "CIFAR-10 (greyscale)",
+                "digits": "digits (scikit-learn's 8×8)"},
+    "test_standardisation": {"own": "on its own statistics (the paper's)",
+                             "train": "on the training statistics (the authors' code)"},
+    "model": {"fc": "fully connected", "cnn": "convolutional (one layer)"},
+    "activation": {"tanh": "tanh (the paper's)", "relu": "ReLU", "leaky_relu": "leaky ReLU (slope 0.1)",
+                   "silu": "SiLU", "linear": "linear"},
+    "optimizer": {"gd": "gradient descent, full batch (the paper's)", "momentum": "gradient descent with momentum",
+                  "adam": "Adam", "sgd": "SGD, mini-batches"},
+    "device": {"auto": "auto (the GPU when there is one)", "cpu": "CPU", "cuda": "GPU (CUDA)"},
+}
 LABEL_KINDS = {"parity": "parity: even vs odd digit (the paper's)", "random": "random: a fixed permutation "
                "(the control)", "split": "a split of the classes of your choice"}
 

@@ -30,16 +30,20 @@ def alpha(hex_colour: str, a: float) -> str:
 
 
 TOOLBAR_PX = 30  # plotly's toolbar, drawn over the top of the figure: titles go below it
+LEGEND_GAP_PX = 62  # tick labels and an axis title under the plot
 
 
 def layout(fig, title: str | None = None, x: str | None = None, y: str | None = None, height: int = 360):
     """The common look, applied last: margins that keep the title and the subplot
     titles clear of the toolbar, readable log-axis ticks."""
     subplot_titles = any(a.yref == "paper" and a.yanchor == "bottom" for a in fig.layout.annotations)
-    top = (40 if title else 10) + (TOOLBAR_PX + 20 if subplot_titles else 0) + (TOOLBAR_PX if title else 0)
+    # the toolbar sits in the top margin, never over the data; a title and subplot titles below it
+    top = TOOLBAR_PX + 10 + (30 if subplot_titles else 0) + (30 if title else 0)
+    plot_px = max(height - top - 40, 100)
     fig.update_layout(title=dict(text=title, y=1 - TOOLBAR_PX / height, yanchor="top") if title else None,
-                      height=height, margin=dict(l=50, r=20, t=top, b=40),
-                      template="plotly_white", legend=dict(orientation="h", y=-0.2), colorway=OKABE_ITO)
+                      height=height, margin=dict(l=50, r=20, t=top, b=40), template="plotly_white",
+                      # the legend below the tick labels and the axis title, whatever the figure's height
+                      legend=dict(orientation="h", y=-LEGEND_GAP_PX / plot_px, yanchor="top"), colorway=OKABE_ITO)
     if x:
         fig.update_xaxes(title_text=x)
     if y:

@@ -29,6 +29,7 @@ from .config import USER_PREFIX, RunConfig
 from .memory import estimate_bytes
 
 ERROR = 1.5  # the stated error factor before any run here has shown a larger one
+MIN_HISTORY_S = 5.0  # finished runs shorter than this (modelled) do not correct the model
 IMAGE_SHAPE = {"mnist": (28, 28), "kmnist": (28, 28), "fashion": (28, 28), "cifar10": (32, 32), "digits": (8, 8)}
 
 
@@ -139,7 +140,7 @@ def history_ratio(finished: list[dict], coef: dict, device: str, last: int = 5) 
             modelled = (config.epochs + 1) * epoch_seconds(config, config.seeds, coef)
         except (ValueError, TypeError, KeyError):
             continue
-        if modelled > 0:
+        if modelled >= MIN_HISTORY_S:  # a run of a few seconds is start-up noise, not the machine's speed
             ratios.append(seconds / modelled)
     if not ratios:
         return 1.0, 1.0, 0

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,25 +68,21 @@ def _healthy(port):
         return False
 
 
-@pytest.fixture
-def app(tmp_path):
-    """(base url, store, finished job id, download dir): the app serving a store that
-    already holds one finished run; the server and any worker it started are stopped after."""
-    runs, downloads = tmp_path / "runs", tmp_path / "downloads"
-    downloads.mkdir()
+@contextmanager
+def _serve(runs: Path, log_path: Path, **env_extra):
+    """The app on a free port serving the store in `runs`; yields its base url. The
+    server and any worker it started are stopped after."""
     port = _free_port()
-    env = dict(os.environ, STRAGGLERS_RUNS=str(runs), STRAGGLERS_QUICK_PRESET=QUICK, PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "server.log", "wb")
+    env = dict(os.environ, STRAGGLERS_RUNS=str(runs), PYTHONUNBUFFERED="1", **env_extra)
+    log = open(log_path, "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port), "--server.headless", "true",
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        with env_restored():
-            store, job_id = seed_store(runs)  # while the server starts
         _wait(lambda: _healthy(port) or server.poll() is not None, 60, "the streamlit server")
-        assert server.poll() is None, (tmp_path / "server.log").read_text()
-        yield f"http://127.0.0.1:{port}", store, job_id, downloads
+        assert server.poll() is None, log_path.read_text()
+        yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -94,6 +91,18 @@ def app(tmp_path):
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
         _stop_workers(runs)
+
+
+@pytest.fixture
+def app(tmp_path):
+    """(base url, store, finished job id, download dir): the app serving a store that
+    already holds one finished run; the server and any worker it started are stopped after."""
+    runs, downloads = tmp_path / "runs", tmp_path / "downloads"
+    downloads.mkdir()
+    with env_restored():
+        store, job_id = seed_store(runs)
+    with _serve(runs, tmp_path / "server.log", STRAGGLERS_QUICK_PRESET=QUICK) as url:
+        yield url, store, job_id, downloads
 
 
 def _stop_workers(runs: Path):
@@ -112,21 +121,22 @@ def _stop_workers(runs: Path):
             pass
 
 
-@pytest.fixture
-def browser(app, tmp_path):
+@contextmanager
+def _chrome(profile: Path, downloads: Path | None = None):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    downloads = app[3]
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1400,1800", f"--user-data-dir={tmp_path / 'chrome-profile'}"):
+                 "--no-first-run", "--window-size=1400,1800", f"--user-data-dir={profile}"):
         options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
+    if downloads is not None:
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                                  "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    if downloads is not None:
+        driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.set_page_load_timeout(60)
     try:
         yield driver
@@ -134,15 +144,35 @@ def browser(app, tmp_path):
         driver.quit()
 
 
-def _screenshot(driver, name):
+@pytest.fixture
+def browser(app, tmp_path):
+    with _chrome(tmp_path / "chrome-profile", app[3]) as driver:
+        yield driver
+
+
+FULL_HEIGHT_JS = """
+const main = document.querySelector('[data-testid="stMain"]') || document.body;
+return Math.max(main.scrollHeight, document.body.scrollHeight);
+"""
+
+
+def _screenshot(driver, name, whole: bool = False):
     """Once the page has settled (up to 10 s): a screenshot taken as soon as the text
-    is there shows placeholders and empty image frames."""
+    is there shows placeholders and empty image frames. `whole`: the whole page, the
+    window stretched to its height (Streamlit scrolls inside its own container)."""
     SCREENS.mkdir(parents=True, exist_ok=True)
     from benchmarks.browser import SETTLED_JS
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not driver.execute_script(SETTLED_JS):
         time.sleep(0.2)
+    if not whole:
+        driver.save_screenshot(str(SCREENS / f"{name}.png"))
+        return
+    size = driver.get_window_size()
+    driver.set_window_size(size["width"], min(max(driver.execute_script(FULL_HEIGHT_JS) + 200, size["height"]), 7000))
+    time.sleep(1.0)  # the figures redraw at the new size
     driver.save_screenshot(str(SCREENS / f"{name}.png"))
+    driver.set_window_size(size["width"], size["height"])
 
 
 # Streamlit re-renders elements on every rerun: find and click in ONE script, so a
@@ -236,3 +266,70 @@ def test_quick_preset_live_then_analysis_pages(app, browser):
     assert [float(r["consensus"]) for r in got] == pytest.approx([r["consensus"] for r in want])
     assert list(got[0]) == ["index", "class", "label", "consensus", "learned_epoch"]
     print(json.dumps({"e2e_seconds": round(time.monotonic() - start, 1), "live_points": [n1, n2]}))
+
+
+# --- every page, with a fresh store and with finished jobs --------------------------------------
+
+# url path -> the page's title (h1) once drawn
+PAGES = {"": "Stragglers: inversion dynamics of class manifolds", "Run": "Run", "Inversion": "Inversion",
+         "Stragglers": "Stragglers", "Map": "Map of the stragglers", "Pruning": "Pruning the stragglers",
+         "Stability_and_scaling": "Stability and scaling", "Your_data": "Your data"}
+PROBLEMS_JS = """
+return [...document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]')]
+    .map(e => e.innerText.slice(0, 300));
+"""
+NAV_JS = "return [...document.querySelectorAll('[data-testid=stSidebarNavLink]')].map(a => a.innerText.trim());"
+TITLE_JS = "return [...document.querySelectorAll('h1')].map(h => h.innerText.trim());"
+
+
+def _page_drawn(driver, title: str, timeout: float = 240) -> None:
+    """The page's title is there and the page has settled (script done, images in)."""
+    from benchmarks.browser import SETTLED_JS
+    _wait(lambda: title in driver.execute_script(TITLE_JS), timeout, f"the page {title!r}")
+    _wait(lambda: driver.execute_script(SETTLED_JS), timeout, f"the page {title!r} to settle")
+
+
+def _every_page(driver, url: str, prefix: str, query: str = "") -> None:
+    """Open every page: none shows an exception or an error box; a screenshot of each."""
+    for path, title in PAGES.items():
+        driver.get(f"{url}/{path}{query}")
+        _page_drawn(driver, title)
+        time.sleep(0.5)  # a fragment's first run (the live job list, an experiment's progress)
+        problems = driver.execute_script(PROBLEMS_JS)
+        assert not problems, f"{path or 'Home'} ({prefix}): {problems}"
+        _screenshot(driver, f"{prefix}-{path or 'Home'}", whole=True)
+
+
+def _finished_experiments(store, job_id: int) -> None:
+    """The experiments each analysis page asks for by default, run to the end as a
+    worker runs them, so that the pages draw their figures."""
+    from dashboard.analysis_ui import experiment_config
+    from helpers import job_once
+    run = store.get_job(job_id)
+    epochs = int(run["config"]["epochs"])
+    P = int(run["config"]["n_train"])
+    for kind, options in [("prune", dict(retrain_epochs=epochs)),
+                          ("sweep", dict(n_grid=8, sigmas=[0.0, 0.5, 0.75, 1.0, 1.2, 1.5], retrain_epochs=epochs)),
+                          ("stability", dict(n_grid=16)),
+                          ("scaling", dict(n_trains=sorted({max(2, P // 4), max(2, P // 2), P}))),
+                          ("embed", dict(perplexity=30.0, n_iter=500, early_iter=250))]:
+        job_once(store, kind, experiment_config(run, **options))
+
+
+def test_every_page_without_an_error_on_a_fresh_store_and_with_finished_jobs(tmp_path):
+    fresh, seeded = tmp_path / "fresh", tmp_path / "seeded"
+    with _serve(fresh, tmp_path / "fresh.log") as url, _chrome(tmp_path / "profile-fresh") as d:
+        # a sub-page opened first lists Home as Home (it said 'app' until Home was visited)
+        d.get(f"{url}/Inversion")
+        _page_drawn(d, "Inversion")
+        assert d.execute_script(NAV_JS)[:2] == ["Home", "Run"]
+        _every_page(d, url, "fresh")
+    with env_restored():
+        store, job_id = seed_store(seeded)
+        _finished_experiments(store, job_id)
+    with _serve(seeded, tmp_path / "seeded.log") as url, _chrome(tmp_path / "profile-seeded") as d:
+        _every_page(d, url, "finished", f"?job={job_id}")
+        d.get(f"{url}/Inversion?jobs={job_id}&x=error")  # the other x axis
+        _page_drawn(d, "Inversion")
+        assert not d.execute_script(PROBLEMS_JS)
+        _screenshot(d, "finished-Inversion-error")

@@ -46,7 +46,7 @@ def _column_errors(at) -> dict:
 
 
 APPLIES = {"momentum": ("optimizer", "momentum"), "batch_size": ("optimizer", "sgd"),
-           "kernel_size": ("model", "cnn"), "label_seed": ("labels", "random")}
+           "kernel_size": ("model", "cnn"), "label_seed": ("labels", "random"), "layer": ("depth", 3)}
 
 
 def test_form_shows_the_options_that_apply_in_plain_words(empty_store):
@@ -63,6 +63,8 @@ def test_form_shows_the_options_that_apply_in_plain_words(empty_store):
     assert groups[:5] == ["**Data**", "**Architecture**", "**Optimiser**", "**Training**", "**Device**"]
     assert _widget(at, "lr").label == "Learning rate η" and "0.2 in the paper" in _widget(at, "lr").help
     assert _widget(at, "width").label == "Width H (units)" and _widget(at, "epochs").label == "Epochs T"
+    optimizer = _widget(at, "optimizer")  # choices in words; the engine's names stay in the link and the job
+    assert optimizer.options[0] == "gradient descent, full batch (the paper's)" and optimizer.value == "gd"
     assert any(m.value.startswith("Estimate on this machine: about **") for m in at.markdown)
     assert not at.error
     for name, (driver, value) in APPLIES.items():  # each appears once its option asks for it
@@ -122,7 +124,8 @@ def test_training_block_larger_than_the_dataset_is_stopped(empty_store, dataset,
 
 
 def test_other_bad_values_each_name_their_option_at_its_field(empty_store):
-    for name, bad, column, words, first in [("depth", 1, 1, "Depth L", None), ("layer", 3, 1, "Measured hidden layer", None),
+    for name, bad, column, words, first in [("depth", 1, 1, "Depth L", None),
+                                            ("layer", 3, 1, "Measured hidden layer", ("depth", 3)),
                                             ("seeds", 0, 3, "Seeds R", None),
                                             ("momentum", 1.5, 2, "Momentum μ", ("optimizer", "momentum"))]:
         at = app_test(PAGE)

@@ -90,6 +90,7 @@ def _bar(stream=None):
         if job["status"] == "queued":
             bar.text(f"queued (position {job['queue_position']})")
         elif job["status"] == "running":
+            bar.label = "epochs" if job["kind"] == "run" else "seed-epochs"  # an experiment counts all its ensembles
             bar(job["epoch"], max(job["total"], 1), job["eta_s"])
         else:
             bar.text(f"job {job['id']} {job['status']}")

@@ -1,8 +1,8 @@
 """Entry point: the navigation (Home + every page under pages/, in file order) and the
 home page: what this is, one figure, presets, the job list, device, datasets, a
-guided path for a lecture. The slow parts (the figure, which may have to train the
-demo, and the presets' estimates) are drawn last into their places, so the rest
-of the page shows at once."""
+guided path for a lecture. The figure, which may have to train the demo, is drawn
+last into its place, and the presets' estimates wait for the machine's measurement
+in the background, so the rest of the page shows, and its buttons answer, at once."""
 import re
 from pathlib import Path
 
@@ -27,6 +27,8 @@ def home():
             run_form.launch_preset(name, store)
         col.caption(why)
         estimates[name] = col.empty()
+    # measured in the background the first time: the buttons answer at once
+    live.preset_estimates(store, estimates, lambda: run_form.preset_estimates(store))
     st.page_link(run_form.RUN_PAGE, label="… or set every option yourself on the Run page", icon=":material/tune:")
 
     st.subheader("Jobs")
@@ -50,8 +52,6 @@ def home():
 
     with figure:
         live.home_figure(store)
-    for name, slot in estimates.items():
-        slot.caption(run_form.preset_estimate(name, store))
 
 
 def _order(path: Path):

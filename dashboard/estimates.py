@@ -5,6 +5,7 @@ after that an estimate is arithmetic."""
 from __future__ import annotations
 
 import json
+import threading
 
 import streamlit as st
 
@@ -54,6 +55,35 @@ def estimate(kind: str, config: dict, store=None, **hints) -> dict:
         key = (True, key[1])
     return _estimate(kind, json.dumps(config, sort_keys=True), json.dumps(finished, sort_keys=True, default=str),
                      key, json.dumps(hints, sort_keys=True))
+
+
+_measuring: dict = {}  # device -> the thread measuring it, one per server process
+_lock = threading.Lock()
+
+
+def calibrated_or_measuring(device: str) -> bool:
+    """Whether this machine is measured; if not, start measuring it in a background
+    thread (once per process) and say False. For the home page: its first paint and
+    its buttons must not wait for the measurement."""
+    from engine import calibration
+    if calibration.cached(device) is not None:
+        return True
+    with _lock:
+        thread = _measuring.get(device)
+        if thread is None or not thread.is_alive():
+            thread = threading.Thread(target=_measure_quietly, args=(device,), daemon=True,
+                                      name=f"calibration-{device}")
+            _measuring[device] = thread
+            thread.start()
+    return False
+
+
+def _measure_quietly(device: str) -> None:
+    from engine import calibration
+    try:
+        calibration.calibration(device)
+    except Exception:  # the pages that need it measure again, in the open, and say why it fails
+        pass
 
 
 def show(kind: str, config: dict, store=None, **hints) -> dict | None:

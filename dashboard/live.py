@@ -99,6 +99,25 @@ def live_jobs_table(store, render) -> None:
     view()
 
 
+def preset_estimates(store, slots: dict, texts) -> None:
+    """The presets' estimates in their slots (`texts()`: name -> sentence, or None while
+    the machine is measured in the background); polls until they can be given, then
+    stops, so the page shows and its buttons answer before the measurement ends."""
+    ready = texts()
+    if ready is not None:
+        for name, slot in slots.items():
+            slot.caption(ready[name])
+        return
+
+    @st.fragment(run_every=POLL_S * 2)
+    def waiting():
+        if texts() is not None:
+            st.rerun()  # the whole page: the estimates go into their slots, polling stops
+        st.caption("Estimates of the presets appear here once this machine has been measured (a few seconds, once).")
+
+    waiting()
+
+
 def home_figure(store) -> None:
     """The home page's one figure: the newest run (live while it runs), or, before any
     run, a small demo computed here once (digits, seconds) and cached."""

@@ -308,6 +308,15 @@ def preset_estimate(name: str, store=None) -> str:
             f"{fmt_seconds(est['high'])}), {jobs_view.fmt_bytes(est['memory_bytes'])} of memory.")
 
 
+def preset_estimates(store=None) -> dict | None:
+    """name -> preset_estimate, or None while this machine is still being measured
+    (in the background: the home page does not wait for it)."""
+    from engine.estimate import device_of
+    if not estimates.calibrated_or_measuring(device_of(preset_config("quick"))):
+        return None
+    return {name: preset_estimate(name, store) for name in PRESETS}
+
+
 def launch_preset(name: str, store) -> None:
     """Queue a preset run (an identical finished one is reused) and open its live view."""
     try:

@@ -47,6 +47,8 @@ def test_figure_is_the_newest_run(seeded):
 
 
 def test_presets_machine_datasets_and_path(seeded):
+    from engine.calibration import calibration
+    calibration("cpu")  # this machine measured (once per test session): the presets give their estimates
     at = app_test(PAGE)
     labels = [b.label for b in at.button]
     assert labels[:4] == ["Quick demo: MNIST, P = 2048, 10 seeds, 150 epochs",
@@ -71,6 +73,21 @@ def test_presets_machine_datasets_and_path(seeded):
     assert any(label.startswith("1. Run —") for label in links)
     assert any(label.startswith("2. Inversion —") for label in links)
     assert at.expander[0].label == "What to notice"
+
+
+def test_a_machine_never_measured_is_measured_in_the_background(seeded, tmp_path, monkeypatch):
+    from dashboard import estimates
+    from engine import calibration
+    monkeypatch.setenv(calibration.FOLDER_ENV, str(tmp_path / "calibration"))
+    at = app_test(PAGE)
+    assert not at.exception
+    assert any(c.value.startswith("Estimates of the presets appear here once") for c in at.caption)
+    assert len([b for b in at.button if b.key and b.key.startswith("preset-")]) == 4  # usable meanwhile
+    thread = estimates._measuring["cpu"]
+    thread.join(600)  # a real measurement, in the page's process
+    assert calibration.cached("cpu") is not None
+    at = app_test(PAGE)
+    assert len([c for c in at.caption if c.value.startswith("Estimate here: about ")]) == 4
 
 
 def test_quick_preset_queues_the_run_and_opens_the_run_page(tmp_path, monkeypatch, no_workers):

@@ -45,7 +45,12 @@ def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool |
         hidden = H * (P + max(P, n_test)) + 24 * P + 8 * n_test
     else:  # autograd keeps z and h of every hidden layer, and their gradients
         hidden = 4 * (L - 1) * H * P + 2 * (L - 1) * H * n_test + 24 * P + 8 * n_test
-    return FLOAT * (params + hidden)
+    return FLOAT * (params + hidden + SCORE_FLOATS_PER_POINT * P)
+
+
+# engine.scores.ScoreAccumulator: three float64 and three int32 sums, the last
+# epoch's correct mask and the epoch's temporaries, per point (in float32 units)
+SCORE_FLOATS_PER_POINT = 12
 
 
 def estimate_bytes(P: int, N: int, H: int, L: int, R: int, n_test: int, device="cpu",

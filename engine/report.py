@@ -120,6 +120,9 @@ def write_outputs(result: RunResult, data: Dataset, out: Path) -> dict:
     np.save(npy, consensus_indices(result, data))
     atomic_write(out / "stragglers.npy", npy.getvalue())
     atomic_write(out / "manifest.json", json.dumps(manifest(result, data), indent=2))
+    if result.scores is not None:  # scores.csv, .parquet, .json (engine.score_table)
+        from .score_table import write_scores
+        write_scores(result, data, out)
     return summ
 
 

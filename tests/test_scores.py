@@ -198,3 +198,22 @@ def test_config_hash_of_older_jobs_is_kept():
     old.pop("score_epoch")  # a config written before the option existed
     assert c.config_hash() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
     assert c.replace(score_epoch=5).config_hash() != c.config_hash()
+
+
+def test_a_job_submitted_before_score_epoch_existed_is_still_reused(tmp_path, monkeypatch):
+    import hashlib
+    import json
+    import time
+    from engine.jobs import queue
+    from engine.jobs.store import Store
+    monkeypatch.setattr(queue, "refresh", lambda *a, **k: 0)  # no worker process
+    store = Store(tmp_path / "store.sqlite")
+    config = RunConfig(dataset="digits", n_train=64, epochs=2, seeds=1).to_dict()
+    old = {k: v for k, v in config.items() if k != "score_epoch"}  # as it was stored then
+    science = {**{k: v for k, v in old.items() if k != "device"}, "data_version": None}
+    digest = hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:16]
+    with store.write() as c:
+        old_id = c.execute("INSERT INTO jobs (kind, config, config_hash, status, total, created) VALUES "
+                           "('run', ?, ?, 'done', 2, ?)", (json.dumps(old), digest, time.time())).lastrowid
+    assert queue.submit("run", config, store=store) == old_id
+    assert queue.submit("run", {**config, "score_epoch": 1}, store=store) != old_id

@@ -48,9 +48,9 @@ def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool |
     return FLOAT * (params + hidden + SCORE_FLOATS_PER_POINT * P)
 
 
-# engine.scores.ScoreAccumulator: three float64 and three int32 sums, the last
-# epoch's correct mask and the epoch's temporaries, per point (in float32 units)
-SCORE_FLOATS_PER_POINT = 12
+# engine.scores.ScoreAccumulator per point, in float32 units: three float64 totals (6),
+# three float32 partial sums, four float32 counts, and the epoch's temporaries (~4)
+SCORE_FLOATS_PER_POINT = 17
 
 
 def estimate_bytes(P: int, N: int, H: int, L: int, R: int, n_test: int, device="cpu",

@@ -75,7 +75,11 @@ def score_epoch(config: RunConfig) -> tuple[int, str | None]:
 
 class ScoreAccumulator:
     """Running sums of one chunk of seeds, on the device: (R, P) each, updated from
-    every epoch's margin in a dozen elementwise passes; no per-epoch host copy."""
+    every epoch's margin in about ten float32 elementwise passes; no per-epoch host
+    copy. Why float32 and this shape: float64 adds of float32 terms, boolean masks and
+    masked_fill cost 3x more on the CPU (benchmarks: `python -m benchmarks.measure scores`)."""
+
+    FLUSH_EVERY = 16  # epochs summed in float32 before they join the float64 totals
 
     def __init__(self, config: RunConfig, data: Dataset, seeds):
         self.config, self.data, self.seeds = config, data, np.asarray(seeds)
@@ -88,11 +92,18 @@ class ScoreAccumulator:
         dev = margin.device
         y = torch.from_numpy(self.data.y_train).to(dev)
         self.y, self.sign = y.bool(), (2 * y - 1).to(margin.dtype)
-        f64, i32 = dict(dtype=torch.float64, device=dev), dict(dtype=torch.int32, device=dev)
-        # float64 sums: 300+ epochs of float32 terms, and variability = sqrt(E p^2 - (E p)^2)
-        self.sum_p, self.sum_p2, self.sum_margin = (torch.zeros(R, P, **f64) for _ in range(3))
-        self.n_correct, self.forgotten = torch.zeros(R, P, **i32), torch.zeros(R, P, **i32)
-        self.last_wrong = torch.full((R, P), -1, **i32)
+        f32, f64 = dict(dtype=torch.float32, device=dev), dict(dtype=torch.float64, device=dev)
+        # p, p^2 and the margin: 16 epochs summed in float32, then added to float64 totals,
+        # so that 300+ epochs lose no digits. p is summed as q = p - c, c = the mean so
+        # far (updated at each flush): q^2 is of the size of the variance, so its float32
+        # sums keep the digits that variability = sqrt(E p^2 - (E p)^2) needs
+        self.part = torch.zeros(3, R, P, **f32)
+        self.total = torch.zeros(3, R, P, **f64)
+        self.n_parts = 0
+        self.shift = None
+        # counts of epochs as float32 (exact below 2^24): correct, forgotten, the current
+        # run of correct epochs (first_learned_epoch = T + 1 - that run at the end)
+        self.n_correct, self.forgotten, self.streak = (torch.zeros(R, P, **f32) for _ in range(3))
         self.was_correct = None
         self.el2n = self.grand = None
 
@@ -104,20 +115,36 @@ class ScoreAccumulator:
             self._start(d)
         s = d * self.sign  # z_y - z_other
         p = torch.sigmoid(s)  # p(true label)
-        self.sum_p += p
-        self.sum_p2.addcmul_(p, p)
-        self.sum_margin += s
-        wrong = (d > 0) != self.y
-        correct = ~wrong
+        if self.shift is None:
+            self.shift = p.clone()
+        q = p - self.shift
+        self.part[0] += q
+        self.part[1].addcmul_(q, q)
+        self.part[2] += s
+        correct = torch.eq(d > 0, self.y).to(d.dtype)  # the loop's argmax: 1 = correct
         self.n_correct += correct
-        if self.was_correct is not None:
-            self.forgotten += self.was_correct & wrong
-        self.last_wrong.masked_fill_(wrong, epoch)
+        if self.was_correct is not None:  # correct at t - 1, wrong at t
+            self.forgotten.addcmul_(self.was_correct, 1 - correct)
+        self.streak.add_(1).mul_(correct)
         self.was_correct = correct
         self.last = epoch
+        self.n_parts += 1
+        if self.n_parts == self.FLUSH_EVERY:
+            self._flush()
         self.diverged |= np.asarray(record.diverged, dtype=bool)
         if epoch == self.at:
             self._read_at(record, p)
+
+    def _flush(self) -> None:
+        """sum p = sum q + m c, sum p^2 = sum q^2 + 2 c sum q + m c^2 over the m epochs."""
+        m, c = self.n_parts, self.shift.double()
+        q, q2, s = self.part.double()
+        self.total[0] += q + m * c
+        self.total[1] += q2 + 2 * c * q + m * c.square()
+        self.total[2] += s
+        self.part.zero_()
+        self.n_parts = 0
+        self.shift = (self.total[0] / (self.last + 1)).float()
 
     def _read_at(self, record, p_true: torch.Tensor) -> None:
         """EL2N and GraNd at the score epoch, from this epoch's parameters."""
@@ -133,15 +160,17 @@ class ScoreAccumulator:
             return {**{n: np.full((R, P), np.nan, np.float32) for n in SCORES}, "epochs": np.full(R, -1),
                     "diverged": self.diverged}
         n, T = self.last + 1, self.last
-        confidence = self.sum_p / n
-        never = self.n_correct == 0
+        if self.n_parts:
+            self._flush()
+        sum_p, sum_p2, sum_margin = self.total
+        confidence = sum_p / n
         out = {
-            "forgetting_events": torch.where(never, T + 1, self.forgotten),
-            "first_learned_epoch": self.last_wrong + 1,  # 0 if never wrong, T + 1 if wrong at T
+            "forgetting_events": torch.where(self.n_correct == 0, T + 1, self.forgotten),
+            "first_learned_epoch": T + 1 - self.streak,  # 0 if never wrong, T + 1 if wrong at T
             "confidence": confidence,
-            "variability": (self.sum_p2 / n - confidence.square()).clamp_min(0).sqrt(),
+            "variability": (sum_p2 / n - confidence.square()).clamp_min(0).sqrt(),
             "correctness": self.n_correct / n,
-            "aum": self.sum_margin / n,
+            "aum": sum_margin / n,
         }
         out = {k: v.float().cpu().numpy() for k, v in out.items()}
         nan = np.full((R, P), np.nan, np.float32)

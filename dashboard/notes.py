@@ -56,6 +56,16 @@ NOTES = {
   φ(P) = φ∞ [1 − (P/P0)^(−γ)]: φ levels off at **φ∞**, so the inversion is not a small-sample effect.
 - The optional **depth × width grid** shows how φ∞ depends on the architecture.
 """,
+    "Scores": """
+- The **data map** (dataset cartography) places every training point by the mean and the spread of
+  p(true label) over training. Stragglers (bright) sit in the *hard-to-learn* and *ambiguous* regions,
+  low confidence; select a region with the lasso to see its images.
+- **AUROC** says how well each classic score, computed in the same pass on the same seeds, ranks the
+  consensus stragglers first (0.5 = chance, the grey bars its 95 % interval). Trajectory scores
+  (forgetting, first-learned epoch, confidence, AUM) find them almost perfectly; EL2N and GraNd read
+  early (epoch 10) see less of them: the stragglers are the points still *not* learned at t\\*.
+- The **Spearman** matrix shows which scores are the same ranking under other names.
+""",
     "Your data": """
 - Upload your own images (.npz) labelled 0..9: the network learns their **parity** (even vs
   odd), as on MNIST, and the same analysis runs on it.
@@ -72,6 +82,7 @@ LECTURE_PATH = [
     ("Map", "pages/4_Map.py", "where they sit in a map of the inputs, then of the hidden layer"),
     ("Pruning", "pages/5_Pruning.py", "what happens without them"),
     ("Stability & scaling", "pages/6_Stability_and_scaling.py", "the same points across seeds, φ against P"),
+    ("Scores", "pages/8_Scores.py", "stragglers beside forgetting, cartography, AUM, EL2N and GraNd"),
     ("Your data", "pages/7_Your_data.py", "the same analysis on an uploaded data set"),
 ]
 

@@ -93,15 +93,17 @@ def filter_by(df: pd.DataFrame, column: str, lo: float, hi: float) -> pd.DataFra
     return df[(values >= lo - 1e-12) & (values <= hi + 1e-12)]
 
 
-def score_filter(container, df: pd.DataFrame, table) -> pd.DataFrame:
-    """A score and a range (kept in the URL as fscore, flo, fhi): rows inside it."""
+def score_filter(pick, bounds, df: pd.DataFrame, table) -> tuple[pd.DataFrame, str | None]:
+    """A score (widget in `pick`) and a range (in `bounds`), kept in the URL as fscore,
+    flo, fhi: (the rows inside it, the score's name or None)."""
     if table is None:
-        return df
-    name = ui.choice(container, "filter by score", [NONE, *SCORES], "fscore", format_func=lambda n: label(n)
-                     if n != NONE else "no score filter")
+        return df, None
+    name = ui.choice(pick, "filter by a difficulty score", [NONE, *SCORES], "fscore",
+                     format_func=lambda n: label(n) if n != NONE else "no score filter")
+    ui.set_qp(fscore=None if name == NONE else name)
     if name == NONE or not len(df):
         ui.set_qp(flo=None, fhi=None)
-        return df
+        return df, None
     values = df[name].to_numpy(dtype=float)
     values = values[np.isfinite(values)]
     lo_all, hi_all = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
@@ -109,6 +111,13 @@ def score_filter(container, df: pd.DataFrame, table) -> pd.DataFrame:
         hi_all = lo_all + 1.0
     lo = ui.qp("flo", lo_all, float, lo=lo_all, hi=hi_all)
     hi = ui.qp("fhi", hi_all, float, lo=lo, hi=hi_all)
-    lo, hi = container.slider(f"{label(name)} between", lo_all, hi_all, (lo, hi), key=f"frange-{name}")
-    ui.set_qp(flo=None if lo == lo_all else round(lo, 6), fhi=None if hi == hi_all else round(hi, 6))
-    return filter_by(df, name, lo, hi)
+    lo, hi = bounds.slider(f"{label(name)} between", lo_all, hi_all, (lo, hi), key=f"frange-{name}")
+    ui.set_qp(flo=None if lo == lo_all else lo, fhi=None if hi == hi_all else hi)
+    return filter_by(df, name, lo, hi), name
+
+
+def caption_extra(row, name: str | None) -> str:
+    """' · confidence 0.412' for the score the gallery is sorted or filtered by."""
+    if name is None or name not in row or not np.isfinite(row[name]):
+        return ""
+    return f" · {label(name)} {float(row[name]):.3g}"

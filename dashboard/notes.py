@@ -57,14 +57,18 @@ NOTES = {
 - The optional **depth × width grid** shows how φ∞ depends on the architecture.
 """,
     "Scores": """
-- The **data map** (dataset cartography) places every training point by the mean and the spread of
-  p(true label) over training. Stragglers (bright) sit in the *hard-to-learn* and *ambiguous* regions,
-  low confidence; select a region with the lasso to see its images.
+- The **data map** (dataset cartography) places every training point by the mean (confidence) and the
+  spread (variability) of p(true label) over training. Most points sit top left: easy to learn. The
+  stragglers (bright) sit lower and to the right — on MNIST parity their median confidence is about 0.5
+  and their variability four times the others': the *ambiguous* region, reaching down to *hard to
+  learn*. Select a region with the lasso to see its images.
 - **AUROC** says how well each classic score, computed in the same pass on the same seeds, ranks the
-  consensus stragglers first (0.5 = chance, the grey bars its 95 % interval). Trajectory scores
-  (forgetting, first-learned epoch, confidence, AUM) find them almost perfectly; EL2N and GraNd read
-  early (epoch 10) see less of them: the stragglers are the points still *not* learned at t\\*.
-- The **Spearman** matrix shows which scores are the same ranking under other names.
+  consensus stragglers first (0.5 = chance; the grey bars are its 95 % interval). On MNIST parity every
+  score does it far above chance (0.95–1.00): the stragglers *are* the points these methods call hard.
+  The **top-|S| overlap** tells the scores apart: of each score's |S| hardest points, 93 % are
+  stragglers for correctness, about 70 % for forgetting events and GraNd.
+- The **Spearman** matrix shows which scores are one ranking under two names (on MNIST: correctness
+  and first-learned epoch, confidence and AUM, EL2N and GraNd).
 """,
     "Your data": """
 - Upload your own images (.npz) labelled 0..9: the network learns their **parity** (even vs

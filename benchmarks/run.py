@@ -111,8 +111,8 @@ def table(res: dict) -> str:
         if "epoch_ratio" in sc:
             lines.append(
                 f"difficulty scores{label}, R={sc['seeds']}, P={sc['n_train']}, interleaved: "
-                f"{1e3 * sc['seconds_per_epoch_without']:.1f} ms/epoch without, {1e3 * sc['seconds_per_epoch_with']:.1f}"
-                f" with ({sc['epoch_ratio']:.3f}x; the update alone {1e3 * sc['update_seconds']:.1f} ms, "
+                f"{1e3 * sc['seconds_per_epoch_without']:.1f} ms/epoch without, "
+                f"{1e3 * sc['seconds_per_epoch_with']:.1f} with ({sc['epoch_ratio']:.3f}x; the update alone {1e3 * sc['update_seconds']:.1f} ms, "
                 f"{sc['update_ratio']:.3f}x); EL2N/GraNd once {1e3 * sc['grand_once_seconds']:.0f} ms; a "
                 f"{sc['run_epochs']}-epoch run {sc['run_ratio']:.3f}x; accumulators "
                 f"{sc['accumulator_bytes'] / 2**20:.1f} MB ({sc['accumulator_bytes_per_seed_and_point']:.0f} B per "

@@ -129,7 +129,8 @@ def test_a_job_stores_the_aggregates_and_exports_the_cli_files(job, tmp_path, mo
     exported = pd.read_parquet(tmp_path / "export" / "scores.parquet")
     pd.testing.assert_frame_equal(exported, df)
     meta_file = json.loads((tmp_path / "export" / "scores.json").read_text())
-    assert meta_file["config_hash"] == RunConfig.from_dict(config).config_hash() and meta_file["seeds"] == list(range(R))
+    assert meta_file["config_hash"] == RunConfig.from_dict(config).config_hash()
+    assert meta_file["seeds"] == list(range(R))
 
 
 def test_exporting_a_job_without_scores_says_so(job, tmp_path, monkeypatch, capsys):

@@ -201,6 +201,58 @@ def case_memory(seeds: int) -> dict:
             "mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_")}
 
 
+def case_scores(seeds: int, epochs: int, blocks: int, run_epochs: int = 300) -> dict:
+    """What the difficulty scores (engine.scores) cost: the engine's epoch at R seeds
+    (MNIST, P = 8192) without and with the accumulator's update, side by side in one
+    process, blocks interleaved (fastest block counts); plus the one-off EL2N/GraNd
+    read at the score epoch; and their ratio for a whole `run_epochs`-epoch run."""
+    from engine import grand
+    from engine.scores import ScoreAccumulator
+    from engine.train import train
+    config = RunConfig(seeds=seeds, epochs=blocks * epochs + 4, device="cpu")
+    data = prepare(config)
+    plain, scored = train(config, data), train(config, data)
+    acc = ScoreAccumulator(config.replace(score_epoch=config.epochs), data, config.seed_list)  # read at the end
+    next(plain), next(plain)  # set-up (epoch 0) and one warm step, as case_engine
+    for _ in range(2):
+        acc.update(next(scored))
+    times = {"without": [], "with": [], "update": []}
+    for _ in range(blocks):
+        start = time.perf_counter()
+        for _ in range(epochs):
+            next(plain)
+        times["without"].append((time.perf_counter() - start) / epochs)
+        start, update = time.perf_counter(), 0.0
+        for _ in range(epochs):
+            rec = next(scored)
+            t = time.perf_counter()
+            acc.update(rec)
+            update += time.perf_counter() - t
+        times["with"].append((time.perf_counter() - start) / epochs)
+        times["update"].append(update / epochs)
+    rec = next(scored)
+    acc.update(rec)
+    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    once = []
+    for _ in range(3):  # EL2N is one elementwise pass; GraNd one forward in closed form
+        start = time.perf_counter()
+        grand.grand(config, rec.params, x, y, data.image_shape)
+        once.append(time.perf_counter() - start)
+    without, with_ = min(times["without"]), min(times["with"])
+    acc_bytes = sum(t.numel() * t.element_size() for t in (acc.part, acc.total, acc.n_correct, acc.forgotten,
+                                                           acc.streak, acc.was_correct, acc.shift))
+    P = data.n_train
+    return {"seeds": seeds, "n_train": P, "epochs_per_block": epochs, "blocks": blocks,
+            "seconds_per_epoch_without": without, "seconds_per_epoch_with": with_,
+            "block_seconds": times, "epoch_ratio": with_ / without, "grand_once_seconds": min(once),
+            # the accumulator's own time per epoch, timed alone: less noisy than the difference
+            "update_seconds": min(times["update"]), "update_ratio": 1 + min(times["update"]) / without,
+            "run_epochs": run_epochs,
+            "run_ratio": (run_epochs * with_ + min(once)) / (run_epochs * without),
+            "accumulator_bytes": acc_bytes, "accumulator_bytes_per_seed_and_point": acc_bytes / (seeds * P),
+            "grand_method": grand.method(config)}
+
+
 def case_naive(seeds: int, epochs: int) -> dict:
     from .naive import naive_epoch_seconds
     config = RunConfig(seeds=seeds, epochs=epochs, device="cpu")
@@ -250,6 +302,10 @@ def main(argv=None) -> int:
     n = sub.add_parser("naive")
     n.add_argument("--seeds", type=int, default=3)
     n.add_argument("--epochs", type=int, default=20)
+    sc = sub.add_parser("scores")
+    sc.add_argument("--seeds", type=int, default=20)
+    sc.add_argument("--epochs", type=int, default=3, help="epochs per timed block")
+    sc.add_argument("--blocks", type=int, default=5)
     m = sub.add_parser("memory")
     m.add_argument("--seeds", type=int, required=True)
     sub.add_parser("tsne")
@@ -259,6 +315,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(a.threads)
     if a.case == "engine":
         out = case_engine(a.seeds, a.epochs, a.blocks, a.profile)
+    elif a.case == "scores":
+        out = case_scores(a.seeds, a.epochs, a.blocks)
     elif a.case == "memory":
         out = case_memory(a.seeds)
     elif a.case == "naive":

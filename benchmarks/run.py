@@ -107,6 +107,18 @@ def table(res: dict) -> str:
     if prof:
         parts = ", ".join(f"{k} {1e3 * v:.1f}" for k, v in prof["groups"].items())
         lines.append(f"profile R=20, ms/epoch (profiled {1e3 * prof['seconds_per_epoch']:.0f}): {parts}")
+    for label, sc in (("", res.get("scores", {})), (", one thread", res.get("scores_one_thread", {}))):
+        if "epoch_ratio" in sc:
+            lines.append(
+                f"difficulty scores{label}, R={sc['seeds']}, P={sc['n_train']}, interleaved: "
+                f"{1e3 * sc['seconds_per_epoch_without']:.1f} ms/epoch without, "
+                f"{1e3 * sc['seconds_per_epoch_with']:.1f} with ({sc['epoch_ratio']:.3f}x; the update alone {1e3 * sc['update_seconds']:.1f} ms, "
+                f"{sc['update_ratio']:.3f}x); EL2N/GraNd once {1e3 * sc['grand_once_seconds']:.0f} ms; a "
+                f"{sc['run_epochs']}-epoch run {sc['run_ratio']:.3f}x; accumulators "
+                f"{sc['accumulator_bytes'] / 2**20:.1f} MB ({sc['accumulator_bytes_per_seed_and_point']:.0f} B per "
+                f"seed and point)")
+        elif "error" in sc:
+            lines.append(f"difficulty scores{label}: error {sc['error']}")
     if "cli" in res and "wall_s" in res["cli"]:
         c = res["cli"]
         lines.append(f"CLI `{c['command']}`: {c['wall_s']:.1f} s wall (exit {c['returncode']})")
@@ -132,7 +144,8 @@ def table(res: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run")
     p.add_argument("--seeds", default="1,20,100", help="engine ensemble sizes R")
-    p.add_argument("--skip", default="", help="comma-separated: naive, one_thread, ablation, cli, store, tsne")
+    p.add_argument("--skip", default="", help="comma-separated: naive, one_thread, scores, ablation, cli, store, "
+                                              "tsne")
     a = p.parse_args(argv)
     skip = set(filter(None, a.skip.split(",")))
     start = time.perf_counter()
@@ -157,6 +170,10 @@ def main(argv=None) -> int:
         res["one_thread"] = {"naive": measure("--threads", "1", "naive", "--seeds", "2", "--epochs", "12"),
                              "engine": measure("--threads", "1", "engine", "--seeds", "20", "--epochs", "2",
                                                "--blocks", "4")}
+    if "scores" not in skip:
+        print("difficulty scores, R=20 ...", file=sys.stderr)
+        res["scores"] = measure("scores", "--seeds", "20")
+        res["scores_one_thread"] = measure("--threads", "1", "scores", "--seeds", "20")
     if "ablation" not in skip:
         print("ablation ...", file=sys.stderr)
         proc = subprocess.run([sys.executable, "-m", "benchmarks.ablation", "--threads", "1"], cwd=ROOT,

@@ -107,6 +107,10 @@ class RunConfig:
                               "gives other, independent initialisations.")
     test_every: int = option(1, "training", "Test error every", "Measure the test error every k epochs (and at "
                              "the last one); the training metrics are measured every epoch.", unit="epochs")
+    score_epoch: int = option(-1, "training", "EL2N/GraNd epoch", "Epoch at which the EL2N and GraNd difficulty "
+                              "scores are read (Paul et al. 2021 read them early in training). -1: epoch "
+                              "10, before the inversion on MNIST, or the last epoch of a shorter run.",
+                              unit="epochs")
     device: str = option("auto", "device", "Device", "auto (the GPU when there is one) | cpu | cuda. Changes "
                          "the speed, not the results.", choices=DEVICES)
 
@@ -140,6 +144,10 @@ class RunConfig:
         _int_at_least("seeds", self.seeds, 1)
         _int_at_least("seed_offset", self.seed_offset, 0)
         _int_at_least("test_every", self.test_every, 1)
+        _int_at_least("score_epoch", self.score_epoch, -1)
+        if self.score_epoch > self.epochs:
+            raise ConfigError("score_epoch", self.score_epoch, f"an epoch of the run, 0 ... epochs = {self.epochs} "
+                              f"(or -1: epoch 10, or the last epoch of a shorter run)")
         _one_of("device", self.device, DEVICES)
         return self
 
@@ -168,8 +176,15 @@ class RunConfig:
         The device is left out on purpose: it changes speed, not the science."""
         d = self.to_dict()
         d.pop("device")
+        for name, default in HASHED_WHEN_SET.items():  # older jobs keep their hash, and are reused
+            if d[name] == default:
+                d.pop(name)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
+
+# Options added after stores held jobs: hashed only when they differ from their default,
+# so a job submitted before the option existed still matches the same config now.
+HASHED_WHEN_SET = {"score_epoch": -1}
 
 # name -> Option, in the dataclass's order: the one description of every run option
 OPTIONS = {f.name: Option(name=f.name, default=f.default, **f.metadata["option"]) for f in dataclasses.fields(RunConfig)}

@@ -45,7 +45,12 @@ def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool |
         hidden = H * (P + max(P, n_test)) + 24 * P + 8 * n_test
     else:  # autograd keeps z and h of every hidden layer, and their gradients
         hidden = 4 * (L - 1) * H * P + 2 * (L - 1) * H * n_test + 24 * P + 8 * n_test
-    return FLOAT * (params + hidden)
+    return FLOAT * (params + hidden + SCORE_FLOATS_PER_POINT * P)
+
+
+# engine.scores.ScoreAccumulator per point, in float32 units: three float64 totals (6),
+# three float32 partial sums, four float32 counts, and the epoch's temporaries (~4)
+SCORE_FLOATS_PER_POINT = 17
 
 
 def estimate_bytes(P: int, N: int, H: int, L: int, R: int, n_test: int, device="cpu",

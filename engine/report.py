@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import platform
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from .data import Dataset
 from .files import atomic_write, csv_text
+from .provenance import git_commit, versions
 from .curves import CURVES, METRICS
 from .results import RunResult
 from .stragglers import CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch, stragglers_at, table_of
@@ -82,8 +80,8 @@ def manifest(result: RunResult, data: Dataset, how: str = "python -m engine run"
         "seeds": [int(s) for s in result.seeds],
         "dataset": {"name": data.name, "source": data.source, "md5": data.md5,
                     "indices": "positions in the dataset's training split"},
-        "versions": _versions(),
-        "git_commit": _git_commit(),
+        "versions": versions(),
+        "git_commit": git_commit(),
     }
 
 
@@ -99,23 +97,7 @@ def write_outputs(result: RunResult, data: Dataset, out: Path) -> dict:
     np.save(npy, consensus_indices(result, data))
     atomic_write(out / "stragglers.npy", npy.getvalue())
     atomic_write(out / "manifest.json", json.dumps(manifest(result, data), indent=2))
+    if result.scores is not None:  # scores.csv, .parquet, .json (engine.score_table)
+        from .score_table import write_scores
+        write_scores(result, data, out)
     return summ
-
-
-def _num(v):
-    return "" if not np.isfinite(v) else float(v)
-
-
-def _versions() -> dict:
-    import torch
-    import scipy
-    return {"stragglers": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "scipy": scipy.__version__}
-
-
-def _git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None

@@ -27,6 +27,7 @@ class RunResult:
     seconds: float = 0.0
     device: str = "cpu"
     stopped: bool = False             # a consumer stopped it (cancel) before its last record
+    scores: object = None             # engine.scores.RunScores: difficulty scores per seed and point
 
     @classmethod
     def empty(cls, config: RunConfig, seeds, n_train: int, device: str = "cpu") -> "RunResult":

@@ -11,6 +11,7 @@ from .data import Dataset, prepare
 from .results import RunResult
 from .environment import resolve_device
 from .memory import plan
+from .scores import ScoreCollector
 from .train import EpochRecord, train
 
 
@@ -58,20 +59,24 @@ def train_chunked(config: RunConfig, data: Dataset, include: np.ndarray | None =
 
 def run(config: RunConfig, data: Dataset | None = None, include=None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
-        should_stop: Callable[[], bool] | None = None) -> tuple[RunResult, Dataset]:
+        should_stop: Callable[[], bool] | None = None, scores: bool = True) -> tuple[RunResult, Dataset]:
     """Train config.seeds seeds for config.epochs epochs. `on_epoch` sees every
     record as it is made (the store writes it); `should_stop` is asked between
     epochs and ends the run early, keeping what was recorded. Seeds are trained in
-    chunks that fit the memory available (engine.memory); usually one chunk."""
+    chunks that fit the memory available (engine.memory); usually one chunk.
+    With `scores`, result.scores holds the difficulty scores (engine.scores)."""
     config.validate()
     data = data if data is not None else prepare(config)
     device = resolve_device(config.device)
     result = RunResult.empty(config, config.seed_list, data.n_train, device=str(device))
+    collector = ScoreCollector(config, data) if scores else None
 
     last_seed = config.seed_list[-1]
 
     def records():
         for rec in train_chunked(config, data, include=include):
+            if collector is not None:
+                collector.update(rec)
             yield rec
             if should_stop is not None and should_stop():
                 # a cancel after the last record of the last chunk changes nothing
@@ -79,4 +84,6 @@ def run(config: RunConfig, data: Dataset | None = None, include=None,
                 return
 
     result.collect(records(), on_epoch=on_epoch)
+    if collector is not None:
+        result.scores = collector.finish()
     return result, data

@@ -41,6 +41,9 @@ class EpochRecord:
     # the live parameter tensors (R, ...) at this epoch, NOT copies: valid until the
     # loop resumes; clone them to keep (experiments evaluate extra test sets on them)
     params: list | None = None
+    # o1 - o0 of every seed and training point at this epoch, (R, P) on the device, live
+    # like params: what engine.scores accumulates (the prediction is class 1 iff > 0)
+    margin: torch.Tensor | None = None
 
 
 def make_optimizer(config: RunConfig, params: list[torch.Tensor]) -> torch.optim.Optimizer:
@@ -93,7 +96,7 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
             last = epoch == config.epochs
             numbers, wrong, grads = net.epoch(with_test=epoch % config.test_every == 0 or last, backward=not last)
             rec = _record(epoch, seed_ids, numbers, wrong)
-            rec.params = params
+            rec.params, rec.margin = params, net.last_margin
             yield rec
             if last or rec.diverged.any():
                 return
@@ -121,8 +124,9 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
             else:
                 test_error = no_test
             numbers = torch.cat([loss.detach()[:, None], train_error[:, None], test_error[:, None], geometry], 1)
+            margin = logits[..., 1].detach() - logits[..., 0].detach()
         rec = _record(epoch, seed_ids, numbers, wrong)
-        rec.params = params
+        rec.params, rec.margin = params, margin
         yield rec
         if last or rec.diverged.any():
             return
@@ -218,7 +222,7 @@ class _Dense2:
     def epoch(self, with_test: bool, backward: bool):
         R, N, H, P = self.shape
         h = self.hidden(self.x, self.cols)
-        d = self.margin(h)
+        d = self.last_margin = self.margin(h)
         wrong = (d > 0) != self.y
         loss = (F.softplus(-self.sign * d) * self.weight).sum(-1) / self.n_included
         train_error = (wrong * self.weight).sum(-1) / self.n_included

@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import cached, downloads, gallery
+from dashboard import cached, downloads, gallery, scores_ui
 from dashboard.figures_analysis import class_counts_figure, sizes_figure
 
 PER_PAGE = 48
@@ -41,12 +41,17 @@ classes = f1.multiselect("classes", present, default=ui.qp_subset("cls", present
 min_freq = f2.slider("consensus frequency ≥", 0.0, 1.0, ui.qp("min", 0.0, float, lo=0.0, hi=1.0), step=0.05,
                      key="min")
 seed = ui.choice(f3, "seed", ["all"] + [int(s) for s in result.seeds], "seed")
-sort = ui.choice(f4, "sort by", list(gallery.SORTS), "sort")
+scores = cached.scores(store, job)[0]  # None for a run made before the difficulty scores
+score_sorts = scores_ui.sorts(scores)
+sort = ui.choice(f4, "sort by", list(gallery.SORTS) + list(score_sorts), "sort")
 ui.set_qp(**{"def": mode, "t": value if mode == "epoch" else None, "eps": value if mode == "error" else None,
              "cls": classes if classes != present else None, "min": min_freq or None,
              "seed": None if seed == "all" else seed, "sort": None if sort == "consensus" else sort})
 row = None if seed == "all" else int(np.flatnonzero(result.seeds == seed)[0])
-shown = gallery.sort_table(gallery.filter_table(df, S, classes, min_freq, row), sort)
+shown = gallery.filter_table(scores_ui.with_scores(df, scores), S, classes, min_freq, row)
+shown, by_score = scores_ui.score_filter(*st.columns([1, 3]), shown, scores)
+shown = scores_ui.sort_by(shown, *score_sorts[sort]) if sort in score_sorts else gallery.sort_table(shown, sort)
+by_score = score_sorts[sort][0] if sort in score_sorts else by_score
 st.subheader(f"{len(shown)} stragglers")
 st.caption(f"{gallery.describe_definition(definition)}; caption: index · class · label→prediction · consensus.")
 x_train, vmax = cached.raw_images(data.name)
@@ -56,8 +61,8 @@ page = st.pagination(pages, default=ui.qp("page", 1, int, lo=1, hi=pages), key="
 ui.set_qp(page=None if page == 1 else page)
 part = shown.iloc[gallery.page_slice(len(shown), page, PER_PAGE)]
 if len(part):
-    st.image([gallery.thumbnail(x_train[i], vmax) for i in part["index"]],
-             caption=[gallery.caption(r, names) for r in part.to_dict("records")], width=96)
+    captions = [gallery.caption(r, names) + scores_ui.caption_extra(r, by_score) for r in part.to_dict("records")]
+    st.image([gallery.thumbnail(x_train[i], vmax) for i in part["index"]], caption=captions, width=96)
     st.markdown("**Random non-stragglers of the same classes** (straggler in no seed)")
     others = gallery.non_stragglers(S.mean(axis=0), data.classes_train, part["class"], min(16, len(part)),
                                     seed=int(job["id"]))

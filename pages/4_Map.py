@@ -3,13 +3,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import cached
+from dashboard import cached, selection
 from dashboard.figures_analysis import distance_figure, map_figure
 
 SPACES = {"inputs": "the inputs (pixels)", "hidden": "the hidden layer at an epoch"}
 store, job = ui.run_page("Map", "Map of the stragglers")
 (t_mean, _), _ = cached.run_summary(store, job)
-t_star, last = int(round(t_mean)), cached.run_data(store, job)[0].epochs_done
+run_result, data, _ = cached.run_data(store, job)
+t_star, last = int(round(t_mean)), run_result.epochs_done
 c1, c2 = st.columns([1, 2])
 space = ui.choice(c1, "t-SNE of", list(SPACES), "space", widget="radio", format_func=SPACES.get)
 epoch = None
@@ -36,9 +37,10 @@ if embed is None:
 result = cached.job_result(store, embed)
 rows = pd.DataFrame(cached.artifact(store, embed, "embedding", []))
 test = result["hidden"] if space == "hidden" else result["inputs"]
-ui.chart(map_figure(rows, space), key="map")
+picked = selection.chart(map_figure(rows, space), key="map")
 st.caption(f"Consensus stragglers (in ≥ ½ of the seeds): {int(rows['straggler'].sum())} of {len(rows)}, outlined, "
            "larger with their consensus frequency. Hover a point for its index and class.")
+selection.show(picked, data, key="map")
 ui.chart(distance_figure(rows, test, space), key="distances")
 stats = pd.DataFrame([{"map": space, "stragglers": test.get("n_stragglers"), "Mann–Whitney U": test.get("U"),
                        "p (stragglers farther)": test.get("p"), "P(straggler farther)": test.get("effect"),

@@ -219,7 +219,8 @@ def test_cli_submit_wait_list_show_export(store, tmp_path, capsys):
     assert shown["status"] == "done" and "summary" in shown["artifacts"]
     cli("export", str(job), "--out", str(tmp_path / "export"))
     assert {p.name for p in (tmp_path / "export").iterdir()} == {"summary.json", "metrics.csv", "stragglers.csv",
-                                                                 "stragglers.npy", "manifest.json"}
+                                                                 "stragglers.npy", "manifest.json", "scores.csv",
+                                                                 "scores.parquet", "scores.json"}
     assert json.loads((tmp_path / "export" / "summary.json").read_text())["epochs_done"] == 40
     assert "already done" in cli("cancel", str(job))
     cli("show", "999", rc=2)

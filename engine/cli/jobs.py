@@ -177,6 +177,11 @@ def cmd_export(args) -> int:
         if not np.isfinite(result.curves["train_error"]).any():
             print(f"error: job {args.id} has no epochs yet; export it once it has run", file=sys.stderr)
             return 1
+        result.scores = views.scores(store, args.id)
+        if result.scores is None:
+            print(f"note: job {args.id} has no difficulty scores (it ran before they were recorded, or has not "
+                  f"finished); rerun it with `python -m engine jobs submit ... --force` to get scores.csv",
+                  file=sys.stderr)
         write_outputs(result, views.dataset(store, args.id), out)
     else:
         from ..experiments.context import write_result

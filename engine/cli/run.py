@@ -16,6 +16,7 @@ def cmd_run(args) -> int:
     result, data = run(config, on_epoch=lambda rec: bar(done(rec)))
     summ = write_outputs(result, data, Path(args.out))
     print(human_summary(summ))
+    print_scores(Path(args.out))
     if result.diverged:
         seeds = sorted(result.diverged)
         print(f"diverged at epoch {min(result.diverged.values())} (seeds {', '.join(map(str, seeds))}): "
@@ -41,3 +42,15 @@ def human_summary(s: dict) -> str:
     ])
 
 
+def print_scores(out: Path) -> None:
+    """The scores' AUROC line, and what the scores could not use (a short run), said."""
+    import json
+
+    from ..score_table import summary_line
+    path = out / "scores.json"
+    if not path.exists():
+        return
+    meta = json.loads(path.read_text())
+    print(summary_line(meta))
+    for note in meta.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)

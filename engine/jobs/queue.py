@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 
-from ..config import ConfigError, RunConfig
+from ..config import HASHED_WHEN_SET, ConfigError, RunConfig
 from ..environment import ROOT
 from ..sources import DatasetUnavailable
 from .store import ACTIVE, FINISHED, Store
@@ -136,6 +136,9 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
         split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
         config, total = json.loads(json.dumps(config, sort_keys=True, default=list)), 0
     science = {k: v for k, v in config.items() if k != "device"}  # the device changes speed, not results
+    for name, default in HASHED_WHEN_SET.items():  # jobs submitted before these options existed still match
+        if science.get(name) == default:
+            science.pop(name)
     # a replaced upload under the same name is other data: never reuse the old job
     science["data_version"] = data_version(str(config.get("dataset", "")))
     return config, hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:16], total

@@ -95,6 +95,9 @@ def _run(ctx: queue.JobContext, config: dict):
     cfg = RunConfig.from_dict(config)
     ctx.epochs_total, ctx.n_seeds = cfg.epochs, cfg.seeds
     result, data = run(cfg, on_epoch=ctx.on_epoch, should_stop=ctx.should_stop)
+    if result.scores is not None:  # the R x P aggregates, never per-epoch arrays (engine.scores)
+        ctx.put_artifact("scores", result.scores.array())
+        ctx.put_artifact("scores_meta", result.scores.meta())
     if result.diverged:
         seeds = sorted(result.diverged)
         return ("failed", f"diverged at epoch {min(result.diverged.values())} (seeds {', '.join(map(str, seeds))}): "

@@ -4,18 +4,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .options import config_from_args
+from .options import config_from_args, executor_from_args
 from .progress import Progress
 
 
 def cmd_run(args) -> int:
+    from ..jobs import executors
+    config, spec = config_from_args(args), executor_from_args(args)
+    executors.check(spec, config)  # bad address, no GPU for --device cuda: refused before any work
     from ..report import write_outputs  # torch: imported only when a run is asked for
-    from ..run import EpochsDone, run
-    config = config_from_args(args)
-    bar, done = Progress(config.epochs), EpochsDone(config.seeds, config.epochs)
-    result, data = run(config, on_epoch=lambda rec: bar(done(rec)))
+    bar = Progress(config.epochs)
+    executor = executors.open_executor(spec)
+    try:
+        out = executor.run(config, on_epoch=lambda rec, done: bar(done))
+    finally:
+        executor.close()
+    result, data = out.result, out.data
     summ = write_outputs(result, data, Path(args.out))
     print(human_summary(summ))
+    if out.lost:
+        print(f"error: {executors.PiecesLost(out.lost)}; what was recorded is in {args.out}", file=sys.stderr)
+        return 1
     if result.diverged:
         seeds = sorted(result.diverged)
         print(f"diverged at epoch {min(result.diverged.values())} (seeds {', '.join(map(str, seeds))}): "

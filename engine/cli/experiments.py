@@ -102,7 +102,7 @@ def _command(kind: str, dests: list[str]):
         config, executor = job_config(kind, args, dests), executor_from_args(args)
         if args.job:
             from ..jobs.queue import submit
-            print(f"submitted {kind} job {submit(kind, {**config, 'executor': executor})}")
+            print(f"submitted {kind} job {submit(kind, {**config, **({'executor': executor} if executor else {})})}")
             return 0
         if not args.out:
             print("error: --out DIR is needed unless --job", file=sys.stderr)

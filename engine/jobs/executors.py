@@ -19,6 +19,9 @@ or node marks its piece lost: the other pieces finish, the job ends `interrupted
 naming the lost ones, and a resubmit computes only those (a run keeps its finished
 seeds in the store; an experiment its finished pieces in runs/pieces/).
 
+What runs inside a task is engine/jobs/ray_tasks.py; the finished pieces of an
+experiment wait for a resubmit in engine/jobs/piece_cache.py.
+
 An executor is chosen per job by the "executor" entry of its config:
 {"name": "ray", "address": None | "auto" | "host:port", "cpus": CPUs per task},
 absent for local. It changes where and how fast, never the numbers, so it is not
@@ -27,25 +30,20 @@ part of the job's config hash (as the device is not).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import os
-import pickle
 import re
 import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from ..config import USER_PREFIX, ConfigError, RunConfig
-from ..environment import ROOT, data_dir, runs_dir
+from ..config import ConfigError, RunConfig
+from ..environment import ROOT, data_dir
+from . import piece_cache, ray_tasks
 
 EXECUTORS = ("local", "ray")
 CONNECT_TIMEOUT_S = 3.0  # an unreachable --ray-address fails after this, not after Ray's minute of retries
 POLL_S = 0.25            # the driver checks for a cancel at least this often
-TICK_S = 0.2             # a task that streams no records reports progress at most this often
 ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
 
 
@@ -238,7 +236,8 @@ class RayExecutor:
         skip = {int(s) for s in skip_seeds}
         todo = [s for s in config.seed_list if s not in skip]
         tasks = [_Task(Rows(config.replace(seed_offset=c[0], seeds=len(c)), c, stream=True,
-                            label=f"seeds {c[0]}-{c[-1]}"), (k, 0)) for k, c in enumerate(self._chunks(todo))]
+                            label=f"seeds {c[0]}-{c[-1]}"), (k, 0))
+                 for k, c in enumerate(self._chunks(todo, self.gpus if self._wants_gpu(config) else self.slots))]
         result = RunResult.empty(config, config.seed_list, data.n_train, device="ray")
         T1 = config.epochs + 1
 
@@ -256,16 +255,17 @@ class RayExecutor:
         result.stopped = stopped and not all(t.done for t in tasks)
         return RunOutcome(result, data, [f"{t.piece.label} ({t.lost})" for t in tasks if t.lost])
 
-    def _chunks(self, seeds: list[int]) -> list[list[int]]:
-        """Consecutive seeds in as many chunks as the cluster has slots (each task then
-        splits its chunk again if it does not fit its node's memory, engine.memory)."""
+    def _chunks(self, seeds: list[int], slots: int) -> list[list[int]]:
+        """Consecutive seeds in as many chunks as the cluster has slots (CPUs / CPUs per
+        task, or GPUs for a GPU run); each task splits its chunk again if it does not
+        fit its node's memory (engine.memory)."""
         runs, chunks = [], []
         for s in seeds:  # contiguous runs: a chunk is a seed_offset and a count
             if runs and s == runs[-1][-1] + 1:
                 runs[-1].append(s)
             else:
                 runs.append([s])
-        per = max(1, -(-len(seeds) // self.slots))
+        per = max(1, -(-len(seeds) // max(1, slots)))
         for r in runs:
             chunks += [r[i:i + per] for i in range(0, len(r), per)]
         return chunks
@@ -281,9 +281,9 @@ class RayExecutor:
         for i, piece in enumerate(pieces):
             parts = [piece.part(s) for s in piece.parts] or [piece]
             for j, part in enumerate(parts):
-                key = _piece_key(part)
+                key = piece_cache.key(part)
                 self._keys.add(key)
-                if (value := _cache_load(key)) is not None:
+                if (value := piece_cache.load(key)) is not None:
                     values[(i, j)] = value
                     steps.done += part.n_epochs() // len(parts)
                 else:
@@ -298,7 +298,7 @@ class RayExecutor:
                 steps()
             task.counted = task.epochs * task.weight
             if kind == "done":
-                _cache_save(_piece_key(task.piece), value)
+                piece_cache.save(piece_cache.key(task.piece), value)
             steps.check()
 
         self._drive(tasks, "rows", on_item, None)
@@ -311,7 +311,7 @@ class RayExecutor:
     def finished(self) -> None:
         """The job is done: forget the pieces kept for a resubmit."""
         for key in self._keys:
-            _cache_drop(key)
+            piece_cache.drop(key)
         self._keys.clear()
 
     # --- the driver loop -----------------------------------------------------------------
@@ -320,8 +320,8 @@ class RayExecutor:
         or lost. Returns True when should_stop() asked to stop. A task's own error (bad
         data...) is raised here, once the others are cancelled."""
         import ray
-        upload = _upload(tasks[0].piece.config) if tasks else (None, None)
-        task_fn = ray.remote(_piece_task)
+        upload = ray_tasks.upload_ref(tasks[0].piece.config) if tasks else (None, None)
+        task_fn = ray.remote(ray_tasks.piece_task)
         live = {}
         for t in tasks:
             gpu = self._wants_gpu(t.piece.config)
@@ -343,8 +343,8 @@ class RayExecutor:
                         del live[gen]
                         self._report(tasks)
                         continue
-                    except _lost_errors() as e:
-                        task.lost = _why(e)
+                    except ray_tasks.lost_errors() as e:
+                        task.lost = ray_tasks.why(e)
                         del live[gen]
                         self._report(tasks)
                         continue
@@ -378,87 +378,6 @@ class RayExecutor:
         return config.device == "cuda" or (config.device == "auto" and self.gpus > 0)
 
 
-# --- what runs in a task ---------------------------------------------------------------------
-def _piece_task(piece, mode: str, data_hint: str, cpus: int, upload_name, upload_bytes):
-    """A Ray task (a streaming generator): train one piece, yield ("epoch", record) for
-    each EpochRecord the driver writes (mode "run", or a piece that streams), else
-    ("tick", n) every TICK_S; then ("done", its Ensemble) for an experiment's piece."""
-    import ray
-    import torch
-    os.environ.setdefault("STRAGGLERS_DATA", data_hint)  # a node may set its own before `ray start`
-    given = ray.get_runtime_context().get_assigned_resources().get("CPU", cpus)
-    torch.set_num_threads(max(1, int(given)))
-    yield "started", {"node": ray.get_runtime_context().get_node_id()[:12], "pid": os.getpid(),
-                      "threads": torch.get_num_threads()}
-    from ..data import prepare
-    data = prepare(piece.config, raw=_raw_from_upload(upload_name, upload_bytes))
-    if mode == "run":
-        from ..run import train_chunked
-        gen = train_chunked(piece.config, data)
-    else:
-        from ..experiments.ensemble import train_rows
-        gen = train_rows(piece.config, data, piece.seeds, piece.include, piece.keep_epochs, piece.masks)
-    pending, last = 0, time.monotonic()
-    while True:
-        try:
-            rec = next(gen)
-        except StopIteration as finished:
-            if pending:
-                yield "tick", pending
-            if mode != "run":
-                yield "done", _portable(finished.value)
-            return
-        if mode == "run" or piece.stream:
-            yield "epoch", dataclasses.replace(rec, params=None)  # the live tensors stay here
-        else:
-            pending += 1
-            if time.monotonic() - last >= TICK_S:
-                yield "tick", pending
-                pending, last = 0, time.monotonic()
-
-
-def _portable(ensemble):
-    """The Ensemble with its parameters on the CPU (a GPU tensor would pin the sender)."""
-    if ensemble is None:
-        return None
-    ensemble.params = {t: [p.detach().cpu() for p in ps] for t, ps in ensemble.params.items()}
-    return ensemble
-
-
-def _upload(config: RunConfig):
-    """(name, object ref of the .npz bytes) for an uploaded dataset, else (None, None)."""
-    if not config.dataset.startswith(USER_PREFIX):
-        return None, None
-    import ray
-    from ..upload import user_dataset_path
-    name = config.dataset[len(USER_PREFIX):]
-    return name, ray.put(user_dataset_path(name).read_bytes())
-
-
-def _raw_from_upload(name, blob):
-    if name is None:
-        return None
-    from ..sources import RawSplits
-    with np.load(io.BytesIO(blob), allow_pickle=False) as a:
-        arrays = [np.asarray(a[k]) for k in ("x_train", "y_train", "x_test", "y_test")]
-    return RawSplits(f"{USER_PREFIX}{name}", arrays[0], arrays[1].astype(np.int64), arrays[2],
-                     arrays[3].astype(np.int64), source="user upload (via Ray's object store)",
-                     md5={f"{name}.npz": hashlib.md5(blob).hexdigest()})
-
-
-def _lost_errors() -> tuple:
-    """Ray's exceptions for a task that died with its worker or node (not its own error)."""
-    import ray.exceptions as rx
-    names = ("WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OwnerDiedError", "LocalRayletDiedError",
-             "RaySystemError", "ObjectReconstructionFailedError")
-    return tuple(getattr(rx, n) for n in names if hasattr(rx, n))
-
-
-def _why(e: BaseException) -> str:
-    text = {"WorkerCrashedError": "its Ray worker died", "NodeDiedError": "its node left the cluster"}
-    return text.get(type(e).__name__, type(e).__name__)
-
-
 def _object_store_bytes() -> int:
     """A local Ray's object store: records and results pass through it briefly, so a
     tenth of the memory (at most 2 GiB) is plenty and leaves the rest to training."""
@@ -467,44 +386,3 @@ def _object_store_bytes() -> int:
     except (ValueError, OSError):
         total = 8 * 2**30
     return int(min(2 * 2**30, max(128 * 2**20, total // 10)))
-
-
-# --- finished pieces of an interrupted experiment --------------------------------------------
-def _piece_key(piece) -> str:
-    """What the piece computes (not where): its science config, rows and options."""
-    science = {k: v for k, v in piece.config.to_dict().items() if k != "device"}
-    include = None if piece.include is None else np.packbits(np.asarray(piece.include, bool)).tobytes()
-    h = hashlib.sha256(pickle.dumps((sorted(science.items()), [int(s) for s in piece.seeds],
-                                     include, tuple(piece.keep_epochs), piece.masks)))
-    return h.hexdigest()[:24]
-
-
-def _cache_path(key: str) -> Path:
-    return runs_dir() / "pieces" / f"{key}.pt"
-
-
-def _cache_load(key: str):
-    import torch
-    path = _cache_path(key)
-    if not path.exists():
-        return None
-    try:
-        return torch.load(path, weights_only=False)  # written by _cache_save in this lab's runs folder
-    except Exception:
-        return None
-
-
-def _cache_save(key: str, value) -> None:
-    import torch
-    from ..files import atomic_write
-    buf = io.BytesIO()
-    torch.save(value, buf)
-    _cache_path(key).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(_cache_path(key), buf.getvalue())
-
-
-def _cache_drop(key: str) -> None:
-    try:
-        _cache_path(key).unlink()
-    except OSError:
-        pass

@@ -77,9 +77,28 @@ def test_scaling_on_ray_runs_every_size_and_width_as_a_piece_with_the_local_numb
     for a, b in zip(local["grid"], remote["grid"], strict=True):
         assert (a["depth"], a["width"]) == (b["depth"], b["width"])
         assert a["phi_inf"] == pytest.approx(b["phi_inf"], rel=1e-6, nan_ok=True)
-    assert list((runs / "pieces").glob("*.pt"))  # kept until the job is done ...
+    assert len(list((runs / "pieces").glob("*.pt"))) == 6  # kept until the job is done ...
+    n_reports = len(reports)
+    again = JOB_KINDS["scaling"](dict(config), ctx)  # ... so a resubmit trains none of them again
+    assert len(reports) == n_reports and again["points"] == remote["points"]  # no task was started
     ctx.executor.finished()
     assert not list((runs / "pieces").glob("*.pt"))  # ... then forgotten
+
+
+def test_an_uploaded_dataset_reaches_the_tasks_through_the_object_store(ray_cluster, runs, tmp_path, monkeypatch):
+    from engine.sources import load_raw
+    from engine.upload import save_user_dataset
+    digits = load_raw("digits")
+    monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path / "data"))  # only here: the Ray workers never see it
+    save_user_dataset("scribbles", {"x_train": digits.x_train, "y_train": digits.y_train,
+                                    "x_test": digits.x_test, "y_test": digits.y_test})
+    cfg = RunConfig(dataset="user:scribbles", n_train=256, seeds=2, epochs=20, device="cpu")
+    local, _ = run(cfg)
+    ex, reports = on_ray()
+    out = ex.run(cfg)
+    assert not out.lost and all(p["pid"] != os.getpid() for p in reports[-1])
+    assert {p["data"] for p in reports[-1]} == {"user upload (via Ray's object store)"}
+    assert_same_curves(out.result, local)
 
 
 def test_prune_retrains_each_variant_as_a_piece_and_merges_them_in_order(ray_cluster, runs):

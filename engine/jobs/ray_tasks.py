@@ -31,10 +31,10 @@ def piece_task(piece, mode: str, data_hint: str, cpus: int, upload_name, upload_
     os.environ.setdefault("STRAGGLERS_DATA", data_hint)  # a node may set its own before `ray start`
     given = ray.get_runtime_context().get_assigned_resources().get("CPU", cpus)
     torch.set_num_threads(max(1, int(given)))
-    yield "started", {"node": ray.get_runtime_context().get_node_id()[:12], "pid": os.getpid(),
-                      "threads": torch.get_num_threads()}
     from ..data import prepare
     data = prepare(piece.config, raw=raw_from_upload(upload_name, upload_bytes))
+    yield "started", {"node": ray.get_runtime_context().get_node_id()[:12], "pid": os.getpid(),
+                      "threads": torch.get_num_threads(), "data": data.source}
     if mode == "run":
         from ..run import train_chunked
         gen = train_chunked(piece.config, data)

@@ -158,7 +158,8 @@ def test_a_killed_ray_worker_interrupts_the_job_naming_its_piece_and_a_resubmit_
     assert sorted(s for p in again["pieces"] for s in p["seeds"]) == victim["seeds"]
     frame = store.metrics_frame(job)
     assert len(frame) == 4 * 401 and (frame.groupby("seed").size() == 401).all()
-    assert store.get_artifact(job, "summary")["seeds"] == [0, 1, 2, 3]
+    summary = store.get_artifact(job, "summary")
+    assert summary["seeds"] == [0, 1, 2, 3] and summary["timing"]["kept_seeds"] == survivor["seeds"]
 
 
 def test_bad_executor_input_is_refused_at_submit_with_one_line(ray_cluster, runs, monkeypatch):

@@ -40,7 +40,7 @@ def human_summary(s: dict) -> str:
     present = sum(inv["present"])
     return "\n".join([
         f"{len(s['seeds'])} seeds, P = {s['n_train']}, {s['epochs_done']} epochs in {s['timing']['seconds']:.1f} s "
-        f"({s['timing']['run_epochs_per_second']:.0f} run-epochs/s on {s['timing']['device']})",
+        f"({_rate(s['timing']['run_epochs_per_second'])} run-epochs/s on {s['timing']['device']})",
         f"inversion present in {present}/{len(inv['present'])} seeds; mean t*: R+ {t['r_plus']:.1f}, "
         f"R- {t['r_minus']:.1f}, D {t['distance']:.1f}",
         f"phi = {inv['phi']['mean']:.4f} +- {inv['phi']['std']:.4f}",
@@ -50,3 +50,6 @@ def human_summary(s: dict) -> str:
     ])
 
 
+def _rate(value) -> str:
+    """No training time (every seed kept from an earlier attempt): no rate to show."""
+    return "undetermined" if value is None else f"{value:.0f}"

@@ -122,7 +122,12 @@ def _run(ctx: queue.JobContext, config: dict):
                           f"lower the learning rate", result.seconds)
     if result.stopped:  # also mid-run in a later chunk of seeds, where epochs_done is already T
         return "cancelled", None, result.seconds
-    ctx.put_artifact("summary", summary(result, data))
+    summ = summary(result, data)
+    if kept:  # this attempt trained only the other seeds: its rate counts those alone
+        trained = cfg.seeds - len(kept)
+        summ["timing"]["run_epochs_per_second"] = trained * (cfg.epochs + 1) / result.seconds if trained else None
+        summ["timing"]["kept_seeds"] = kept
+    ctx.put_artifact("summary", summ)
     return "done", None, result.seconds
 
 

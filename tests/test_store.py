@@ -1,4 +1,4 @@
-"""engine.store on a real SQLite file: schema version and migration, refusal of
+"""engine.jobs.store on a real SQLite file: schema version and migration, refusal of
 files it must not touch, one transaction per epoch, artefacts, and a RunResult
 and summary rebuilt from the store equal to the ones made in memory."""
 import hashlib

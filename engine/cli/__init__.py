@@ -8,7 +8,7 @@ import sys
 
 from ..config import ConfigError
 from . import data, experiments, jobs, run
-from .options import add_run_options
+from .options import add_executor_options, add_run_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="train an ensemble and write summary, metrics and stragglers")
     add_run_options(p)
+    add_executor_options(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=run.cmd_run)
     p = sub.add_parser("data", help="list or fetch datasets")
@@ -37,8 +38,12 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # a missing dataset etc.: one clear message, not a traceback
+        from ..jobs.executors import PiecesLost
         from ..sources import DatasetUnavailable
         if isinstance(e, DatasetUnavailable):
             print(f"error: {e}", file=sys.stderr)
             return 2
+        if isinstance(e, PiecesLost):  # work was done, not bad input
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         raise

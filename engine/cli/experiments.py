@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..experiments.context import LocalContext, write_result
-from .options import add_run_options, config_from_args
+from .options import add_executor_options, add_run_options, config_from_args, executor_from_args
 from .progress import Progress
 
 
@@ -71,6 +71,7 @@ def register(subparsers) -> None:
     for kind, (help_text, options) in EXPERIMENTS.items():
         p = subparsers.add_parser(kind, help=help_text)
         add_run_options(p)
+        add_executor_options(p)
         for flag, dest, kind_of, default, text in options:
             if kind_of == "append":
                 p.add_argument(flag, dest=dest, action="append", default=[], help=text)
@@ -98,17 +99,26 @@ def job_config(kind: str, args, dests: list[str]) -> dict:
 
 def _command(kind: str, dests: list[str]):
     def run(args) -> int:
-        config = job_config(kind, args, dests)
+        config, executor = job_config(kind, args, dests), executor_from_args(args)
         if args.job:
             from ..jobs.queue import submit
-            print(f"submitted {kind} job {submit(kind, config)}")
+            print(f"submitted {kind} job {submit(kind, {**config, **({'executor': executor} if executor else {})})}")
             return 0
         if not args.out:
             print("error: --out DIR is needed unless --job", file=sys.stderr)
             return 2
-        from ..experiments import JOB_KINDS
+        from ..experiments import JOB_KINDS, JOB_OPTIONS
+        from ..experiments.context import split
+        from ..jobs import executors
+        cfg, _ = split(config, JOB_OPTIONS[kind])
+        executors.check(executor, cfg)  # before any work, as a submit does
         ctx = LocalContext(on_progress=Progress())
-        result = JOB_KINDS[kind](config, ctx)
+        ctx.executor = executors.open_executor(executor)
+        try:
+            result = JOB_KINDS[kind](config, ctx)
+            ctx.executor.finished()
+        finally:
+            ctx.executor.close()
         result["config"] = config
         write_result(Path(args.out), result, ctx.artifacts)
         print(headline(result))

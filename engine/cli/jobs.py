@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .options import add_run_options, config_from_args
+from .options import add_executor_options, add_run_options, config_from_args, executor_from_args
 from .progress import Progress
 from .run import human_summary
 
@@ -22,6 +22,7 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="jobs_command", required=True)
     s = sub.add_parser("submit", help="queue a run (or --kind KIND) and print its id")
     add_run_options(s)
+    add_executor_options(s)
     s.add_argument("--kind", default="run", help="run, or an experiment kind with its default options "
                                                  "(to set them: python -m engine KIND ... --job)")
     s.add_argument("--force", action="store_true", help="rerun even if an identical job is done")
@@ -70,6 +71,8 @@ def cmd_submit(args) -> int:
     from ..jobs import queue
     from ..jobs.store import Store
     config = config_from_args(args).to_dict()
+    if (executor := executor_from_args(args)) is not None:
+        config["executor"] = executor
     store = Store()
     job_id = queue.submit(args.kind, config, force=args.force, store=store, max_workers=args.max_workers)
     print(job_id, flush=True)

@@ -4,19 +4,28 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .options import config_from_args
+from .options import config_from_args, executor_from_args
 from .progress import Progress
 
 
 def cmd_run(args) -> int:
+    from ..jobs import executors
+    config, spec = config_from_args(args), executor_from_args(args)
+    executors.check(spec, config)  # bad address, no GPU for --device cuda: refused before any work
     from ..report import write_outputs  # torch: imported only when a run is asked for
-    from ..run import EpochsDone, run
-    config = config_from_args(args)
-    bar, done = Progress(config.epochs), EpochsDone(config.seeds, config.epochs)
-    result, data = run(config, on_epoch=lambda rec: bar(done(rec)))
+    bar = Progress(config.epochs)
+    executor = executors.open_executor(spec)
+    try:
+        out = executor.run(config, on_epoch=lambda rec, done: bar(done))
+    finally:
+        executor.close()
+    result, data = out.result, out.data
     summ = write_outputs(result, data, Path(args.out))
     print(human_summary(summ))
     print_scores(Path(args.out))
+    if out.lost:
+        print(f"error: {executors.PiecesLost(out.lost)}; what was recorded is in {args.out}", file=sys.stderr)
+        return 1
     if result.diverged:
         seeds = sorted(result.diverged)
         print(f"diverged at epoch {min(result.diverged.values())} (seeds {', '.join(map(str, seeds))}): "
@@ -32,7 +41,7 @@ def human_summary(s: dict) -> str:
     present = sum(inv["present"])
     return "\n".join([
         f"{len(s['seeds'])} seeds, P = {s['n_train']}, {s['epochs_done']} epochs in {s['timing']['seconds']:.1f} s "
-        f"({s['timing']['run_epochs_per_second']:.0f} run-epochs/s on {s['timing']['device']})",
+        f"({_rate(s['timing']['run_epochs_per_second'])} run-epochs/s on {s['timing']['device']})",
         f"inversion present in {present}/{len(inv['present'])} seeds; mean t*: R+ {t['r_plus']:.1f}, "
         f"R- {t['r_minus']:.1f}, D {t['distance']:.1f}",
         f"phi = {inv['phi']['mean']:.4f} +- {inv['phi']['std']:.4f}",
@@ -54,3 +63,6 @@ def print_scores(out: Path) -> None:
     print(summary_line(meta))
     for note in meta.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
+def _rate(value) -> str:
+    """No training time (every seed kept from an earlier attempt): no rate to show."""
+    return "undetermined" if value is None else f"{value:.0f}"

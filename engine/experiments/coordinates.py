@@ -19,7 +19,7 @@ from ..results import RunResult
 from ..stragglers import epoch_at_error
 from ..config import parse_overrides, typed_value
 from .context import Steps, split
-from .ensemble import run_rows
+from .pieces import Rows, run_pieces
 
 DEFAULT_EPSILONS = tuple(float(e) for e in np.geomspace(0.4, 1e-3, 28).round(6))
 OPTIONS = {"epsilons": list(DEFAULT_EPSILONS), "variants": {}}
@@ -119,9 +119,11 @@ def compare(config: dict, ctx) -> dict:
     steps = Steps(ctx, sum((c.epochs + 1) for c in configs.values()))
     eps = [float(e) for e in opts["epsilons"]]
     out, by_epoch, by_eps = {}, [], []
-    for name, cfg in configs.items():
-        ens = run_rows(cfg, prepare(cfg), cfg.seed_list, steps=steps,
-                       on_epoch=ctx.on_epoch if len(configs) == 1 else None)
+    # each variant is an independent piece (side by side under an executor); the live
+    # view streams the run only when there is one
+    pieces = [Rows(cfg, cfg.seed_list, stream=len(configs) == 1, label=f"variant {name}")
+              for name, cfg in configs.items()]
+    for (name, cfg), ens in zip(configs.items(), run_pieces(steps, pieces)):
         res = ens.result
         out[name] = {"config": cfg.to_dict(), **geometry_summary(res)}
         by_epoch += _epoch_rows(name, res, ens.seeds)

@@ -38,25 +38,43 @@ def run_rows(config: RunConfig, data: Dataset, seeds, include=None, steps=None, 
     `include[row]` (default: every point). `steps` (a context.Steps) counts epochs
     and is asked whether to stop; `keep_epochs` are epochs whose parameters are
     kept besides the final ones (e.g. for an embedding of the hidden layer)."""
+    gen = train_rows(config, data, seeds, include, keep_epochs)
+    while True:
+        try:
+            rec = next(gen)
+        except StopIteration as done:
+            return done.value
+        if steps is not None:
+            steps()
+        if on_epoch is not None:
+            on_epoch(rec)
+        if steps is not None:
+            steps.check()
+
+
+def train_rows(config: RunConfig, data: Dataset, seeds, include=None, keep_epochs=(), masks: bool = True):
+    """run_rows as a generator: yields every EpochRecord (with the seed ids of its
+    rows) and returns the Ensemble, so the same training runs in this process or in
+    a task elsewhere that streams its records back (engine.jobs.executors).
+    masks=False keeps no S(t) in the result (phi and the curves need none; a large
+    run's masks are the bulk of what a remote task would send back)."""
     seeds = np.asarray(seeds, dtype=int)
     rows, P = len(seeds), data.n_train
     include = np.broadcast_to(np.ones(P, bool) if include is None else np.asarray(include, bool), (rows, P))
-    result = RunResult.empty(config, np.arange(rows), P, device=str(resolve_device(config.device)))
+    result = RunResult.empty(config, np.arange(rows), P if masks else 0, device=str(resolve_device(config.device)))
+    result.n_train = P
     params = {}
     # one shared mask when every row has the same subset (mini-batch SGD needs that)
     shared = bool((include == include[0]).all())
     gen = train(config, data, include=include[0] if shared else include, seeds=list(seeds))
     for rec in gen:
-        if steps is not None:
-            steps()
-        if on_epoch is not None:
-            on_epoch(rec)
+        yield rec
         rec.seeds = np.arange(rows)
+        if not masks:
+            rec.misclassified = rec.misclassified[:, :0]
         result.add(rec)
         if rec.epoch in keep_epochs or rec.epoch == config.epochs or rec.diverged.any():
             params[rec.epoch] = [p.detach().clone() for p in rec.params]
-        if steps is not None:
-            steps.check()
     return Ensemble(result=result, seeds=seeds, params=params)
 
 

@@ -18,7 +18,8 @@ from ..curves import CURVES, METRICS
 from ..stragglers import stragglers_at, stragglers_at_error
 from .context import Steps, split
 from .coordinates import epochs_at, epsilon_grid
-from .ensemble import errors_on, last_values, run_rows
+from .ensemble import errors_on, last_values
+from .pieces import Rows, run_pieces
 
 PRUNE_OPTIONS = {"prune_epochs": None, "retrain_epochs": None, "random_seed": 12345}
 SWEEP_OPTIONS = {"epsilons": None, "n_grid": 8, "sigmas": [0.0, 0.5, 0.75, 1.0, 1.2, 1.5],
@@ -51,7 +52,10 @@ def retrain(config, data, seeds, removed: dict, steps=None, sigmas=(), noise_see
     R = len(seeds)
     all_seeds = np.tile(np.asarray(seeds), len(names))
     include = ~np.concatenate([removed[n] for n in names])
-    ens = run_rows(config, data, all_seeds, include, steps=steps)
+    # one ensemble here; one piece per variant where an executor fans them out
+    whole = Rows(config, list(all_seeds), include, label="retrain",
+                 parts=[slice(v * R, (v + 1) * R) for v in range(len(names))])
+    ens = run_pieces(steps, [whole], data)[0]
     res = ens.result
     invs = res.inversions()
     finals = {c: last_values(res, c) for c in CURVES}
@@ -79,7 +83,7 @@ def prune(config: dict, ctx) -> dict:
     data = prepare(cfg)
     seeds = cfg.seed_list
     steps = Steps(ctx, cfg.epochs + 1)  # grows once the number of variants is known
-    base = run_rows(cfg, data, seeds, steps=steps, on_epoch=ctx.on_epoch).result
+    base = run_pieces(steps, [Rows(cfg, seeds, stream=True, label="base run")], data)[0].result
     invs = base.inversions()
     t_star = np.array([i.straggler_epoch for i in invs])
     removed = {"stragglers": stragglers_at(base, t_star)}
@@ -111,7 +115,7 @@ def sweep(config: dict, ctx) -> dict:
     data = prepare(cfg)
     seeds = cfg.seed_list
     steps = Steps(ctx, cfg.epochs + 1 + retrain_cfg.epochs + 1)
-    base_ens = run_rows(cfg, data, seeds, steps=steps, on_epoch=ctx.on_epoch)
+    base_ens = run_pieces(steps, [Rows(cfg, seeds, stream=True, label="base run")], data)[0]
     base = base_ens.result
     if opts["epsilons"]:
         eps = np.array(sorted((float(e) for e in opts["epsilons"]), reverse=True))

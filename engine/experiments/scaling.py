@@ -18,6 +18,7 @@ from ..config import ConfigError
 from ..data import prepare
 from .context import Steps, split
 from .ensemble import run_rows
+from .pieces import Rows, run_pieces
 
 OPTIONS = {"n_trains": [4096, 8192, 16384, 32768], "n_boot": 200, "boot_seed": 0,
            "depths": None, "widths": None}
@@ -95,9 +96,14 @@ def scaling(config: dict, ctx) -> dict:
         grid.insert(0, (cfg.depth, cfg.width))
     steps = Steps(ctx, len(grid) * len(P) * (cfg.epochs + 1))
     out, rows = {"kind": "scaling"}, []
+    # every (depth, width, P) is an independent piece: listed at once, so an executor
+    # can run them side by side; phi needs the curves only, not S(t)
+    cells = [cfg.replace(depth=int(d), width=int(w), layer=min(cfg.layer, int(d) - 1)) for d, w in grid]
+    pieces = [Rows(c.replace(n_train=int(p)).validate(), c.seed_list, masks=False,
+                   label=f"depth {c.depth}, width {c.width}, P = {p}") for c in cells for p in P]
+    ensembles = iter(run_pieces(steps, pieces))
     for d, w in grid:
-        c = cfg.replace(depth=int(d), width=int(w), layer=min(cfg.layer, int(d) - 1))
-        phis = measure_phi(c, P, steps, on_epoch=None)
+        phis = [np.array([i.phi for i in next(ensembles).result.inversions()]) for _ in P]
         fit = phi_scaling(P, phis, int(opts["n_boot"]), int(opts["boot_seed"]))
         rows += [{"depth": d, "width": w, **pt} for pt in fit["points"]]
         cell = {"depth": int(d), "width": int(w), "phi_inf": fit["phi_inf"], "phi_inf_err": fit["phi_inf_err"],

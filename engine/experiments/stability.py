@@ -18,6 +18,7 @@ from ..config import parse_overrides
 from .context import Steps, split
 from .coordinates import epochs_at, epsilon_grid
 from .ensemble import run_rows
+from .pieces import Rows, run_pieces
 
 OPTIONS = {"epsilons": None, "n_grid": 16, "other": None}
 
@@ -83,7 +84,7 @@ def stability(config: dict, ctx) -> dict:
     other_cfg = cfg.replace(**other).validate() if other else None
     steps = Steps(ctx, (cfg.epochs + 1) + (other_cfg.epochs + 1 if other_cfg else 0))
     data = prepare(cfg)
-    res = run_rows(cfg, data, cfg.seed_list, steps=steps, on_epoch=ctx.on_epoch).result
+    res = run_pieces(steps, [Rows(cfg, cfg.seed_list, stream=True, label="base run")], data)[0].result
     if opts["epsilons"]:
         eps = np.array(sorted((float(e) for e in opts["epsilons"]), reverse=True))
     else:

@@ -27,7 +27,7 @@ import time
 import traceback
 
 from ..config import HASHED_WHEN_SET, ConfigError, RunConfig
-from ..environment import ROOT
+from ..environment import ROOT, gpu_count
 from ..sources import DatasetUnavailable
 from .store import ACTIVE, FINISHED, Store
 
@@ -43,6 +43,7 @@ class JobContext:
     should_stop()          True once cancel() was asked; check between epochs, then stop
     on_epoch(record)       stream one EpochRecord (all its seeds) into the store, one transaction
     put_artifact(name, obj) a JSON-able object or a numpy array, kept with the job
+    executor               where the job's pieces train (engine.jobs.executors); None: here
 
     With `epochs_total` (a "run" job) every record is also the progress, written
     in the same transaction as the epoch."""
@@ -57,6 +58,7 @@ class JobContext:
         self._last = None       # (done, total, eta_s) not yet written
         self._written = 0.0
         self._epochs_done = None  # engine.run.EpochsDone, made at the first epoch
+        self.executor = None
 
     def progress(self, done: int, total: int) -> None:
         self._last = (int(done), int(total), self._eta(done, total))
@@ -66,12 +68,14 @@ class JobContext:
                 c.execute("UPDATE jobs SET epoch=?, total=?, eta_s=? WHERE id=?", (*self._last, self.job_id))
             self._written = now
 
-    def on_epoch(self, record) -> None:
+    def on_epoch(self, record, done: int | None = None) -> None:
+        """`done`: the run's epochs done, when the caller counts them (pieces that
+        train side by side); else counted here from the records (chunks in turn)."""
         if self.epochs_total is not None:
-            if self._epochs_done is None:
+            if done is None and self._epochs_done is None:
                 from ..run import EpochsDone
                 self._epochs_done = EpochsDone(self.n_seeds, self.epochs_total)
-            done = self._epochs_done(record)
+            done = self._epochs_done(record) if done is None else int(done)
             self._last = (done, self.epochs_total, self._eta(done, self.epochs_total))
         self.store.write_epoch(self.job_id, record, progress=self._last)
         self._written = time.monotonic()
@@ -99,7 +103,9 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
     """Queue a job and return its id at once. A finished job with the same kind and
     config hash is reused (unless force); an identical queued/running job is joined.
     A failed, cancelled or interrupted one (or a done one with force) is rerun
-    cleanly under the same id: its old epochs are deleted in the same transaction."""
+    cleanly under the same id: its old epochs are deleted in the same transaction
+    (except an interrupted run resubmitted to Ray: its finished seeds are kept and
+    only the others are trained again)."""
     store = store or Store()
     config, digest, total = normalise(kind, config)
     text = json.dumps(config, sort_keys=True)
@@ -110,7 +116,10 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
             job_id = row[0]
         elif row:
             job_id = row[0]
-            store.clear_job_data(c, job_id)
+            if kind == "run" and row[1] == "interrupted" and config.get("executor"):
+                keep_finished_seeds(c, job_id, total)
+            else:
+                store.clear_job_data(c, job_id)
             c.execute("UPDATE jobs SET config=?, status='queued', epoch=0, total=?, eta_s=NULL, created=?, "
                       "started=NULL, finished=NULL, error=NULL, pid=NULL, pid_start=NULL, host=NULL, device=NULL, "
                       "cancel_requested=0, seconds=NULL WHERE id=?", (text, total, time.time(), job_id))
@@ -124,6 +133,8 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
 def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
     """(canonical config, hash, total epochs) — a bad config fails here, not in a worker."""
     from ..upload import data_version
+    from . import executors
+    config, executor = executors.split_config(config)
     if kind == "run":
         cfg = RunConfig.from_dict(config).validate()
         config, total = cfg.to_dict(), cfg.epochs
@@ -133,15 +144,35 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
             raise ConfigError("kind", kind, "one of " + ", ".join(["run", *kinds]))
         from ..experiments import JOB_OPTIONS
         from ..experiments.context import split
-        split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
+        cfg, _ = split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
         config, total = json.loads(json.dumps(config, sort_keys=True, default=list)), 0
-    science = {k: v for k, v in config.items() if k != "device"}  # the device changes speed, not results
+    executors.check(executor, cfg)  # a cluster that cannot run it: refused now (e.g. cuda without GPUs)
+    # the device and the executor change where and how fast, not the results
+    science = {k: v for k, v in config.items() if k != "device"}
     for name, default in HASHED_WHEN_SET.items():  # jobs submitted before these options existed still match
         if science.get(name) == default:
             science.pop(name)
+    if executor is not None:
+        config["executor"] = executor
     # a replaced upload under the same name is other data: never reuse the old job
     science["data_version"] = data_version(str(config.get("dataset", "")))
     return config, hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:16], total
+
+
+def finished_seeds(c, job_id: int, epochs: int) -> list[int]:
+    """Seeds of a job with every epoch 0..epochs in the store (a run resumed on Ray skips them)."""
+    return [r[0] for r in c.execute("SELECT seed FROM metrics WHERE job_id=? AND epoch<=? GROUP BY seed "
+                                    "HAVING count(*)=? ORDER BY seed", (job_id, epochs, epochs + 1))]
+
+
+def keep_finished_seeds(c, job_id: int, epochs: int) -> None:
+    """Inside a write transaction: delete what a rerun recomputes, the rows of the
+    seeds that did not finish and the artefacts; keep the finished seeds."""
+    done = finished_seeds(c, job_id, epochs)
+    marks = ",".join("?" * len(done))
+    for table in ("metrics", "masks"):
+        c.execute(f"DELETE FROM {table} WHERE job_id=? AND seed NOT IN ({marks})", (job_id, *done))
+    c.execute("DELETE FROM artifacts WHERE job_id=?", (job_id,))
 
 
 def job_kinds() -> dict:
@@ -278,19 +309,6 @@ def describe(e: BaseException) -> str:
 
 
 # --- refresh: the only place workers are started --------------------------------------
-def gpu_count() -> int:
-    """GPUs visible, without importing torch in a process that has not (the pages, the CLI)."""
-    if "torch" in sys.modules:
-        return sys.modules["torch"].cuda.device_count()
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([v for v in visible.split(",") if v.strip() and not v.strip().startswith("-")])
-    try:
-        return len(os.listdir("/proc/driver/nvidia/gpus"))
-    except OSError:
-        return 0
-
-
 def default_max_workers() -> int:
     """STRAGGLERS_MAX_WORKERS, else one per GPU, else one."""
     value = os.environ.get("STRAGGLERS_MAX_WORKERS")

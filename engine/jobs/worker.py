@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 
-from . import queue
+from . import executors, queue
 from .store import Store
 
 
@@ -69,12 +69,24 @@ def execute(store: Store, job: dict) -> bool:
         if job["device"].startswith("cuda:"):
             import torch
             torch.cuda.set_device(int(job["device"].split(":")[1]))
-        if job["kind"] == "run":
-            status, error, seconds = _run(ctx, job["config"])
-        else:
-            status, error = _experiment(ctx, job["kind"], job["config"])
+        config, spec = executors.split_config(job["config"])
+        if spec is not None:  # the driver of tasks elsewhere: no device of this machine is held
+            with store.write() as c:
+                c.execute("UPDATE jobs SET device=? WHERE id=?", (f"ray:{spec['address'] or 'local'}", job["id"]))
+        ctx.executor = executors.open_executor(spec)
+        try:
+            if job["kind"] == "run":
+                status, error, seconds = _run(ctx, config)
+            else:
+                status, error = _experiment(ctx, job["kind"], config)
+            if status == "done":
+                ctx.executor.finished()
+        finally:
+            ctx.executor.close()
     except Terminated:
         status, error, keep_going = "interrupted", "worker stopped by SIGTERM; resubmit to rerun", False
+    except executors.PiecesLost as e:
+        status, error = "interrupted", str(e)
     except Exception as e:
         from ..run import Stopped
         if isinstance(e, Stopped):
@@ -88,13 +100,22 @@ def execute(store: Store, job: dict) -> bool:
 
 
 def _run(ctx: queue.JobContext, config: dict):
-    """A "run" job: engine.run.run streaming into the store, then its summary."""
+    """A "run" job: its executor's run streaming into the store, then its summary."""
     from ..config import RunConfig
     from ..report import summary
-    from ..run import run
     cfg = RunConfig.from_dict(config)
     ctx.epochs_total, ctx.n_seeds = cfg.epochs, cfg.seeds
-    result, data = run(cfg, on_epoch=ctx.on_epoch, should_stop=ctx.should_stop)
+    kept = []
+    if ctx.executor.distributed:  # seeds an earlier attempt finished are kept (queue.submit); the pieces are shown
+        kept = queue.finished_seeds(ctx.store.conn, ctx.job_id, cfg.epochs)
+        ctx.executor.report = lambda rows: ctx.put_artifact("pieces", {"kept_seeds": kept, "pieces": rows})
+    out = ctx.executor.run(cfg, on_epoch=ctx.on_epoch, should_stop=ctx.should_stop, skip_seeds=kept)
+    result, data = out.result, out.data
+    if ctx.executor.distributed:  # the store has every seed, those kept from an earlier attempt too
+        seconds, stopped, result = result.seconds, result.stopped, ctx.store.result(ctx.job_id)
+        result.seconds, result.device, result.stopped = seconds, "ray", stopped
+    if out.lost:
+        return "interrupted", str(executors.PiecesLost(out.lost)), result.seconds
     if result.scores is not None:  # the R x P aggregates, never per-epoch arrays (engine.scores)
         ctx.put_artifact("scores", result.scores.array())
         ctx.put_artifact("scores_meta", result.scores.meta())
@@ -104,13 +125,20 @@ def _run(ctx: queue.JobContext, config: dict):
                           f"lower the learning rate", result.seconds)
     if result.stopped:  # also mid-run in a later chunk of seeds, where epochs_done is already T
         return "cancelled", None, result.seconds
-    ctx.put_artifact("summary", summary(result, data))
+    summ = summary(result, data)
+    if kept:  # this attempt trained only the other seeds: its rate counts those alone
+        trained = cfg.seeds - len(kept)
+        summ["timing"]["run_epochs_per_second"] = trained * (cfg.epochs + 1) / result.seconds if trained else None
+        summ["timing"]["kept_seeds"] = kept
+    ctx.put_artifact("summary", summ)
     return "done", None, result.seconds
 
 
 def _experiment(ctx: queue.JobContext, kind: str, config: dict):
     """An engine.experiments job: its result dict is kept as the artefact "result"."""
     from ..files import jsonable
+    if ctx.executor.distributed:
+        ctx.executor.report = lambda rows: ctx.put_artifact("pieces", {"pieces": rows})
     result = queue.job_kinds()[kind](dict(config), ctx)
     if ctx.stopped:
         return "cancelled", None

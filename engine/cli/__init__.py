@@ -18,11 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=run.cmd_run)
-    p = sub.add_parser("data", help="list or fetch datasets")
-    p.add_argument("action", choices=["list", "fetch"])
-    p.add_argument("names", nargs="*", default=["mnist"])
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=data.cmd_data)
+    data.register(sub)
     jobs.register(sub)
     experiments.register(sub)
     return parser

@@ -121,32 +121,57 @@ def _members(archive: zipfile.ZipFile, max_unpacked: int) -> dict[str, zipfile.Z
     return {k: names[k] for k in KEYS}
 
 
-def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndarray:
-    """One array, once its .npy header has been checked against the entry's size:
-    a header may declare any shape, only the bytes that are there are read."""
+def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, f) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) from an entry's .npy header, checked against the entry's size:
+    a header may declare any shape, and only the bytes that are there may be read."""
     fmt = np.lib.format
+    version = fmt.read_magic(f)
+    shape, _, dtype = fmt.read_array_header_1_0(f) if version == (1, 0) else fmt.read_array_header_2_0(f)
+    if dtype.hasobject:
+        raise UploadError(f"{key} is an object array (pickled Python objects), which is never loaded: "
+                          "store plain numeric arrays.")
+    declared = math.prod(shape) * dtype.itemsize
+    held = info.file_size - f.tell()
+    if declared != held:
+        raise UploadError(f"{key} declares shape {_shape(shape)} of {dtype} ({declared} bytes) but the "
+                          f"archive holds {held} bytes for it: the file is damaged or was not written by "
+                          "np.savez.")
+    return shape, dtype
+
+
+def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndarray:
+    """One array, once its header checks out; every failure an UploadError."""
     try:
         with archive.open(info) as f:
-            version = fmt.read_magic(f)
-            header = fmt.read_array_header_1_0(f) if version == (1, 0) else fmt.read_array_header_2_0(f)
-            shape, fortran, dtype = header
-            if dtype.hasobject:
-                raise UploadError(f"{key} is an object array (pickled Python objects), which is never loaded: "
-                                  "store plain numeric arrays.")
-            declared = math.prod(shape) * dtype.itemsize
-            held = info.file_size - f.tell()
-            if declared != held:
-                raise UploadError(f"{key} declares shape {_shape(shape)} of {dtype} ({declared} bytes) but the "
-                                  f"archive holds {held} bytes for it: the file is damaged or was not written by "
-                                  "np.savez.")
+            _header(archive, info, key, f)
             f.seek(0)  # read_array reads the header itself
-            return fmt.read_array(f, allow_pickle=False)
+            return np.lib.format.read_array(f, allow_pickle=False)
     except UploadError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
         raise UploadError(f"The .npz archive is corrupt: {key} cannot be read ({e}).") from None
     except Exception as e:  # any other failure of a hostile file (RuntimeError, NotImplementedError, ...)
         raise UploadError(f"{key} cannot be read: {e}.") from None
+
+
+def saved_shapes(name: str, root=None) -> list[tuple[tuple, np.dtype]]:
+    """(shape, dtype) of x_train, y_train, x_test, y_test of a saved dataset, from
+    the .npy headers only (for the checks before a run: no array is read)."""
+    path = user_dataset_path(name, root)
+    if not path.is_file():
+        raise FileNotFoundError(f"no user dataset {name!r} at {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = _members(archive, math.inf)  # its size was checked when it was uploaded
+            out = []
+            for k in KEYS:
+                with archive.open(members[k]) as f:
+                    out.append(_header(archive, members[k], k, f))
+            return out
+    except UploadError:
+        raise
+    except Exception as e:
+        raise UploadError(f"the saved dataset {path} cannot be read ({e}): upload it again.") from None
 
 
 def _images(key: str, x: np.ndarray) -> np.ndarray:

@@ -3,7 +3,6 @@ manifest of how it was computed. The same dicts feed the store and the pages."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import platform
 import subprocess
@@ -13,7 +12,7 @@ import numpy as np
 
 from . import __version__
 from .data import Dataset
-from .files import atomic_write
+from .files import output_folder
 from .geometry import METRICS
 from .results import RunResult
 from .stragglers import consensus, learned_epoch, stragglers_at
@@ -101,25 +100,22 @@ def manifest(result: RunResult, data: Dataset, how: str = "python -m engine run"
 
 
 def write_outputs(result: RunResult, data: Dataset, out: Path) -> dict:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """summary.json, metrics.csv, stragglers.csv/.npy and manifest.json, as one folder
+    that appears whole or not at all (engine.files.output_folder)."""
     summ = summary(result, data)
-    atomic_write(out / "summary.json", json.dumps(summ, indent=2))
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["seed", "epoch", "loss", "train_error", "test_error", "r_plus", "r_minus", "distance"])
-    w.writerows(metrics_rows(result))
-    atomic_write(out / "metrics.csv", buf.getvalue())
     table = straggler_table(result, data)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["index", "class", "label", "consensus", "learned_epoch"])
-    w.writeheader()
-    w.writerows(table)
-    atomic_write(out / "stragglers.csv", buf.getvalue())
-    npy = io.BytesIO()
-    np.save(npy, consensus_indices(result, data))
-    atomic_write(out / "stragglers.npy", npy.getvalue())
-    atomic_write(out / "manifest.json", json.dumps(manifest(result, data), indent=2))
+    with output_folder(out) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(summ, indent=2))
+        with open(tmp / "metrics.csv", "w", newline="") as f:  # streamed: R x (T+1) lines
+            w = csv.writer(f)
+            w.writerow(["seed", "epoch", "loss", "train_error", "test_error", "r_plus", "r_minus", "distance"])
+            w.writerows(metrics_rows(result))
+        with open(tmp / "stragglers.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["index", "class", "label", "consensus", "learned_epoch"])
+            w.writeheader()
+            w.writerows(table)
+        np.save(tmp / "stragglers.npy", consensus_indices(result, data))
+        (tmp / "manifest.json").write_text(json.dumps(manifest(result, data), indent=2))
     return summ
 
 

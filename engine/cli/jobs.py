@@ -70,6 +70,7 @@ def cmd_submit(args) -> int:
     from ..jobs import queue
     from ..jobs.store import Store
     config = config_from_args(args).to_dict()
+    queue.normalise(args.kind, config)  # refused before the store is even opened
     store = Store()
     job_id = queue.submit(args.kind, config, force=args.force, store=store, max_workers=args.max_workers)
     print(job_id, flush=True)
@@ -163,9 +164,10 @@ def cmd_cancel(args) -> int:
 @_guarded
 def cmd_export(args) -> int:
     from ..jobs.store import Store
+    from ..files import check_output_folder
+    out = check_output_folder(args.out)  # a file, a folder of other files, a read-only place: before reading
     store = Store()
     job = store.get_job(args.id)
-    out = Path(args.out)
     if job["status"] != "done":
         print(f"note: job {args.id} is {job['status']}; exporting the epochs recorded so far", file=sys.stderr)
     if job["kind"] == "run":

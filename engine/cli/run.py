@@ -9,12 +9,18 @@ from .progress import Progress
 
 
 def cmd_run(args) -> int:
+    from ..preflight import check_run
     from ..report import write_outputs  # torch: imported only when a run is asked for
     from ..run import EpochsDone, run
     config = config_from_args(args)
+    check_run(config, out=args.out)  # device, data, memory, the output folder: before any work
     bar, done = Progress(config.epochs), EpochsDone(config.seeds, config.epochs)
     result, data = run(config, on_epoch=lambda rec: bar(done(rec)))
-    summ = write_outputs(result, data, Path(args.out))
+    try:
+        summ = write_outputs(result, data, Path(args.out))
+    except OSError as e:  # checked before training, yet the disk filled up or the folder changed since
+        print(f"error: could not write {args.out} ({e.strerror or e}); nothing was written there", file=sys.stderr)
+        return 1
     print(human_summary(summ))
     if result.diverged:
         seeds = sorted(result.diverged)

@@ -26,8 +26,8 @@ import sys
 import time
 import traceback
 
-from ..config import ConfigError, RunConfig
-from ..environment import ROOT
+from ..config import ConfigError, RunConfig, canonical_labels
+from ..environment import ROOT, gpu_count
 from .store import FINISHED, Store
 
 ACTIVE = ("queued", "running")
@@ -100,8 +100,8 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
     config hash is reused (unless force); an identical queued/running job is joined.
     A failed, cancelled or interrupted one (or a done one with force) is rerun
     cleanly under the same id: its old epochs are deleted in the same transaction."""
-    store = store or Store()
     config, digest, total = normalise(kind, config)
+    store = store or Store()
     text = json.dumps(config, sort_keys=True)
     with store.write() as c:
         row = c.execute("SELECT id, status FROM jobs WHERE kind=? AND config_hash=? ORDER BY id DESC LIMIT 1",
@@ -123,9 +123,11 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
 
 def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
     """(canonical config, hash, total epochs) — a bad config fails here, not in a worker."""
+    from ..preflight import check_run, dataset_shape, device_kind
     from ..upload import data_version
     if kind == "run":
-        cfg = RunConfig.from_dict(config).validate()
+        cfg = RunConfig.from_dict(config).validate().normalised()
+        check_run(cfg, job=True)  # device, data, memory, the store's disk: refused here, not in a worker
         config, total = cfg.to_dict(), cfg.epochs
     else:
         kinds = job_kinds()
@@ -133,7 +135,11 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
             raise ConfigError("kind", kind, "one of " + ", ".join(["run", *kinds]))
         from ..experiments import JOB_OPTIONS
         from ..experiments.context import split
-        split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
+        cfg, _ = split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
+        device_kind(cfg)  # the sizes of its runs are the experiment's: each is checked before it trains
+        dataset_shape(cfg)
+        if "labels" in config:  # only the labels: a variant may switch on an option the base does not use
+            config = {**config, "labels": canonical_labels(cfg.labels)}
         config, total = json.loads(json.dumps(config, sort_keys=True, default=list)), 0
     science = {k: v for k, v in config.items() if k != "device"}  # the device changes speed, not results
     # a replaced upload under the same name is other data: never reuse the old job
@@ -284,19 +290,6 @@ def describe(e: BaseException) -> str:
 
 
 # --- refresh: the only place workers are started --------------------------------------
-def gpu_count() -> int:
-    """GPUs visible, without importing torch in a process that has not (the pages, the CLI)."""
-    if "torch" in sys.modules:
-        return sys.modules["torch"].cuda.device_count()
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([v for v in visible.split(",") if v.strip() and not v.strip().startswith("-")])
-    try:
-        return len(os.listdir("/proc/driver/nvidia/gpus"))
-    except OSError:
-        return 0
-
-
 def default_max_workers() -> int:
     """STRAGGLERS_MAX_WORKERS, else one per GPU, else one."""
     value = os.environ.get("STRAGGLERS_MAX_WORKERS")

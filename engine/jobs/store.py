@@ -305,6 +305,8 @@ class Store:
         result = RunResult.empty(config, seeds, config.n_train, device=job[1] or "cpu")
         keep = epoch_of <= config.epochs
         r, t = np.searchsorted(seeds, seed_of[keep]), epoch_of[keep]
+        seen = ([int(t.max())] if len(t) else []) + [int(b[1]) for b in bits if b[1] <= config.epochs]
+        result.reserve(max(seen, default=0) + 1)  # what was recorded, not the T + 1 a config may ask
         for i, name in enumerate(METRIC_COLUMNS):
             result.curves[name][r, t] = values[keep, i]
         if bits:

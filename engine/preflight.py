@@ -144,9 +144,14 @@ def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, a
         parts["the worker process"] = process
     if device == "cuda":
         parts[f"training on the GPU, {trained}"] = training
-    output = R * (T + 1) * CSV_LINE_BYTES + P * POINT_BYTES + R * SEED_BYTES + FIXED_BYTES
+    output = output_bytes(R, T, P)
     store = int(R * (T + 1) * (STORE_MASK_FACTOR * ((P + 7) // 8) + STORE_ROW_BYTES)) + WAL_BYTES
     return Estimate(device, host, on_device, parts, output, store)
+
+
+def output_bytes(R: int, epochs: int, P: int) -> int:
+    """An upper bound of the bytes of a run's output folder (engine.report)."""
+    return R * (epochs + 1) * CSV_LINE_BYTES + P * POINT_BYTES + R * SEED_BYTES + FIXED_BYTES
 
 
 def check_memory(config: RunConfig, est: Estimate) -> None:

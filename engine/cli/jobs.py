@@ -163,33 +163,51 @@ def cmd_cancel(args) -> int:
 
 @_guarded
 def cmd_export(args) -> int:
-    from ..jobs.store import Store
+    from ..config import run_config
     from ..files import check_output_folder
-    out = check_output_folder(args.out)  # a file, a folder of other files, a read-only place: before reading
+    from ..jobs.store import Store
+    from ..preflight import FIXED_BYTES, output_bytes
+    check_output_folder(args.out)  # a file, a folder of other files, a read-only place: before reading
     store = Store()
     job = store.get_job(args.id)
+    out = Path(args.out)
+    if job["kind"] == "run":
+        cfg = run_config(job["config"])
+        check_output_folder(out, output_bytes(cfg.seeds, cfg.epochs, cfg.n_train))
+    else:
+        check_output_folder(out, FIXED_BYTES + 4 * store.artifact_bytes(args.id))  # JSON/CSV text of the blobs
     if job["status"] != "done":
         print(f"note: job {args.id} is {job['status']}; exporting the epochs recorded so far", file=sys.stderr)
+    try:
+        written = _export(store, args.id, job, out)
+    except OSError as e:  # the disk filled up since the check: the folder is as it was (engine.files)
+        print(f"error: could not write {out} ({e.strerror or e}); it was left as it was", file=sys.stderr)
+        return 1
+    if written:
+        print(f"job {args.id} written to {out}")
+    return 0 if written else 1
+
+
+def _export(store, job_id: int, job: dict, out: Path) -> bool:
     if job["kind"] == "run":
         import numpy as np
 
         from ..jobs import views
         from ..report import write_outputs
-        result = store.result(args.id)
+        result = store.result(job_id)
         if not np.isfinite(result.curves["train_error"]).any():
-            print(f"error: job {args.id} has no epochs yet; export it once it has run", file=sys.stderr)
-            return 1
-        write_outputs(result, views.dataset(store, args.id), out)
-    else:
-        from ..experiments.context import write_result
-        names = [n for n in store.artifact_names(args.id) if n != "result"]
-        result = store.get_artifact(args.id, "result")
-        if result is None:
-            print(f"error: job {args.id} has no result yet", file=sys.stderr)
-            return 1
-        write_result(out, result, {n: store.get_artifact(args.id, n) for n in names})
-    print(f"job {args.id} written to {out}")
-    return 0
+            print(f"error: job {job_id} has no epochs yet; export it once it has run", file=sys.stderr)
+            return False
+        write_outputs(result, views.dataset(store, job_id), out)
+        return True
+    from ..experiments.context import write_result
+    names = [n for n in store.artifact_names(job_id) if n != "result"]
+    result = store.get_artifact(job_id, "result")
+    if result is None:
+        print(f"error: job {job_id} has no result yet", file=sys.stderr)
+        return False
+    write_result(out, result, {n: store.get_artifact(job_id, n) for n in names})
+    return True
 
 
 @_guarded

@@ -345,6 +345,12 @@ class Store:
             return np.load(io.BytesIO(row[1]), allow_pickle=False)
         return json.loads(row[1])
 
+    def artifact_bytes(self, job_id: int) -> int:
+        """The stored size of a job's artefacts (to check a disk has room for their export)."""
+        with self.read() as c:
+            return int(c.execute("SELECT coalesce(sum(length(data)), 0) FROM artifacts WHERE job_id=?",
+                                 (int(job_id),)).fetchone()[0])
+
     def artifact_names(self, job_id: int) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM artifacts WHERE job_id=? ORDER BY name",
                                                 (int(job_id),))]

@@ -248,6 +248,7 @@ def test_a_replaced_upload_is_new_data_for_the_job_hash(tmp_path, monkeypatch):
     time.sleep(0.01)
     save_user_dataset("mine", {**arrays, "y_train": arrays["y_train"][::-1].copy()}, overwrite=True)
     assert jobs.normalise("run", cfg)[1] != before
+    save_user_dataset("other", arrays)  # a job on an upload that is not there is refused (test_config)
     assert jobs.normalise("prune", cfg)[1] != jobs.normalise("prune", {**cfg, "dataset": "user:other"})[1]
 
 

@@ -100,10 +100,9 @@ def _bar(stream=None):
 
 @_guarded
 def cmd_list(args) -> int:
-    from ..jobs.queue import refresh
     from ..jobs.store import Store
     store = Store()
-    refresh(store)
+    _refresh(store)
     rows = store.list_jobs(kind=args.kind, status=args.status)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
@@ -112,6 +111,22 @@ def cmd_list(args) -> int:
     for job in rows:
         print("  ".join(f"{str(_cell(job, name)):<{width}}" for name, width in TABLE).rstrip())
     return 0
+
+
+def _refresh(store) -> None:
+    """queue.refresh for a command that only reads: a store that cannot take the
+    update (a full disk) is still listed, with a note that statuses may be stale."""
+    from ..jobs.queue import refresh
+    from ..jobs.store import StoreError
+    try:
+        refresh(store)
+        problem = store.read_only
+    except StoreError as e:
+        if e.kind == "damaged":
+            raise
+        problem = e
+    if problem is not None:
+        print(f"note: statuses were not brought up to date (dead workers, queued jobs): {problem}", file=sys.stderr)
 
 
 def _cell(job: dict, name: str):
@@ -129,10 +144,9 @@ def _cell(job: dict, name: str):
 
 @_guarded
 def cmd_show(args) -> int:
-    from ..jobs.queue import refresh
     from ..jobs.store import Store
     store = Store()
-    refresh(store)
+    _refresh(store)
     job = store.get_job(args.id)
     job["artifacts"] = store.artifact_names(args.id)
     if args.json:

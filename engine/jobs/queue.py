@@ -77,7 +77,8 @@ class JobContext:
         self._written = time.monotonic()
 
     def should_stop(self) -> bool:
-        row = self.store.conn.execute("SELECT cancel_requested FROM jobs WHERE id=?", (self.job_id,)).fetchone()
+        with self.store.read() as c:
+            row = c.execute("SELECT cancel_requested FROM jobs WHERE id=?", (self.job_id,)).fetchone()
         self.stopped = self.stopped or bool(row and row[0])
         return self.stopped
 
@@ -313,8 +314,8 @@ def refresh(store: Store | None = None, max_workers: int | None = None) -> int:
         queued = c.execute("SELECT count(*) FROM jobs WHERE status='queued'").fetchone()[0]
     dead = any(not alive(*r) for r in running + workers)
     live = sum(alive(*w) for w in workers)
-    if not dead and not (queued and live < cap):
-        return 0
+    if not dead and not (queued and live < cap) or store.read_only is not None:
+        return 0  # nothing to do, or nothing that can be written (store.read_only says why)
     started = 0
     with store.write() as c:  # spawning under the lock: two refreshes never overshoot the cap
         mark_dead(store, c)

@@ -17,11 +17,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,6 +35,10 @@ from ..environment import runs_dir
 if TYPE_CHECKING:
     from ..results import RunResult
 
+# SQLite's answers when it cannot open or write the file where it is (permissions, a
+# read-only folder where WAL cannot create its -wal and -shm files)
+READ_ONLY_CAUSES = ("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_READONLY", "SQLITE_READONLY_DIRECTORY",
+                    "SQLITE_READONLY_CANTINIT", "SQLITE_READONLY_CANTLOCK", "SQLITE_READONLY_RECOVERY")
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 METRIC_COLUMNS = ("loss", "train_error", "test_error", "r_plus", "r_minus", "distance")
@@ -88,7 +94,12 @@ PAGE_SIZE = 16384
 
 
 class StoreError(RuntimeError):
-    """The store file cannot be used; the message names the file and the fix."""
+    """The store file cannot be used; the message names the file, the cause and the
+    fix. `kind`: damaged | read_only | full | io | foreign | newer | unusable."""
+
+    def __init__(self, message: str, kind: str = "unusable"):
+        super().__init__(message)
+        self.kind = kind
 
 
 class UnknownJob(KeyError):
@@ -105,9 +116,16 @@ class Store:
 
     def __init__(self, path: str | Path | None = None, busy_timeout_s: float = 30.0):
         self.path = Path(path) if path is not None else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_s = busy_timeout_s
+        # None, or the StoreError why the file is open for reading only (a read-only
+        # file or folder, a full disk): every write raises it, reading works
+        self.read_only: StoreError | None = None
         self._local = threading.local()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"the store's folder {self.path.parent} cannot be created ({e.strerror}): set "
+                             "STRAGGLERS_RUNS to a folder you can write", "read_only") from None
         self._migrate()
 
     # --- connections and transactions -------------------------------------------
@@ -115,39 +133,72 @@ class Store:
     def conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
         if c is None or self._local.pid != os.getpid():  # never reuse a connection across fork
-            c = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
-                                check_same_thread=False)
+            c = self._connect()
             self._local.conn, self._local.pid = c, os.getpid()
-            try:
-                c.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: survives kill -9, cheap commits
-            except sqlite3.DatabaseError as e:
-                raise self._unreadable(e) from None
         return c
+
+    def _connect(self) -> sqlite3.Connection:
+        """A connection that has read the schema. Where SQLite cannot open the store for
+        writing (a read-only file or folder, where WAL cannot make its -wal/-shm files),
+        it is opened read-only, and as immutable when no write-ahead log is left to
+        replay: list, show and export work, every write is a StoreError naming the fix."""
+        first = None
+        for how in ("rw", "ro", "immutable"):
+            if how == "immutable" and self.path.with_name(self.path.name + "-wal").exists() and \
+                    self.path.with_name(self.path.name + "-wal").stat().st_size > 0:
+                break  # commits still in the log: reading the main file alone would be stale
+            if how != "rw" and not self.path.exists():
+                break
+            uri = f"file:{quote(str(self.path))}" + {"rw": "", "ro": "?mode=ro", "immutable": "?immutable=1"}[how]
+            try:
+                c = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_s, isolation_level=None,
+                                    check_same_thread=False)
+                if how == "rw":
+                    c.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: survives kill -9, cheap commits
+                c.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as e:
+                first = first or e
+                name = getattr(e, "sqlite_errorname", "") or ""
+                if name not in READ_ONLY_CAUSES and not name.startswith(("SQLITE_IOERR", "SQLITE_FULL")):
+                    raise self.error(e) from None
+                continue
+            self.read_only = self.error(first) if how != "rw" else None
+            return c
+        raise self.error(first) from None
 
     @contextmanager
     def write(self):
         """A write transaction, lock taken at BEGIN so it cannot fail half way on a busy store."""
-        c = self.conn
-        c.execute("BEGIN IMMEDIATE")
+        if self.read_only is not None:
+            raise self.read_only
         try:
-            yield c
-            c.execute("COMMIT")
-        except BaseException:
-            # also when COMMIT itself fails (disk full): an open transaction would make
-            # every later BEGIN on this thread's connection fail
-            if c.in_transaction:
-                c.execute("ROLLBACK")
-            raise
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+                c.execute("COMMIT")
+            except BaseException:
+                # also when COMMIT itself fails (disk full): an open transaction would make
+                # every later BEGIN on this thread's connection fail
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise self.error(e) from None
 
     @contextmanager
     def read(self):
         """A short read transaction: several SELECTs see one snapshot."""
-        c = self.conn
-        c.execute("BEGIN")
         try:
-            yield c
-        finally:
-            c.execute("COMMIT")
+            c = self.conn
+            c.execute("BEGIN")
+            try:
+                yield c
+            finally:
+                if c.in_transaction:
+                    c.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise self.error(e) from None
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)
@@ -155,10 +206,39 @@ class Store:
             c.close()
             self._local.conn = None
 
+    def error(self, e: BaseException) -> StoreError:
+        """The StoreError for an SQLite failure: what happened to which file, and what to do."""
+        if isinstance(e, StoreError):
+            return e
+        if not isinstance(e, sqlite3.Error) or type(e) in (sqlite3.ProgrammingError, sqlite3.IntegrityError,
+                                                             sqlite3.InterfaceError):
+            raise e  # a bug of this code, not a problem of the file
+        name, path = getattr(e, "sqlite_errorname", "") or "", self.path
+        if name == "SQLITE_NOTADB":
+            return self._unreadable(e)
+        if name.startswith("SQLITE_CORRUPT") or "malformed" in str(e):
+            return StoreError(f"{path} is damaged ({e}). It was left untouched: move it aside (mv '{path}' "
+                              f"'{path}.broken') and a new store is created on the next start (sqlite3 "
+                              f"'{path}.broken' .recover saves what can be read), or set STRAGGLERS_RUNS to "
+                              "another folder.", "damaged")
+        if name.startswith("SQLITE_READONLY") or name in READ_ONLY_CAUSES or "readonly" in str(e):
+            return StoreError(f"{path} is read-only ({e}): its jobs can be listed, shown and exported, not "
+                              f"changed. To submit or cancel, make it and its folder writable (chmod u+w '{path}' "
+                              f"'{path.parent}') or set STRAGGLERS_RUNS to a writable folder.", "read_only")
+        free = _free(path.parent)
+        if name == "SQLITE_FULL" or "full" in str(e) or free == 0:
+            return StoreError(f"the disk holding {path} is full ({e}; {free} bytes free): free some space on it, "
+                              "or set STRAGGLERS_RUNS to a folder on another disk.", "full")
+        if name.startswith("SQLITE_IOERR"):
+            return StoreError(f"could not read or write {path} ({e}; {free / 2**20:.0f} MiB free on its disk): the "
+                              "disk may be full or failing.", "io")
+        return StoreError(f"{path} cannot be used ({e}): set STRAGGLERS_RUNS to another folder to use a separate "
+                          "store.")
+
     def _unreadable(self, e: Exception) -> StoreError:
         return StoreError(f"{self.path} is not a readable Stragglers store ({e}). It was left untouched: move it "
                           f"aside (mv '{self.path}' '{self.path}.broken') and a new store is created on the next "
-                          f"start, or set STRAGGLERS_RUNS to another folder.")
+                          f"start, or set STRAGGLERS_RUNS to another folder.", "foreign")
 
     def _migrate(self) -> None:
         try:
@@ -183,8 +263,8 @@ class Store:
                     for statement in _statements(MIGRATIONS[v]):
                         c.execute(statement)
                     c.execute(f"PRAGMA user_version={v}")
-        except sqlite3.DatabaseError as e:
-            raise self._unreadable(e) from None
+        except sqlite3.Error as e:
+            raise self.error(e) from None
 
     def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
@@ -193,11 +273,30 @@ class Store:
                              f"STRAGGLERS_RUNS to another folder to use a separate store.")
 
     def schema_version(self) -> int:
-        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+        with self.read() as c:
+            return c.execute("PRAGMA user_version").fetchone()[0]
 
     def integrity(self) -> str:
         """'ok', or SQLite's list of problems."""
-        return "\n".join(r[0] for r in self.conn.execute("PRAGMA integrity_check"))
+        with self.read() as c:
+            return "\n".join(r[0] for r in c.execute("PRAGMA integrity_check"))
+
+    def _job_dict(self, description, row) -> dict:
+        """A jobs row as a dict; a row that a damaged page turned into garbage (SQLite
+        does not always notice) is the store's damage, not a TypeError."""
+        try:
+            return _job_dict(description, row)
+        except (TypeError, ValueError, KeyError) as e:
+            raise self.error(sqlite3.DatabaseError(f"database disk image is malformed: {e}")) from None
+
+    def _missing(self, c: sqlite3.Connection, job_id: int) -> StoreError | UnknownJob:
+        """What "no row for this job" means: the job is not there, or the store is
+        damaged and the row unreadable (a quick check, on this rare path only)."""
+        check = c.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if check != "ok":
+            problem = " ".join(check.replace("*** in database main ***", "").split())
+            return self.error(sqlite3.DatabaseError(f"database disk image is malformed: {problem}"))
+        return UnknownJob(f"no job {job_id} in {self.path}")
 
     # --- jobs (rows only; the lifecycle is engine/jobs.py) -----------------------------
     def get_job(self, job_id: int) -> dict:
@@ -209,8 +308,8 @@ class Store:
         cur = c.execute("SELECT * FROM jobs WHERE id=?", (int(job_id),))
         row = cur.fetchone()
         if row is None:
-            raise UnknownJob(f"no job {job_id} in {self.path}")
-        job = _job_dict(cur.description, row)
+            raise self._missing(c, job_id)
+        job = self._job_dict(cur.description, row)
         job["queue_position"] = c.execute("SELECT count(*) FROM jobs WHERE status='queued' AND id<=?",
                                           (job["id"],)).fetchone()[0] if job["status"] == "queued" else None
         return job
@@ -224,7 +323,7 @@ class Store:
             sql, args = sql + " AND status=?", args + [status]
         with self.read() as c:
             cur = c.execute(sql + " ORDER BY id DESC", args)
-            jobs = [_job_dict(cur.description, r) for r in cur.fetchall()]
+            jobs = [self._job_dict(cur.description, r) for r in cur.fetchall()]
             queued = [r[0] for r in c.execute("SELECT id FROM jobs WHERE status='queued' ORDER BY id")]
         position = {j: i + 1 for i, j in enumerate(queued)}
         for job in jobs:
@@ -268,8 +367,9 @@ class Store:
     def metrics_frame(self, job_id: int) -> pd.DataFrame:
         """DataFrame[seed, epoch, loss, train_error, test_error, r_plus, r_minus, distance],
         by seed then epoch; NaN where not measured (test error between test epochs)."""
-        rows = self.conn.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id=?",
-                                 (int(job_id),)).fetchall()  # one statement = one snapshot
+        with self.read() as c:
+            rows = c.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id=?",
+                             (int(job_id),)).fetchall()
         frame = pd.DataFrame.from_records(rows, columns=["seed", "epoch", *METRIC_COLUMNS])
         frame = frame.astype({"seed": "int64", "epoch": "int64", **{m: "float64" for m in METRIC_COLUMNS}})
         return frame.sort_values(["seed", "epoch"], kind="stable").reset_index(drop=True)
@@ -293,7 +393,7 @@ class Store:
             job = c.execute("SELECT config, device, seconds, started, finished FROM jobs WHERE id=?",
                             (int(job_id),)).fetchone()
             if job is None:
-                raise UnknownJob(f"no job {job_id} in {self.path}")
+                raise self._missing(c, job_id)
             rows = c.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id=?",
                              (int(job_id),)).fetchall()
             bits = c.execute("SELECT seed, epoch, bits FROM masks WHERE job_id=?", (int(job_id),)).fetchall()
@@ -337,8 +437,9 @@ class Store:
             c.execute("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?)", (int(job_id), name, fmt, data, time.time()))
 
     def get_artifact(self, job_id: int, name: str, default=None):
-        row = self.conn.execute("SELECT format, data FROM artifacts WHERE job_id=? AND name=?",
-                                (int(job_id), name)).fetchone()
+        with self.read() as c:
+            row = c.execute("SELECT format, data FROM artifacts WHERE job_id=? AND name=?",
+                            (int(job_id), name)).fetchone()
         if row is None:
             return default
         if row[0] == "npy":
@@ -352,13 +453,23 @@ class Store:
                                  (int(job_id),)).fetchone()[0])
 
     def artifact_names(self, job_id: int) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT name FROM artifacts WHERE job_id=? ORDER BY name",
-                                                (int(job_id),))]
+        with self.read() as c:
+            return [r[0] for r in c.execute("SELECT name FROM artifacts WHERE job_id=? ORDER BY name",
+                                            (int(job_id),))]
+
+
+def _free(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return -1
 
 
 def _job_dict(description, row) -> dict:
     job = dict(zip((d[0] for d in description), row))
     job["config"] = json.loads(job["config"])
+    if not isinstance(job["config"], dict) or job["status"] not in STATUSES or not isinstance(job["epoch"], int):
+        raise ValueError(f"job row {job.get('id')!r} is not a job")
     job["progress"] = f"{job['epoch']}/{job['total']}"
     job["cancel_requested"] = bool(job["cancel_requested"])
     return job

@@ -4,6 +4,7 @@ is allowed."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..config import ConfigError
@@ -28,7 +29,12 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        rc = args.func(args)
+        sys.stdout.flush()  # here, so a reader that has gone (`| head`) is noticed below
+        return rc
+    except BrokenPipeError:  # the reader of our output went away: stop writing, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush writes nowhere
+        return 141  # 128 + SIGPIPE: what a shell tool stopped by a closed pipe reports
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

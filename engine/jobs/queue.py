@@ -23,12 +23,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
 from ..config import ConfigError, RunConfig, canonical_labels
 from ..environment import ROOT, gpu_count
-from .store import FINISHED, Store
+from .store import FINISHED, Store, StoreGone
 
 ACTIVE = ("queued", "running")
 HOST = socket.gethostname()
@@ -77,6 +78,10 @@ class JobContext:
         self._written = time.monotonic()
 
     def should_stop(self) -> bool:
+        """True once a cancel was asked; StoreGone when the store file was deleted
+        (the worker then stops: nobody can see or cancel its job any more)."""
+        if self.store.gone():
+            raise StoreGone(self.store.path)
         with self.store.read() as c:
             row = c.execute("SELECT cancel_requested FROM jobs WHERE id=?", (self.job_id,)).fetchone()
         self.stopped = self.stopped or bool(row and row[0])
@@ -328,6 +333,16 @@ def refresh(store: Store | None = None, max_workers: int | None = None) -> int:
     return started
 
 
+def _reap(p: subprocess.Popen) -> None:
+    """Wait for a worker this process started, so it leaves no zombie behind (the
+    app may not call refresh() for hours), and forget it."""
+    p.wait()
+    try:
+        _children.remove(p)
+    except ValueError:
+        pass
+
+
 def _spawn(store: Store, cap: int) -> subprocess.Popen:
     """A fresh interpreter (spawn semantics: CUDA-safe) in its own session, so it
     outlives the Streamlit app or the CLI that started it."""
@@ -338,4 +353,5 @@ def _spawn(store: Store, cap: int) -> subprocess.Popen:
                               "--max-workers", str(cap)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     _children.append(p)
+    threading.Thread(target=_reap, args=(p,), name=f"reap-worker-{p.pid}", daemon=True).start()
     return p

@@ -102,6 +102,13 @@ class StoreError(RuntimeError):
         self.kind = kind
 
 
+class StoreGone(StoreError):
+    """The store file was deleted or replaced under this process (runs/ removed during a job)."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"{path} was deleted or replaced while this process used it", "gone")
+
+
 class UnknownJob(KeyError):
     """No job with that id in this store."""
 
@@ -120,6 +127,7 @@ class Store:
         # None, or the StoreError why the file is open for reading only (a read-only
         # file or folder, a full disk): every write raises it, reading works
         self.read_only: StoreError | None = None
+        self._identity = None  # (device, inode) of the file when first opened: see gone()
         self._local = threading.local()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +171,9 @@ class Store:
                     raise self.error(e) from None
                 continue
             self.read_only = self.error(first) if how != "rw" else None
+            if self._identity is None:
+                st = os.stat(self.path)
+                self._identity = (st.st_dev, st.st_ino)
             return c
         raise self.error(first) from None
 
@@ -199,6 +210,17 @@ class Store:
                     c.execute("COMMIT")
         except sqlite3.Error as e:
             raise self.error(e) from None
+
+    def gone(self) -> bool:
+        """The file this store opened was deleted or replaced since (an open connection
+        would go on writing into the deleted file, seen by nobody)."""
+        if self._identity is None:
+            return False
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return True
+        return (st.st_dev, st.st_ino) != self._identity
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)

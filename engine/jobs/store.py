@@ -408,40 +408,42 @@ class Store:
         n = json.loads(config[0]).get("n_train", 8 * len(bits)) if config else 8 * len(bits)
         return np.unpackbits(bits, count=n).astype(bool)
 
+    READ_BATCH = 4096  # rows per fetch: a job is read back in batches, never as one list of tuples
+
     def result(self, job_id: int) -> "RunResult":
-        """The RunResult of a job's streamed epochs (all of them so far, if it still runs)."""
+        """The RunResult of a job's streamed epochs (all of them so far, if it still runs),
+        read in batches straight into its arrays (sized to the epochs recorded)."""
         from ..results import RunResult  # imports torch: only when a result is asked for
         with self.read() as c:  # one snapshot for job, metrics and masks
             job = c.execute("SELECT config, device, seconds, started, finished FROM jobs WHERE id=?",
                             (int(job_id),)).fetchone()
             if job is None:
                 raise self._missing(c, job_id)
-            rows = c.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id=?",
-                             (int(job_id),)).fetchall()
-            bits = c.execute("SELECT seed, epoch, bits FROM masks WHERE job_id=?", (int(job_id),)).fetchall()
-        config = run_config(json.loads(job[0]))
-        values = np.array([r[2:] for r in rows], dtype=np.float64).reshape(-1, len(METRIC_COLUMNS))
-        seed_of = np.array([r[0] for r in rows], dtype=np.int64)
-        epoch_of = np.array([r[1] for r in rows], dtype=np.int64)
-        seeds = np.unique(seed_of) if len(rows) else np.asarray(config.seed_list)
-        result = RunResult.empty(config, seeds, config.n_train, device=job[1] or "cpu")
-        keep = epoch_of <= config.epochs
-        r, t = np.searchsorted(seeds, seed_of[keep]), epoch_of[keep]
-        seen = ([int(t.max())] if len(t) else []) + [int(b[1]) for b in bits if b[1] <= config.epochs]
-        result.reserve(max(seen, default=0) + 1)  # what was recorded, not the T + 1 a config may ask
-        for i, name in enumerate(METRIC_COLUMNS):
-            result.curves[name][r, t] = values[keep, i]
-        if bits:
-            b_seed = np.array([b[0] for b in bits])
-            b_epoch = np.array([b[1] for b in bits])
-            ok = b_epoch <= config.epochs
-            packed = np.frombuffer(b"".join(b[2] for b, k in zip(bits, ok) if k), dtype=np.uint8)
-            result.masks[np.searchsorted(seeds, b_seed[ok]), b_epoch[ok]] = packed.reshape(int(ok.sum()), -1)
-        result.epochs_done = int(t.max()) if len(t) else 0
-        bad = np.zeros(result.curves["loss"].shape, dtype=bool)  # recorded, and not finite
-        bad[r, t] = ~np.isfinite(result.curves["loss"][r, t])
+            config = run_config(json.loads(job[0]))
+            where, args = "job_id=? AND epoch<=?", (int(job_id), config.epochs)
+            seeds = np.array([r[0] for r in c.execute(f"SELECT DISTINCT seed FROM metrics WHERE {where} ORDER BY seed",
+                                                      args)], dtype=np.int64)
+            last = max(c.execute(f"SELECT coalesce(max(epoch), 0) FROM metrics WHERE {where}", args).fetchone()[0],
+                       c.execute(f"SELECT coalesce(max(epoch), 0) FROM masks WHERE {where}", args).fetchone()[0])
+            result = RunResult.empty(config, seeds if len(seeds) else np.asarray(config.seed_list), config.n_train,
+                                     device=job[1] or "cpu")
+            result.reserve(last + 1)  # what was recorded, not the T + 1 a config may ask
+            bad = np.zeros(result.curves["loss"].shape, dtype=bool)  # recorded, and not finite
+            cur = c.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE {where}", args)
+            while rows := cur.fetchmany(self.READ_BATCH):
+                values = np.array(rows, dtype=np.float64)
+                r, t = np.searchsorted(result.seeds, values[:, 0].astype(np.int64)), values[:, 1].astype(np.int64)
+                for i, name in enumerate(METRIC_COLUMNS):
+                    result.curves[name][r, t] = values[:, 2 + i]
+                bad[r, t] = ~np.isfinite(values[:, 2])
+                result.epochs_done = max(result.epochs_done, int(t.max()))
+            cur = c.execute(f"SELECT seed, epoch, bits FROM masks WHERE {where}", args)
+            while rows := cur.fetchmany(self.READ_BATCH):
+                packed = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.uint8).reshape(len(rows), -1)
+                seed_of, epoch_of = np.array([r[:2] for r in rows], dtype=np.int64).T
+                result.masks[np.searchsorted(result.seeds, seed_of), epoch_of] = packed
         for row in np.flatnonzero(bad.any(1)):
-            result.diverged[int(seeds[row])] = int(bad[row].argmax())  # its first such epoch
+            result.diverged[int(result.seeds[row])] = int(bad[row].argmax())  # its first such epoch
         result.seconds = job[2] if job[2] is not None else \
             ((job[4] or time.time()) - job[3] if job[3] else 0.0)
         return result

@@ -64,7 +64,10 @@ def check_output_folder(out, need_bytes: int = 0) -> Path:
     """ConfigError (option "out") unless `out` can take an output folder now: not a
     file, not a folder of other files, its parent writable, `need_bytes` free."""
     from .config import ConfigError
-    out = Path(out)
+    out = Path(os.path.abspath(out))
+    cwd = Path.cwd()
+    if out == cwd or out in cwd.parents:  # it would be replaced under this process's feet
+        raise ConfigError("out", str(out), "the current folder or one above it: give a new subfolder")
     if out.exists() and not out.is_dir():
         raise ConfigError("out", str(out), "it is a file: give a folder (it is created if missing)")
     if out.is_dir() and not replaceable(out):
@@ -98,8 +101,7 @@ def output_folder(out) -> Iterator[Path]:
     """Yield an empty hidden sibling of `out` to write into; when the block ends
     without error, it becomes `out` in one rename (the old folder, if any, is then
     deleted). On an error or a kill, `out` is untouched."""
-    out = Path(out)
-    check_output_folder(out)
+    out = check_output_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_siblings(out)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp"))

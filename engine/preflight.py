@@ -73,7 +73,7 @@ def check_run(config: RunConfig, out=None, job: bool = False, shape=None) -> Est
         check_output_folder(out, est.output)
     if job:
         from .environment import runs_dir
-        _check_disk("store", str(runs_dir()), runs_dir(), est.store, "the job's epochs in the store")
+        _check_disk(config, runs_dir(), est.store, "the job's epochs in the store")
     return est
 
 
@@ -214,14 +214,16 @@ def _check_classes(config: RunConfig) -> None:
     check_classes(config, binary_labels(config, block, block[:1])[0], start)
 
 
-def _check_disk(option: str, value, folder: Path, need: int, what: str) -> None:
+def _check_disk(config: RunConfig, folder: Path, need: int, what: str) -> None:
     folder = Path(folder)
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     free = shutil.disk_usage(folder).free
     if need > free:
-        raise ConfigError(option, value, f"{what} need about {fmt_bytes(need)} and {folder} has {fmt_bytes(free)} "
-                                         "free: free some space or lower --epochs or --seeds")
+        option = "epochs" if config.epochs + 1 >= config.seeds else "seeds"
+        raise ConfigError(option, getattr(config, option), f"{what} need about {fmt_bytes(need)} and {folder} has "
+                                                           f"{fmt_bytes(free)} free: free some space or lower "
+                                                           "--epochs or --seeds")
 
 
 def fmt_bytes(n: float) -> str:

@@ -145,3 +145,19 @@ def test_a_store_folder_that_cannot_be_created_is_one_line(tmp_path, capsys, mon
     with read_only(locked):
         rc, out, err = cli(capsys, "jobs", "list")
         assert rc == 2 and "cannot be created" in one_line(err) and "STRAGGLERS_RUNS" in err, err
+
+
+def test_a_reader_follows_a_store_file_that_was_deleted_a_worker_notices(tmp_path):
+    """runs/ deleted while the app runs: the app's next read opens the new store at the
+    same path (where the workers it starts will write), not the deleted file."""
+    from engine.config import RunConfig
+    path = tmp_path / "runs" / "store.sqlite"
+    reader, worker = Store(path), Store(path, follow=False)
+    with reader.write() as c:
+        c.execute("INSERT INTO jobs (kind, config, config_hash, status, created) VALUES ('run', ?, 'h', 'done', ?)",
+                  (json.dumps(RunConfig().to_dict()), time.time()))
+    assert len(reader.list_jobs()) == 1 and len(worker.list_jobs()) == 1 and not worker.gone()
+    shutil.rmtree(path.parent)
+    assert worker.gone() and reader.gone()
+    assert reader.list_jobs() == [] and path.is_file() and not reader.gone()
+    assert worker.gone() and len(worker.list_jobs()) == 1  # still the deleted file: the worker stops on gone()

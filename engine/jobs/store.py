@@ -121,13 +121,16 @@ class Store:
     """One store file. Safe to share between threads (one connection each) and
     to open from many processes at once."""
 
-    def __init__(self, path: str | Path | None = None, busy_timeout_s: float = 30.0):
+    def __init__(self, path: str | Path | None = None, busy_timeout_s: float = 30.0, follow: bool = True):
+        """follow: when the file is deleted or replaced (runs/ removed), open the one now at
+        `path` (a new store) instead of going on with the deleted one; a worker passes
+        False and stops instead (its jobs went with the file)."""
         self.path = Path(path) if path is not None else default_path()
         self.busy_timeout_s = busy_timeout_s
+        self.follow = follow
         # None, or the StoreError why the file is open for reading only (a read-only
         # file or folder, a full disk): every write raises it, reading works
         self.read_only: StoreError | None = None
-        self._identity = None  # (device, inode) of the file when first opened: see gone()
         self._local = threading.local()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,9 +143,20 @@ class Store:
     @property
     def conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
+        fresh = c is not None and self.follow and self.gone()  # what a reader sees must be what writers write
+        if fresh:  # forget the deleted file; the one now at path is opened (or created) below
+            self.close()
+            self.read_only, c = None, None
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass  # _connect says why, if it matters
         if c is None or self._local.pid != os.getpid():  # never reuse a connection across fork
             c = self._connect()
-            self._local.conn, self._local.pid = c, os.getpid()
+            st = os.stat(self.path)
+            self._local.conn, self._local.pid, self._local.identity = c, os.getpid(), (st.st_dev, st.st_ino)
+            if fresh:
+                self._migrate()
         return c
 
     def _connect(self) -> sqlite3.Connection:
@@ -171,9 +185,6 @@ class Store:
                     raise self.error(e) from None
                 continue
             self.read_only = self.error(first) if how != "rw" else None
-            if self._identity is None:
-                st = os.stat(self.path)
-                self._identity = (st.st_dev, st.st_ino)
             return c
         raise self.error(first) from None
 
@@ -214,13 +225,14 @@ class Store:
     def gone(self) -> bool:
         """The file this store opened was deleted or replaced since (an open connection
         would go on writing into the deleted file, seen by nobody)."""
-        if self._identity is None:
+        identity = getattr(self._local, "identity", None)  # (device, inode) of the file this thread opened
+        if identity is None:
             return False
         try:
             st = os.stat(self.path)
         except OSError:
             return True
-        return (st.st_dev, st.st_ino) != self._identity
+        return (st.st_dev, st.st_ino) != identity
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--store", help="store file (default: $STRAGGLERS_RUNS/store.sqlite)")
     parser.add_argument("--max-workers", type=int, default=None, help="jobs running at once, all workers")
     args = parser.parse_args(argv)
-    store = Store(args.store)
+    store = Store(args.store, follow=False)  # a deleted store stops this worker (store.gone())
     cap = args.max_workers or queue.default_max_workers()
     pid = os.getpid()
     with store.write() as c:

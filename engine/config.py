@@ -22,6 +22,7 @@ OPTIMIZERS = ("gd", "momentum", "adam", "sgd")
 MODELS = ("fc", "cnn")
 DEVICES = ("auto", "cpu", "cuda")
 STANDARDISATIONS = ("own", "train")
+SEED_LIMIT = 2**32  # seeds are 32-bit: the range every generator the engine seeds (torch, numpy) takes whole
 
 
 class ConfigError(ValueError):
@@ -121,6 +122,7 @@ class RunConfig:
         _int_at_least("n_train", self.n_train, 2)
         _int_at_least("block", self.block, 0)
         parse_labels(self.labels)
+        _int_at_least("label_seed", self.label_seed, 0)  # numpy's generators take no negative seed
         _one_of("test_standardisation", self.test_standardisation, STANDARDISATIONS)
         _one_of("model", self.model, MODELS)
         _int_at_least("depth", self.depth, 2)
@@ -142,7 +144,12 @@ class RunConfig:
         _int_at_least("batch_size", self.batch_size, 1)
         _int_at_least("epochs", self.epochs, 1)
         _int_at_least("seeds", self.seeds, 1)
+        if self.seeds > SEED_LIMIT:
+            raise ConfigError("seeds", self.seeds, f"an integer between 1 and {SEED_LIMIT}")
         _int_at_least("seed_offset", self.seed_offset, 0)
+        if self.seed_offset + self.seeds > SEED_LIMIT:  # the last seed, first + R - 1, must be 32-bit
+            raise ConfigError("seed_offset", self.seed_offset,
+                              f"an integer >= 0 with seed-offset + seeds <= {SEED_LIMIT} (seeds are 32-bit)")
         _int_at_least("test_every", self.test_every, 1)
         _int_at_least("score_epoch", self.score_epoch, -1)
         if self.score_epoch > self.epochs:
@@ -154,6 +161,16 @@ class RunConfig:
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.seed_offset, self.seed_offset + self.seeds))
+
+    def normalised(self) -> "RunConfig":
+        """The same run written one way, so that the same science is the same job:
+        labels in canonical form ('0,2,4,6,8|1,3,5,7,9' is parity) and every option
+        that does not apply (its `applies` condition fails) at its default."""
+        changes = {"labels": canonical_labels(self.labels)}
+        for name, opt in OPTIONS.items():
+            if opt.applies and getattr(self, opt.applies[0]) not in opt.applies[1]:
+                changes[name] = opt.default
+        return self.replace(**changes)
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
@@ -233,6 +250,18 @@ def parse_labels(labels: str) -> tuple[frozenset, frozenset] | str:
     if not pos or not neg or pos & neg or (pos | neg) != set(range(10)):
         raise ConfigError("labels", labels, allowed)
     return frozenset(pos), frozenset(neg)
+
+
+def canonical_labels(labels: str) -> str:
+    """One spelling per task: 'parity', 'random', or the two parts sorted without
+    spaces. The parts keep their order: the first part is the positive class, so a
+    flipped split is another task (R+ and R- swap)."""
+    task = parse_labels(labels)
+    if isinstance(task, str):
+        return task
+    if task[0] == frozenset(range(0, 10, 2)):
+        return "parity"
+    return "|".join(",".join(str(c) for c in sorted(part)) for part in task)
 
 
 def _one_of(option, value, choices):

@@ -25,12 +25,11 @@ import torch
 import torch.nn.functional as F
 
 from .config import RunConfig
+from .memory import SCORE_BLOCK_FLOATS  # the block size the memory model counts
 from .models import DERIVATIVE_FROM_OUTPUT, forward
 
 CLOSED_FORM = "closed form (two-layer dense net)"
 AUTOGRAD = "torch.func per-example gradients (vmap of grad)"
-CHUNK_POINTS = 1024          # points per forward of the closed form
-CHUNK_FLOATS = 1 << 22       # per-example gradient floats held at once on the torch.func path
 
 
 def closed_form_applies(config: RunConfig) -> bool:
@@ -58,8 +57,9 @@ def closed_form(config: RunConfig, params, x, y, image_shape) -> torch.Tensor:
     v2 = (w2[..., 1] - w2[..., 0]).square().unsqueeze(-1)  # (R, H, 1)
     derivative = DERIVATIVE_FROM_OUTPUT.get(config.activation)
     out = torch.empty(R, P, device=x.device)
-    for start in range(0, P, CHUNK_POINTS):
-        xc, yc = x[start:start + CHUNK_POINTS], y[start:start + CHUNK_POINTS]
+    chunk = max(1, SCORE_BLOCK_FLOATS // (R * w2.shape[1]))  # points whose (R, n, H) hidden layer fits the block
+    for start in range(0, P, chunk):
+        xc, yc = x[start:start + chunk], y[start:start + chunk]
         logits, h = forward(config, params, xc, image_shape)  # (R, n, 2), (R, n, H)
         r = torch.sigmoid(logits[..., 1] - logits[..., 0]) - yc.to(h.dtype)
         act1 = 1 - h.square() if derivative is None else derivative(h)
@@ -78,7 +78,7 @@ def per_example(config: RunConfig, params, x, y, image_shape) -> torch.Tensor:
 
     per_seed_and_point = vmap(vmap(grad(loss), in_dims=(None, 0, 0)), in_dims=(0, None, None))
     R, P = params[0].shape[0], len(x)
-    chunk = max(1, CHUNK_FLOATS // (R * sum(p[0].numel() for p in params)))
+    chunk = max(1, SCORE_BLOCK_FLOATS // (R * sum(p[0].numel() for p in params)))
     out = torch.empty(R, P, device=x.device)
     for start in range(0, P, chunk):
         grads = per_seed_and_point(tuple(params), x[start:start + chunk], y[start:start + chunk])

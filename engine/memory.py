@@ -9,18 +9,26 @@ are upper bounds checked against the measured peak (benchmarks/run.py reports
 both). `chunk_seeds` splits a seed list into consecutive chunks whose estimate
 fits a budget; the default budget is a fraction of the memory available now
 (MemAvailable in /proc/meminfo, or torch.cuda.mem_get_info on a GPU).
+
+Besides the training working set, a run keeps its results (`result_bytes`: the
+curves and packed masks of every epoch, grown as epochs arrive), prepares its data
+(`preparation_bytes`) and computes its report (`report_bytes`); engine.preflight
+adds these up and refuses a run whose total the machine cannot give. Importing
+this module does not import torch (the CLI and the pages estimate before any run).
 """
 from __future__ import annotations
 
 import os
 
-import torch
-
-from .environment import resolve_device
-from .models import has_manual_backward
-
 FLOAT = 4  # bytes; the engine trains in float32
 DEFAULT_FRACTION = 0.5  # of the memory available when the run starts
+N_CURVES = 6            # float64 numbers per seed and epoch: engine.results.CURVES
+FIRST_CAPACITY = 64     # epochs a RunResult holds before it first grows
+# A worker's interpreter once it has trained (torch with torch.optim, numpy,
+# scikit-learn imported), without its data: 822 MB peak RSS measured here after a
+# 2-epoch digits run (torch 2.x CUDA build, on the CPU). Counted for a job, whose
+# worker does not exist yet when it is submitted.
+PROCESS_BYTES = 900 * 2**20
 
 
 def parameter_count(N: int, H: int, L: int) -> int:
@@ -28,10 +36,16 @@ def parameter_count(N: int, H: int, L: int) -> int:
     return N * H + H + (L - 2) * (H * H + H) + H * 2 + 2
 
 
+# engine.grand works on blocks of this many floats (an (R, points, H) hidden layer, or
+# per-example gradients) and holds about six such temporaries at the score epoch
+SCORE_BLOCK_FLOATS = 1 << 20
+
+
 def shared_bytes(P: int, N: int, n_test: int) -> int:
     """Inputs (twice: the two-layer path keeps a copy without the pixels that are 0
-    everywhere), labels and the training mask, held once for all seeds."""
-    return 2 * FLOAT * (P + n_test) * N + 8 * (P + n_test) + 2 * FLOAT * P
+    everywhere), labels and the training mask, held once for all seeds; the GraNd
+    blocks of the score epoch."""
+    return 2 * FLOAT * (P + n_test) * N + 8 * (P + n_test) + 2 * FLOAT * P + 6 * FLOAT * SCORE_BLOCK_FLOATS
 
 
 def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool | None = None) -> int:
@@ -60,19 +74,87 @@ def estimate_bytes(P: int, N: int, H: int, L: int, R: int, n_test: int, device="
     return shared_bytes(P, N, n_test) + R * per_seed_bytes(P, N, H, L, n_test, autograd)
 
 
+def capacities(records: int) -> list[int]:
+    """The capacities, in epochs, that a RunResult of `records` epochs (T + 1) grows
+    through: FIRST_CAPACITY, doubled while short, the last one exactly `records`."""
+    caps = [min(records, FIRST_CAPACITY)]
+    while caps[-1] < records:
+        caps.append(min(records, 2 * caps[-1]))
+    return caps
+
+
+def result_bytes(R: int, epochs: int, P: int) -> int:
+    """Peak bytes of a RunResult of R seeds and epochs 0..T: per seed and epoch the
+    N_CURVES numbers and ceil(P/8) mask bytes, at the worst moment of its growth (the
+    old and the new arrays both held while one is copied into the other)."""
+    caps = capacities(epochs + 1)
+    rows = max([caps[0]] + [a + b for a, b in zip(caps, caps[1:])])
+    return R * rows * (N_CURVES * 8 + (P + 7) // 8)
+
+
+def report_bytes(R: int, epochs: int, P: int) -> int:
+    """engine.report's temporaries: learned_epoch unpacks one seed's masks of up to
+    LEARNED_BLOCK (256) epochs at a time (bytes, a bool copy, the reversed columns
+    for argmax), and keeps (R, P) float64 arrays (first epochs, their median) and
+    S(t*) per seed."""
+    return 3 * min(epochs + 1, 256) * P + 24 * R * P
+
+
+def preparation_bytes(P: int, N: int, n_test: int) -> int:
+    """engine.data.prepare's float64 temporaries: the block and the test split
+    flattened, the centred, scaled and masked copies of the block."""
+    return 8 * N * (4 * P + n_test)
+
+
 def available_bytes(device="cpu") -> int:
     """Memory free for a new run now: MemAvailable on the host, free memory on a GPU."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+    if str(device).startswith("cuda"):
+        import torch
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    host = None
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    host = int(line.split()[1]) * 1024
     except OSError:
         pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if host is None:
+        host = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    room = cgroup_room()  # in a container, MemAvailable is the host's: its own limit comes first
+    return host if room is None else min(host, room)
+
+
+def cgroup_room() -> int | None:
+    """Bytes this process's memory cgroup can still take (its limit minus its usage,
+    reclaimable page cache not counted as used); None without a limit."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = [ln.rstrip("\n").split(":", 2) for ln in f]
+    except OSError:
+        return None
+    for _, controllers, path in lines:
+        if controllers == "":  # v2
+            files, root = ("memory.max", "memory.current", "inactive_file"), "/sys/fs/cgroup"
+        elif "memory" in controllers.split(","):  # v1
+            files, root = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"), \
+                "/sys/fs/cgroup/memory"
+        else:
+            continue
+        for folder in (root + path, root):  # a namespaced container sees its own group at the root
+            try:
+                with open(f"{folder}/{files[0]}") as f:
+                    limit = f.read().strip()
+                with open(f"{folder}/{files[1]}") as f:
+                    used = int(f.read())
+                with open(f"{folder}/memory.stat") as f:
+                    stat = dict(line.split() for line in f if line.strip())
+            except (OSError, ValueError):
+                continue
+            if limit == "max" or int(limit) >= 2**60:
+                break
+            return int(limit) - used + int(stat.get(files[2], 0))
+    return None
 
 
 BUDGET_ENV = "STRAGGLERS_MEMORY_MB"  # a fixed budget instead: e.g. to share a machine
@@ -83,6 +165,16 @@ def default_budget(device="cpu", fraction: float = DEFAULT_FRACTION) -> int:
     if fixed:
         return int(float(fixed) * 2**20)
     return int(fraction * available_bytes(device))
+
+
+def limit_bytes(device="cpu") -> tuple[int, str]:
+    """(the most a run may use on `device`, where that number comes from): the
+    fixed budget when one is set, else all the memory available now."""
+    fixed = os.environ.get(BUDGET_ENV)
+    if fixed:
+        return int(float(fixed) * 2**20), f"{BUDGET_ENV}={fixed}"
+    where = "free on the GPU now" if str(device).startswith("cuda") else "memory available now"
+    return available_bytes(device), where
 
 
 def chunk_seeds(seeds, P: int, N: int, H: int, L: int, n_test: int, budget: int,
@@ -98,6 +190,8 @@ def chunk_seeds(seeds, P: int, N: int, H: int, L: int, n_test: int, budget: int,
 def plan(config, data, seeds=None, budget: int | None = None) -> list[list[int]]:
     """chunk_seeds for a RunConfig and a Dataset (default budget: default_budget of
     the run's device)."""
+    from .environment import resolve_device
+    from .models import has_manual_backward
     if budget is None:
         budget = default_budget(resolve_device(config.device))
     N, H = data.x_train.shape[1], config.width

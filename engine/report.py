@@ -2,16 +2,15 @@
 manifest of how it was computed. The same dicts feed the store and the pages."""
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from .data import Dataset
-from .files import atomic_write, csv_text
-from .provenance import git_commit, versions
 from .curves import CURVES, METRICS
+from .files import output_folder, write_csv
+from .provenance import git_commit, versions
 from .results import RunResult
 from .stragglers import CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch, stragglers_at, table_of
 
@@ -86,18 +85,17 @@ def manifest(result: RunResult, data: Dataset, how: str = "python -m engine run"
 
 
 def write_outputs(result: RunResult, data: Dataset, out: Path) -> dict:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """summary.json, metrics.csv, stragglers.csv/.npy and manifest.json, as one folder
+    that appears whole or not at all (engine.files.output_folder)."""
     summ = summary(result, data)
-    atomic_write(out / "summary.json", json.dumps(summ, indent=2))
-    atomic_write(out / "metrics.csv", csv_text(metrics_rows(result), ["seed", "epoch", *CURVES]))
     table = straggler_table(result, data)
-    atomic_write(out / "stragglers.csv", csv_text(table, list(TABLE_FIELDS)))
-    npy = io.BytesIO()
-    np.save(npy, consensus_indices(result, data))
-    atomic_write(out / "stragglers.npy", npy.getvalue())
-    atomic_write(out / "manifest.json", json.dumps(manifest(result, data), indent=2))
-    if result.scores is not None:  # scores.csv, .parquet, .json (engine.score_table)
-        from .score_table import write_scores
-        write_scores(result, data, out)
+    with output_folder(out) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(summ, indent=2))
+        write_csv(tmp / "metrics.csv", metrics_rows(result), ["seed", "epoch", *CURVES])  # streamed: R x (T+1) rows
+        write_csv(tmp / "stragglers.csv", table, list(TABLE_FIELDS))
+        np.save(tmp / "stragglers.npy", consensus_indices(result, data))
+        (tmp / "manifest.json").write_text(json.dumps(manifest(result, data), indent=2))
+        if result.scores is not None:  # scores.csv, .parquet, .json (engine.score_table)
+            from .score_table import write_scores
+            write_scores(result, data, tmp)
     return summ

@@ -59,13 +59,20 @@ def train_chunked(config: RunConfig, data: Dataset, include: np.ndarray | None =
 
 def run(config: RunConfig, data: Dataset | None = None, include=None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
-        should_stop: Callable[[], bool] | None = None, scores: bool = True) -> tuple[RunResult, Dataset]:
+        should_stop: Callable[[], bool] | None = None, scores: bool = True,
+        budget: int | None = None) -> tuple[RunResult, Dataset]:
     """Train config.seeds seeds for config.epochs epochs. `on_epoch` sees every
     record as it is made (the store writes it); `should_stop` is asked between
     epochs and ends the run early, keeping what was recorded. Seeds are trained in
-    chunks that fit the memory available (engine.memory); usually one chunk.
-    With `scores`, result.scores holds the difficulty scores (engine.scores)."""
-    config.validate()
+    chunks that fit `budget` bytes (default: a fraction of the memory available,
+    engine.memory); usually one chunk. A run the machine cannot hold at all is
+    refused (engine.preflight.TooLarge) before its data is prepared. With `scores`,
+    result.scores holds the difficulty scores (engine.scores)."""
+    from .preflight import check_fits, check_run, shape_of
+    if data is None:
+        check_run(config)  # also the dataset, its block and classes, before loading it
+    else:
+        check_fits(config, shape_of(data))
     data = data if data is not None else prepare(config)
     device = resolve_device(config.device)
     result = RunResult.empty(config, config.seed_list, data.n_train, device=str(device))
@@ -74,7 +81,7 @@ def run(config: RunConfig, data: Dataset | None = None, include=None,
     last_seed = config.seed_list[-1]
 
     def records():
-        for rec in train_chunked(config, data, include=include):
+        for rec in train_chunked(config, data, include=include, budget=budget):
             if collector is not None:
                 collector.update(rec)
             yield rec
@@ -87,3 +94,4 @@ def run(config: RunConfig, data: Dataset | None = None, include=None,
     if collector is not None:
         result.scores = collector.finish()
     return result, data
+

@@ -42,15 +42,27 @@ def consensus(sets: np.ndarray) -> np.ndarray:
     return sets.mean(axis=0)
 
 
+LEARNED_BLOCK = 256  # epochs unpacked at a time by learned_epoch: its memory does not grow with T
+
+
 def learned_epoch(result: RunResult) -> np.ndarray:
     """For every training point, the first epoch after which it stays correctly
-    classified: the median over seeds, -1 when that median is "not by the end"."""
+    classified: the median over seeds, -1 when that median is "not by the end".
+    The masks are read backwards, LEARNED_BLOCK epochs at a time, until every point's
+    last misclassified epoch is found."""
     T = result.epochs_done
     first_right = np.empty((len(result.seeds), result.n_train))
-    for r in range(len(result.seeds)):  # one seed at a time: (T+1, P) fits in memory
-        wrong = np.unpackbits(result.masks[r, :T + 1], axis=-1, count=result.n_train).astype(bool)
-        last_wrong = T - np.argmax(wrong[::-1], axis=0)
-        first_right[r] = np.where(wrong[T], T + 1, np.where(wrong.any(axis=0), last_wrong + 1, 0))
+    for r in range(len(result.seeds)):
+        last_wrong = np.full(result.n_train, -1)
+        for stop in range(T + 1, 0, -LEARNED_BLOCK):
+            start = max(0, stop - LEARNED_BLOCK)
+            wrong = np.unpackbits(result.masks[r, start:stop], axis=-1, count=result.n_train).astype(bool)
+            hit = wrong.any(axis=0) & (last_wrong < 0)
+            last_wrong[hit] = stop - 1 - np.argmax(wrong[::-1, hit], axis=0)
+            if (last_wrong >= 0).all():
+                break
+        # wrong at T: not learned by the end (T + 1); never wrong: learned from the start (0)
+        first_right[r] = np.where(last_wrong < 0, 0, last_wrong + 1)
     med = np.median(first_right, axis=0)
     return np.where(med > T, -1, np.round(med)).astype(int)
 

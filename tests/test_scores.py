@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from engine.data import prepare
 from engine.config import ConfigError, RunConfig
 from engine.grand import closed_form, closed_form_applies, per_example
-from engine.memory import BUDGET_ENV
 from engine.models import forward, init_ensemble
 from engine.run import run
 from engine.scores import DEFAULT_SCORE_EPOCH, SCORES, score_epoch
@@ -112,14 +112,13 @@ def test_every_score_equals_the_plain_computation_from_recorded_logits(overrides
     assert (values["forgetting_events"] > 0).any() and len(np.unique(values["first_learned_epoch"])) > 5
 
 
-def test_seeds_trained_in_chunks_give_exact_values(monkeypatch):
+def test_seeds_trained_in_chunks_give_exact_values():
     config = RunConfig(**BASE).validate()
-    monkeypatch.setenv(BUDGET_ENV, "0")  # one seed per chunk
     rec = Recorder(DEFAULT_SCORE_EPOCH)
-    chunked, data = run(config, on_epoch=rec)
+    data = prepare(config)
+    chunked, _ = run(config, data=data, on_epoch=rec, budget=1)  # one seed per chunk
     assert rec.chunks == {(0,), (1,), (2,)}
     check_against_plain(config, chunked, data, rec)
-    monkeypatch.delenv(BUDGET_ENV)
     whole, _ = run(config, data=data)
     for name in SCORES:  # the same seeds trained together: the same scores up to float rounding
         a, b = whole.scores.values[name], chunked.scores.values[name]

@@ -4,6 +4,7 @@ is allowed."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..config import ConfigError
@@ -19,11 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_executor_options(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=run.cmd_run)
-    p = sub.add_parser("data", help="list or fetch datasets")
-    p.add_argument("action", choices=["list", "fetch"])
-    p.add_argument("names", nargs="*", default=["mnist"])
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=data.cmd_data)
+    data.register(sub)
     jobs.register(sub)
     experiments.register(sub)
     return parser
@@ -33,7 +30,12 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        rc = args.func(args)
+        sys.stdout.flush()  # here, so a reader that has gone (`| head`) is noticed below
+        return rc
+    except BrokenPipeError:  # the reader of our output went away: stop writing, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush writes nowhere
+        return 141  # 128 + SIGPIPE: what a shell tool stopped by a closed pipe reports
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

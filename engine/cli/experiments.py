@@ -107,6 +107,11 @@ def _command(kind: str, dests: list[str]):
         if not args.out:
             print("error: --out DIR is needed unless --job", file=sys.stderr)
             return 2
+        from ..files import check_output_folder
+        from ..preflight import dataset_shape, device_kind
+        check_output_folder(args.out)  # before the work, not after it
+        device_kind(config_from_args(args))
+        dataset_shape(config_from_args(args))
         from ..experiments import JOB_KINDS, JOB_OPTIONS
         from ..experiments.context import split
         from ..jobs import executors

@@ -10,9 +10,15 @@ from .progress import Progress
 
 def cmd_run(args) -> int:
     from ..jobs import executors
+    from ..files import check_output_folder
+    from ..preflight import check_run
+    from ..report import write_outputs  # torch: imported only when a run is asked for
     config, spec = config_from_args(args), executor_from_args(args)
     executors.check(spec, config)  # bad address, no GPU for --device cuda: refused before any work
-    from ..report import write_outputs  # torch: imported only when a run is asked for
+    if spec is None:  # device, data, memory, the output folder: before any work
+        check_run(config, out=args.out)
+    else:  # the cluster's nodes hold the run: only the output folder is this machine's
+        check_output_folder(args.out)
     bar = Progress(config.epochs)
     executor = executors.open_executor(spec)
     try:
@@ -20,7 +26,11 @@ def cmd_run(args) -> int:
     finally:
         executor.close()
     result, data = out.result, out.data
-    summ = write_outputs(result, data, Path(args.out))
+    try:
+        summ = write_outputs(result, data, Path(args.out))
+    except OSError as e:  # checked before training, yet the disk filled up or the folder changed since
+        print(f"error: could not write {args.out} ({e.strerror or e}); nothing was written there", file=sys.stderr)
+        return 1
     print(human_summary(summ))
     print_scores(Path(args.out))
     if out.lost:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import OPTIONS, ConfigError, RunConfig
-from ..files import atomic_write, csv_text, jsonable
+from ..files import csv_text, jsonable, output_folder
 from ..run import Stopped
 
 def split(config: dict, defaults: dict) -> tuple[RunConfig, dict]:
@@ -71,17 +71,20 @@ class Steps:
 
 def write_result(out: Path, result: dict, artifacts: dict) -> list[Path]:
     """result.json plus one file per artifact: a list of row dicts -> CSV, an
-    array -> .npy, anything else -> JSON. Every file is written atomically."""
+    array -> .npy, anything else -> JSON; one folder that appears whole or not at
+    all (engine.files.output_folder)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [atomic_write(out / "result.json", json.dumps(jsonable(result), indent=2))]
+    files = {"result.json": json.dumps(jsonable(result), indent=2)}
     for name, obj in artifacts.items():
         if isinstance(obj, np.ndarray):
             buf = io.BytesIO()
             np.save(buf, obj)
-            written.append(atomic_write(out / f"{name}.npy", buf.getvalue()))
+            files[f"{name}.npy"] = buf.getvalue()
         elif isinstance(obj, list) and obj and isinstance(obj[0], dict):
-            written.append(atomic_write(out / f"{name}.csv", csv_text(obj)))
+            files[f"{name}.csv"] = csv_text(obj)
         else:
-            written.append(atomic_write(out / f"{name}.json", json.dumps(jsonable(obj), indent=2)))
-    return written
+            files[f"{name}.json"] = json.dumps(jsonable(obj), indent=2)
+    with output_folder(out) as tmp:
+        for name, content in files.items():
+            (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    return [out / name for name in files]

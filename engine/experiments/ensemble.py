@@ -17,6 +17,7 @@ import torch
 from ..config import RunConfig
 from ..data import Dataset
 from ..models import forward
+from ..preflight import check_rows
 from ..results import RunResult
 from ..environment import resolve_device
 from ..train import train
@@ -60,6 +61,7 @@ def train_rows(config: RunConfig, data: Dataset, seeds, include=None, keep_epoch
     run's masks are the bulk of what a remote task would send back)."""
     seeds = np.asarray(seeds, dtype=int)
     rows, P = len(seeds), data.n_train
+    check_rows(config, data, rows)  # all rows train at once: refused before anything is allocated
     include = np.broadcast_to(np.ones(P, bool) if include is None else np.asarray(include, bool), (rows, P))
     result = RunResult.empty(config, np.arange(rows), P if masks else 0, device=str(resolve_device(config.device)))
     result.n_train = P

@@ -23,13 +23,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
-from ..config import HASHED_WHEN_SET, ConfigError, RunConfig
+from ..config import HASHED_WHEN_SET, ConfigError, RunConfig, canonical_labels
 from ..environment import ROOT, gpu_count
 from ..sources import DatasetUnavailable
-from .store import ACTIVE, FINISHED, Store
+from .store import ACTIVE, FINISHED, Store, StoreGone
 
 HOST = socket.gethostname()
 _children: list[subprocess.Popen] = []  # workers this process started, reaped by refresh()
@@ -81,7 +82,12 @@ class JobContext:
         self._written = time.monotonic()
 
     def should_stop(self) -> bool:
-        row = self.store.conn.execute("SELECT cancel_requested FROM jobs WHERE id=?", (self.job_id,)).fetchone()
+        """True once a cancel was asked; StoreGone when the store file was deleted
+        (the worker then stops: nobody can see or cancel its job any more)."""
+        if self.store.gone():
+            raise StoreGone(self.store.path)
+        with self.store.read() as c:
+            row = c.execute("SELECT cancel_requested FROM jobs WHERE id=?", (self.job_id,)).fetchone()
         self.stopped = self.stopped or bool(row and row[0])
         return self.stopped
 
@@ -108,6 +114,7 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
     only the others are trained again)."""
     store = store or Store()
     config, digest, total = normalise(kind, config)
+    store = store or Store()
     text = json.dumps(config, sort_keys=True)
     with store.write() as c:
         row = c.execute("SELECT id, status FROM jobs WHERE kind=? AND config_hash=? ORDER BY id DESC LIMIT 1",
@@ -132,11 +139,14 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
 
 def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
     """(canonical config, hash, total epochs) — a bad config fails here, not in a worker."""
+    from ..preflight import check_run, dataset_shape, device_kind
     from ..upload import data_version
     from . import executors
     config, executor = executors.split_config(config)
     if kind == "run":
-        cfg = RunConfig.from_dict(config).validate()
+        cfg = RunConfig.from_dict(config).validate().normalised()
+        if executor is None:  # on a cluster, executors.check asks the cluster instead
+            check_run(cfg, job=True)  # device, data, memory, the store's disk: refused here, not in a worker
         config, total = cfg.to_dict(), cfg.epochs
     else:
         kinds = job_kinds()
@@ -145,6 +155,11 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
         from ..experiments import JOB_OPTIONS
         from ..experiments.context import split
         cfg, _ = split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
+        if executor is None:  # the sizes of its runs are the experiment's: each is checked before it trains
+            device_kind(cfg)
+            dataset_shape(cfg)
+        if "labels" in config:  # only the labels: a variant may switch on an option the base does not use
+            config = {**config, "labels": canonical_labels(cfg.labels)}
         config, total = json.loads(json.dumps(config, sort_keys=True, default=list)), 0
     executors.check(executor, cfg)  # a cluster that cannot run it: refused now (e.g. cuda without GPUs)
     # the device and the executor change where and how fast, not the results
@@ -332,8 +347,8 @@ def refresh(store: Store | None = None, max_workers: int | None = None) -> int:
         queued = c.execute("SELECT count(*) FROM jobs WHERE status='queued'").fetchone()[0]
     dead = any(not alive(*r) for r in running + workers)
     live = sum(alive(*w) for w in workers)
-    if not dead and not (queued and live < cap):
-        return 0
+    if not dead and not (queued and live < cap) or store.read_only is not None:
+        return 0  # nothing to do, or nothing that can be written (store.read_only says why)
     started = 0
     with store.write() as c:  # spawning under the lock: two refreshes never overshoot the cap
         mark_dead(store, c)
@@ -346,6 +361,16 @@ def refresh(store: Store | None = None, max_workers: int | None = None) -> int:
     return started
 
 
+def _reap(p: subprocess.Popen) -> None:
+    """Wait for a worker this process started, so it leaves no zombie behind (the
+    app may not call refresh() for hours), and forget it."""
+    p.wait()
+    try:
+        _children.remove(p)
+    except ValueError:
+        pass
+
+
 def _spawn(store: Store, cap: int) -> subprocess.Popen:
     """A fresh interpreter (spawn semantics: CUDA-safe) in its own session, so it
     outlives the Streamlit app or the CLI that started it."""
@@ -356,4 +381,5 @@ def _spawn(store: Store, cap: int) -> subprocess.Popen:
                               "--max-workers", str(cap)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     _children.append(p)
+    threading.Thread(target=_reap, args=(p,), name=f"reap-worker-{p.pid}", daemon=True).start()
     return p

@@ -15,7 +15,7 @@ import time
 import traceback
 
 from . import executors, queue
-from .store import Store
+from .store import Store, StoreGone
 
 
 class Terminated(BaseException):
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--store", help="store file (default: $STRAGGLERS_RUNS/store.sqlite)")
     parser.add_argument("--max-workers", type=int, default=None, help="jobs running at once, all workers")
     args = parser.parse_args(argv)
-    store = Store(args.store)
+    store = Store(args.store, follow=False)  # a deleted store stops this worker (store.gone())
     cap = args.max_workers or queue.default_max_workers()
     pid = os.getpid()
     with store.write() as c:
@@ -53,6 +53,9 @@ def main(argv=None) -> int:
     if n_gpus == 0 and cap > 1 and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // cap))  # CPU workers share the cores, not oversubscribe
     while True:
+        if store.gone():  # runs/ deleted: no one can see this queue any more
+            _log(f"{store.path} is gone; stopping")
+            return 0
         job = queue.claim(store, cap, pid, n_gpus)
         if job is None:
             return 0
@@ -87,6 +90,9 @@ def execute(store: Store, job: dict) -> bool:
         status, error, keep_going = "interrupted", "worker stopped by SIGTERM; resubmit to rerun", False
     except executors.PiecesLost as e:
         status, error = "interrupted", str(e)
+    except StoreGone as e:  # nothing to record the job in: stop, leave no invisible worker behind
+        _log(f"job {job['id']} stopped: {e}")
+        return False
     except Exception as e:
         from ..run import Stopped
         if isinstance(e, Stopped):

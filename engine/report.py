@@ -14,34 +14,46 @@ import numpy as np
 from . import __version__
 from .data import Dataset
 from .files import atomic_write
-from .geometry import METRICS
+from .geometry import METRICS, STATES
 from .results import RunResult
-from .stragglers import consensus, learned_epoch, stragglers_at
+from .stragglers import consensus, learned_epoch, stragglers_at, with_inversion
 
 CONSENSUS_THRESHOLD = 0.5  # a consensus straggler is one in at least half the seeds
 
 
 def summary(result: RunResult, data: Dataset) -> dict:
     invs = result.inversions()
-    phi = np.array([i.phi for i in invs])
-    S = stragglers_at(result, [i.straggler_epoch for i in invs])
+    present = np.array([i.present for i in invs], dtype=bool)
+    phi = np.array([i.phi for i in invs if i.present])  # averages: the seeds with an inversion only
+    S = stragglers_at(result)
     last = result.epochs_done
     run_epochs = len(result.seeds) * (last + 1)
+    more = [i.more_epochs for i in invs if i.more_epochs is not None]
     return {
         "config": result.config.to_dict(),
         "n_train": int(result.n_train),
         "seeds": [int(s) for s in result.seeds],
         "epochs_done": int(last),
         "inversion": {
-            "t_star": {m: [i.t_star[m] for i in invs] for m in METRICS},
+            # one verdict per seed (engine.geometry): present | absent | undetermined | diverged
+            "state": [i.state for i in invs],
+            "states": {st: sum(i.state == st for i in invs) for st in STATES},
+            "curve_state": {m: [i.curves[m].state for i in invs] for m in METRICS},
+            "t_star": {m: [i.t_star[m] for i in invs] for m in METRICS},      # null: that curve did not turn
+            "extremum": {m: [i.extremum[m] for i in invs] for m in METRICS},  # Eq. 10 as written, raw
             "turns": {m: [i.turns[m] for i in invs] for m in METRICS},
-            "present": [i.present for i in invs],
-            "phi": {"per_seed": phi.tolist(), "mean": float(phi.mean()), "std": float(phi.std())},
+            "present": present.tolist(),
+            "phi": {"per_seed": [i.phi for i in invs],  # null: no curve of that seed turned
+                    "mean": _mean(phi), "std": _std(phi), "seeds": int(present.sum())},
+            "phi_eq10": {"per_seed": [i.phi_eq10 for i in invs]},  # at the three raw extrema, turned or not
+            "diverged_epoch": [i.diverged_epoch for i in invs],
+            "more_epochs": max(more) if more else None,  # undetermined seeds: epochs that would likely tell
         },
         "stragglers": {
-            "epoch": [i.straggler_epoch for i in invs],
-            "count": S.sum(axis=1).astype(int).tolist(),
-            "consensus_count": int((consensus(S) >= CONSENSUS_THRESHOLD).sum()),
+            "epoch": [i.straggler_epoch if i.present else None for i in invs],
+            "count": [int(n) if p else None for n, p in zip(S.sum(axis=1), present)],
+            "consensus_count": int((consensus(S, present) >= CONSENSUS_THRESHOLD).sum()) if present.any() else 0,
+            "seeds": int(present.sum()),
         },
         "final": {
             "train_error": result.curves["train_error"][:, last].tolist(),
@@ -57,11 +69,19 @@ def summary(result: RunResult, data: Dataset) -> dict:
     }
 
 
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if len(values) else None
+
+
+def _std(values: np.ndarray) -> float | None:
+    return float(values.std()) if len(values) else None
+
+
 def straggler_table(result: RunResult, data: Dataset) -> list[dict]:
-    """One row per training point that is a straggler in at least one seed,
-    most consensual first."""
+    """One row per training point that is a straggler in at least one seed (with an
+    inversion), most consensual first."""
     S = stragglers_at(result)
-    freq = consensus(S)
+    freq = consensus(S, with_inversion(result))
     learned = learned_epoch(result)
     rows = np.flatnonzero(freq > 0)
     rows = rows[np.argsort(-freq[rows], kind="stable")]
@@ -73,7 +93,10 @@ def straggler_table(result: RunResult, data: Dataset) -> list[dict]:
 
 
 def consensus_indices(result: RunResult, data: Dataset) -> np.ndarray:
-    freq = consensus(stragglers_at(result))
+    rows = with_inversion(result)
+    if not rows.any():
+        return np.zeros(0, dtype=np.int64)
+    freq = consensus(stragglers_at(result), rows)
     return data.index_train[freq >= CONSENSUS_THRESHOLD].astype(np.int64)
 
 
@@ -87,8 +110,9 @@ def metrics_rows(result: RunResult):
 def manifest(result: RunResult, data: Dataset, how: str = "python -m engine run") -> dict:
     return {
         "what": "stragglers = training points misclassified at the inversion epoch t* "
-                "(rounded mean of argmin R+, argmin R-, argmax D), per seed; consensus = "
-                f"fraction of seeds; consensus stragglers have consensus >= {CONSENSUS_THRESHOLD}",
+                "(rounded mean of argmin R+, argmin R-, argmax D over the curves that turned), per seed "
+                "whose inversion is present (engine/geometry.py); consensus = fraction of those seeds; "
+                f"consensus stragglers have consensus >= {CONSENSUS_THRESHOLD}",
         "how": how,
         "config": result.config.to_dict(),
         "config_hash": result.config.config_hash(),

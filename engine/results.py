@@ -64,9 +64,11 @@ class RunResult:
         return np.unpackbits(packed, axis=-1, count=self.n_train).astype(bool)
 
     def inversions(self) -> list[Inversion]:
+        """The verdict of every seed (engine.geometry.inversion): state, t*, phi."""
         T = self.epochs_done + 1
         return [
-            inversion({m: self.curves[m][r, :T] for m in METRICS}, self.curves["train_error"][r, :T])
+            inversion({m: self.curves[m][r, :T] for m in METRICS}, self.curves["train_error"][r, :T],
+                      self.curves["loss"][r, :T])
             for r in range(len(self.seeds))
         ]
 

@@ -103,11 +103,15 @@ def test_a_diverging_run_fails_naming_the_epoch_and_keeps_its_epochs(store):
     job = jobs.submit("run", config(epochs=50, lr=1e6, activation="linear"), store=store)
     final = jobs.wait(job, store, timeout=TIMEOUT)
     assert final["status"] == "failed"
-    m = re.fullmatch(r"diverged at epoch (\d+) \(seeds 0, 1, 2\): lower the learning rate", final["error"])
+    m = re.fullmatch(r"diverged at epoch (\d+) \(seeds 0 at \1, 1 at \1, 2 at \1\): the loss grew above 10x its "
+                     r"initial value or stopped being finite, no inversion is claimed for these seeds; "
+                     r"lower the learning rate", final["error"])
     assert m, final["error"]
     frame = assert_complete_epochs(store, job)
     assert frame.epoch.max() == int(m.group(1))
     assert store.result(job).diverged == {0: int(m.group(1)), 1: int(m.group(1)), 2: int(m.group(1))}
+    s = store.get_artifact(job, "summary")  # the same per-seed states as the CLI's summary.json
+    assert s["inversion"]["state"] == ["diverged"] * 3 and s["inversion"]["phi"]["per_seed"] == [None] * 3
 
 
 def test_a_worker_that_cannot_start_fails_its_job_instead_of_respawning_forever(store, tmp_path, monkeypatch):

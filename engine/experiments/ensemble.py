@@ -53,7 +53,7 @@ def run_rows(config: RunConfig, data: Dataset, seeds, include=None, steps=None, 
             on_epoch(rec)
         rec.seeds = np.arange(rows)
         result.add(rec)
-        if rec.epoch in keep_epochs or rec.epoch == config.epochs or rec.diverged.any():
+        if rec.epoch in keep_epochs or rec.epoch == config.epochs or rec.diverged.all():
             params[rec.epoch] = [p.detach().clone() for p in rec.params]
         if steps is not None:
             steps.check()

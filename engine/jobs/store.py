@@ -288,6 +288,7 @@ class Store:
 
     def result(self, job_id: int) -> "RunResult":
         """The RunResult of a job's streamed epochs (all of them so far, if it still runs)."""
+        from ..geometry import diverged_at
         from ..results import RunResult  # imports torch: only when a result is asked for
         with self.read() as c:  # one snapshot for job, metrics and masks
             job = c.execute("SELECT config, device, seconds, started, finished FROM jobs WHERE id=?",
@@ -314,10 +315,12 @@ class Store:
             packed = np.frombuffer(b"".join(b[2] for b, k in zip(bits, ok) if k), dtype=np.uint8)
             result.masks[np.searchsorted(seeds, b_seed[ok]), b_epoch[ok]] = packed.reshape(int(ok.sum()), -1)
         result.epochs_done = int(t.max()) if len(t) else 0
-        bad = np.zeros(result.curves["loss"].shape, dtype=bool)  # recorded, and not finite
-        bad[r, t] = ~np.isfinite(result.curves["loss"][r, t])
-        for row in np.flatnonzero(bad.any(1)):
-            result.diverged[int(seeds[row])] = int(bad[row].argmax())  # its first such epoch
+        recorded = np.zeros(result.curves["loss"].shape, dtype=bool)
+        recorded[r, t] = True
+        for row in range(len(seeds)):  # the training loop's rule, on what was recorded
+            epoch = diverged_at(result.curves["loss"][row], recorded[row])
+            if epoch is not None:
+                result.diverged[int(seeds[row])] = epoch
         result.seconds = job[2] if job[2] is not None else \
             ((job[4] or time.time()) - job[3] if job[3] else 0.0)
         return result

@@ -95,13 +95,14 @@ def _run(ctx: queue.JobContext, config: dict):
     cfg = RunConfig.from_dict(config)
     ctx.epochs_total, ctx.n_seeds = cfg.epochs, cfg.seeds
     result, data = run(cfg, on_epoch=ctx.on_epoch, should_stop=ctx.should_stop)
-    if result.diverged:
-        seeds = sorted(result.diverged)
-        return ("failed", f"diverged at epoch {min(result.diverged.values())} (seeds {', '.join(map(str, seeds))}): "
-                          f"lower the learning rate", result.seconds)
     if result.stopped:  # also mid-run in a later chunk of seeds, where epochs_done is already T
         return "cancelled", None, result.seconds
-    ctx.put_artifact("summary", summary(result, data))
+    ctx.put_artifact("summary", summary(result, data))  # per-seed states, "diverged" included
+    if result.diverged:
+        seeds = ", ".join(f"{s} at {e}" for s, e in sorted(result.diverged.items()))
+        return ("failed", f"diverged at epoch {min(result.diverged.values())} (seeds {seeds}): the loss grew above "
+                          f"10x its initial value or stopped being finite, no inversion is claimed for these seeds; "
+                          f"lower the learning rate", result.seconds)
     return "done", None, result.seconds
 
 

@@ -37,6 +37,17 @@ class RunResult:
             masks=np.zeros((R, T1, (n_train + 7) // 8), dtype=np.uint8), device=device,
         )
 
+    def grow(self, epochs: int) -> None:
+        """Room for epochs 0..`epochs` (a run trained on past its planned length)."""
+        extra = epochs + 1 - self.masks.shape[1]
+        if extra <= 0:
+            return
+        R = len(self.seeds)
+        for c in CURVES:
+            self.curves[c] = np.concatenate([self.curves[c], np.full((R, extra), np.nan)], 1)
+        self.masks = np.concatenate([self.masks, np.zeros((R, extra, self.masks.shape[2]), np.uint8)], 1)
+        self.config = self.config.replace(epochs=epochs)
+
     def add(self, rec: EpochRecord) -> None:
         rows = np.searchsorted(self.seeds, rec.seeds) if _sorted(self.seeds) else \
             np.array([int(np.flatnonzero(self.seeds == s)[0]) for s in rec.seeds])

@@ -37,8 +37,12 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # a missing dataset etc.: one clear message, not a traceback
+        from ..experiments.verdicts import NoInversion
         from ..sources import DatasetUnavailable
         if isinstance(e, DatasetUnavailable):
             print(f"error: {e}", file=sys.stderr)
             return 2
+        if isinstance(e, NoInversion):  # a finding about the run, not bad input
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         raise

@@ -70,8 +70,10 @@ def inversion_stats(frame: pd.DataFrame) -> dict | None:
     """The verdict of what was recorded so far, seed by seed (engine.geometry.inversion
     on the partial curves): the states and their counts, the mean t* per metric over
     the seeds whose inversion is present (None where no such curve turned), the
-    fraction of seeds present, phi per present seed. None without three epochs."""
-    if frame.empty or frame["epoch"].nunique() < 3:
+    fraction of seeds present, phi per present seed. None before the first epoch (a
+    seed with fewer epochs than engine.geometry.MIN_EPOCHS is undetermined, or
+    diverged: a run that blew up at epoch 1 is judged too)."""
+    if frame.empty:
         return None
     curves = {m: wide(frame, m) for m in METRICS}
     err, loss = wide(frame, "train_error"), wide(frame, "loss")
@@ -79,7 +81,7 @@ def inversion_stats(frame: pd.DataFrame) -> dict | None:
     invs = []
     for seed in err.columns:
         e = err[seed].to_numpy()
-        if np.isfinite(e).sum() < 3:
+        if not np.isfinite(e).any():
             continue
         invs.append(inversion({m: curves[m][seed].to_numpy() for m in METRICS}, e, loss[seed].to_numpy()))
     if not invs:

@@ -213,10 +213,10 @@ def test_cli_submit_wait_list_show_export(store, tmp_path, capsys):
         assert main(["jobs", *args]) == rc
         return capsys.readouterr().out
 
-    job = int(cli("submit", "--dataset", "digits", "--n-train", "256", "--seeds", "2", "--epochs", "40",
-                  "--device", "cpu", "--wait").split()[0])
+    job = int(cli("submit", "--dataset", "digits", "--n-train", "512", "--seeds", "2", "--epochs", "60",
+                  "--lr", "1.0", "--device", "cpu", "--wait").split()[0])  # turns at ~15: "phi =" is shown
     listed = json.loads(cli("list", "--json"))
-    assert [(j["id"], j["status"], j["progress"]) for j in listed] == [(job, "done", "40/40")]
+    assert [(j["id"], j["status"], j["progress"]) for j in listed] == [(job, "done", "60/60")]
     assert {"id", "kind", "status", "progress", "pid", "error"} <= set(listed[0])
     assert f"{job} " in cli("list") and "phi =" in cli("show", str(job))
     shown = json.loads(cli("show", str(job), "--json"))
@@ -224,7 +224,7 @@ def test_cli_submit_wait_list_show_export(store, tmp_path, capsys):
     cli("export", str(job), "--out", str(tmp_path / "export"))
     assert {p.name for p in (tmp_path / "export").iterdir()} == {"summary.json", "metrics.csv", "stragglers.csv",
                                                                  "stragglers.npy", "manifest.json"}
-    assert json.loads((tmp_path / "export" / "summary.json").read_text())["epochs_done"] == 40
+    assert json.loads((tmp_path / "export" / "summary.json").read_text())["epochs_done"] == 60
     assert "already done" in cli("cancel", str(job))
     cli("show", "999", rc=2)
     assert "removed 1 finished job" in cli("gc", "--older-than", "0")

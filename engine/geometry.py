@@ -79,8 +79,9 @@ def gyration_radius_direct(points: np.ndarray) -> float:
 # Noise: full-batch GD gives smooth curves, mini-batch SGD and the edge of stability
 # (period-2 oscillations) do not. Every tolerance is therefore the larger of an effect
 # size (below) and NOISE_K times the noise of what is compared, the noise measured on
-# the curve itself (the robust spread of its second differences); the extremum and the
-# return are read on a moving average over ~5 % of the run, not on single values.
+# the curve itself (the robust spread of its third differences, and of disjoint
+# k-epoch means for noise correlated in time); the extremum and the return are read
+# on a moving average over ~5 % of the run, not on single values.
 # On synthetic monotone curves with noise up to sd 0.01 (white or correlated) false
 # turns stay under 1 % (benchmarks/criterion.py measures it; tests/test_criterion.py checks it).
 DIVERGENCE_FACTOR = 10.0  # a loss 10x its initial value (ln 2 ~ 0.69 at U(-1/sqrt n) init)

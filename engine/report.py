@@ -13,7 +13,7 @@ import numpy as np
 
 from . import __version__
 from .data import Dataset
-from .files import atomic_write
+from .files import atomic_write, jsonable
 from .geometry import METRICS, STATES
 from .results import RunResult
 from .stragglers import consensus, learned_epoch, stragglers_at, with_inversion
@@ -128,7 +128,7 @@ def write_outputs(result: RunResult, data: Dataset, out: Path) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summ = summary(result, data)
-    atomic_write(out / "summary.json", json.dumps(summ, indent=2))
+    atomic_write(out / "summary.json", json.dumps(jsonable(summ), indent=2))  # strict JSON: NaN -> null
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["seed", "epoch", "loss", "train_error", "test_error", "r_plus", "r_minus", "distance"])

@@ -55,6 +55,7 @@ def test_a_blow_up_is_diverged_exits_1_and_claims_no_inversion(tmp_path):
     assert s["diverged"] == {str(k): 1 for k in range(4)}
     assert "inversion: diverged 4" in proc.stdout and "present" not in proc.stdout
     assert s["epochs_done"] < 50  # every seed diverged: the loop stopped
+    json.loads((tmp_path / "run" / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(c))  # strict
 
 
 @pytest.mark.parametrize("optimizer, lr", [("gd", 50.0), ("adam", 10.0)])

@@ -70,7 +70,7 @@ def z_score(S: np.ndarray, T: np.ndarray | None = None) -> dict:
         "overlap_fraction": float(np.mean(np.where(size > 0, m / np.maximum(size, 1), np.nan))) if len(m) else np.nan,
         "null_fraction": float(np.mean(np.where(size > 0, null_mean / np.maximum(size, 1), np.nan)))
         if len(m) else np.nan,
-        "set_size_mean": float(np.mean(np.concatenate([na, nb]))),
+        "set_size_mean": float(np.mean(np.concatenate([na, nb]))) if len(na) + len(nb) else np.nan,
         "n_pairs": int(len(m)),
     }
 

@@ -58,7 +58,7 @@ def test_minibatch_sgd_turns_through_its_noise(mnist):
     (sd ~0.001-0.002 on the radii) and turns early (t* ~ 8-15 passes): judged on the
     smoothed curve with noise-scaled tolerances, every seed is present."""
     from engine.data import prepare
-    cfg = RunConfig(dataset="mnist", n_train=2048, seeds=2, epochs=40, optimizer="sgd", lr=0.01, device="cpu")
+    cfg = RunConfig(dataset="mnist", n_train=2048, seeds=2, epochs=30, optimizer="sgd", lr=0.01, device="cpu")
     result, _ = run(cfg, data=prepare(cfg, raw=mnist))
     invs = result.inversions()
     assert [i.state for i in invs] == ["present"] * 2, [i.curves for i in invs]

@@ -25,14 +25,20 @@ def poll_interval(job: dict | None) -> float | None:
 
 
 def band_caption(stats: dict | None, band) -> str:
+    """What the band means, in the verdict's words (engine.geometry), true both while a
+    run goes on and once it has finished: never "yet"."""
     if stats is None:
         return "Waiting for the first epochs."
+    states = ", ".join(f"{s} {n}" for s, n in stats["states"].items() if n)
+    more = f" (about {stats['more_epochs']} epochs would likely tell)" if stats.get("more_epochs") else ""
+    undecided = (f" Undetermined: curves still moving at the last recorded epoch{more}."
+                 if stats["states"].get("undetermined") else "")
     if band is None:
-        return (f"No inversion detectable yet: the curves have turned in {stats['present_fraction']:.0%} of the "
-                f"seeds (the band appears at 50 %).")
-    t = stats["t_star"]
-    return (f"Inversion: mean t* = {t['r_plus']:.1f} (R₊), {t['r_minus']:.1f} (R₋), {t['distance']:.1f} (D); "
-            f"the curves have turned in {stats['present_fraction']:.0%} of the seeds.")
+        return (f"No inversion band: the inversion is present in {stats['present_fraction']:.0%} of the seeds "
+                f"({states}; the band needs 50 %).{undecided}")
+    t = {m: "–" if v is None else f"{v:.1f}" for m, v in stats["t_star"].items()}
+    return (f"Inversion: mean t* over the seeds where it is present = {t['r_plus']} (R₊), {t['r_minus']} (R₋), "
+            f"{t['distance']} (D); {states}.{undecided}")
 
 
 def live_run(store, job_id: int, log_x: bool = True, per_seed: bool = True) -> None:

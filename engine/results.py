@@ -60,6 +60,12 @@ class RunResult:
         masks[:, :self.masks.shape[1]] = self.masks
         self.masks = masks
 
+    def grow(self, epochs: int) -> None:
+        """Room for epochs 0..`epochs` (a run trained on past its planned length)."""
+        if epochs > self.config.epochs:
+            self.config = self.config.replace(epochs=epochs)
+        self.reserve(epochs + 1)
+
     def add(self, rec: EpochRecord) -> None:
         self.reserve(rec.epoch + 1)
         rows = np.searchsorted(self.seeds, rec.seeds) if _sorted(self.seeds) else \
@@ -88,9 +94,11 @@ class RunResult:
         return np.unpackbits(packed, axis=-1, count=self.n_train).astype(bool)
 
     def inversions(self) -> list[Inversion]:
+        """The verdict of every seed (engine.geometry.inversion): state, t*, phi."""
         T = self.epochs_done + 1
         return [
-            inversion({m: self.curves[m][r, :T] for m in METRICS}, self.curves["train_error"][r, :T])
+            inversion({m: self.curves[m][r, :T] for m in METRICS}, self.curves["train_error"][r, :T],
+                      self.curves["loss"][r, :T])
             for r in range(len(self.seeds))
         ]
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .config import RunConfig
 from .data import Dataset
 from .environment import resolve_device
-from .geometry import class_geometry, geometry_from_sums
+from .geometry import DIVERGENCE_FACTOR, class_geometry, geometry_from_sums
 from .models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, has_manual_backward,
                      init_ensemble, tanh_via_sigmoid_, used_columns)
 
@@ -37,7 +37,8 @@ class EpochRecord:
     r_minus: np.ndarray        # (R,)
     distance: np.ndarray       # (R,)
     misclassified: np.ndarray  # (R, ceil(P/8)) uint8, np.packbits of the training mask
-    diverged: np.ndarray       # (R,) bool: loss is NaN or infinite
+    diverged: np.ndarray       # (R,) bool: the loss diverged at this epoch or before
+                               # (engine.geometry.diverged_at: non-finite or > 10x epoch 0)
     # the live parameter tensors (R, ...) at this epoch, NOT copies: valid until the
     # loop resumes; clone them to keep (experiments evaluate extra test sets on them)
     params: list | None = None
@@ -67,7 +68,9 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     """Yield one EpochRecord per epoch, 0 ... config.epochs, for `seeds` (default:
     config.seed_list). `include` is a (P,) or (R, P) boolean mask of the training
     points each seed trains on (default: all of them). The consumer may
-    stop between epochs; the loop also stops after an epoch where a loss diverged."""
+    stop between epochs. A seed whose loss diverges (engine.geometry.diverged_at) is
+    flagged from that epoch on and its later numbers are NaN; the others train on
+    (seeds never mix), and the loop stops once every seed has diverged."""
     device = resolve_device(config.device)
     seeds = list(config.seed_list if seeds is None else seeds)
     R, P = len(seeds), data.n_train
@@ -90,15 +93,16 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     if not full_batch and include.ndim == 2:
         raise ValueError("mini-batch SGD needs one training subset shared by all seeds")
 
+    watch = _Divergence(R)
     if manual:
         net = _Dense2(config, params, x, y, x_test, y_test, weight, n_included)
         for epoch in range(config.epochs + 1):
             last = epoch == config.epochs
             numbers, wrong, grads = net.epoch(with_test=epoch % config.test_every == 0 or last, backward=not last)
-            rec = _record(epoch, seed_ids, numbers, wrong)
+            rec = watch(_record(epoch, seed_ids, numbers, wrong))
             rec.params, rec.margin = params, net.last_margin
             yield rec
-            if last or rec.diverged.any():
+            if last or rec.diverged.all():
                 return
             for p, g in zip(params, grads):
                 p.grad = g
@@ -125,10 +129,10 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
                 test_error = no_test
             numbers = torch.cat([loss.detach()[:, None], train_error[:, None], test_error[:, None], geometry], 1)
             margin = logits[..., 1].detach() - logits[..., 0].detach()
-        rec = _record(epoch, seed_ids, numbers, wrong)
+        rec = watch(_record(epoch, seed_ids, numbers, wrong))
         rec.params, rec.margin = params, margin
         yield rec
-        if last or rec.diverged.any():
+        if last or rec.diverged.all():
             return
         if full_batch:
             loss.sum().backward()  # seeds are independent: d(sum)/d(theta_r) = dL_r/d(theta_r)
@@ -136,6 +140,29 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
             opt.zero_grad(set_to_none=True)
         else:
             _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch)
+
+
+class _Divergence:
+    """engine.geometry's divergence rule applied as the records come: a loss that is
+    non-finite or above DIVERGENCE_FACTOR x its epoch-0 value marks the seed diverged
+    from that epoch on. The epoch of the blow-up is kept as recorded (it shows what
+    happened); after it the seed's numbers are NaN, never read as evidence."""
+
+    def __init__(self, R: int):
+        self.loss0 = None
+        self.since = np.full(R, -1)  # epoch of the divergence, -1: none
+
+    def __call__(self, rec: EpochRecord) -> EpochRecord:
+        if self.loss0 is None:
+            self.loss0 = rec.loss.copy()
+        new = (self.since < 0) & (~np.isfinite(rec.loss) | (rec.loss > DIVERGENCE_FACTOR * self.loss0))
+        self.since[new] = rec.epoch
+        after = (self.since >= 0) & (self.since < rec.epoch)
+        if after.any():
+            for name in ("loss", "train_error", "test_error", "r_plus", "r_minus", "distance"):
+                getattr(rec, name)[after] = np.nan
+        rec.diverged = self.since >= 0
+        return rec
 
 
 def _record(epoch: int, seed_ids: np.ndarray, numbers: torch.Tensor, wrong: torch.Tensor) -> EpochRecord:

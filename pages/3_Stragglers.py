@@ -16,17 +16,17 @@ c1, c2 = st.columns([1, 2])
 mode = ui.choice(c1, "Define the stragglers as S(t) at", list(gallery.MODES), "def", widget="radio",
                 format_func=gallery.MODES.get)
 if mode == "epoch":
-    value = c2.slider("epoch t", 0, result.epochs_done, ui.qp("t", round(t_star), int, lo=0, hi=result.epochs_done),
-                      key="t")
+    value = c2.slider("epoch t", 0, result.epochs_done,
+                      ui.qp("t", round(t_star) if t_star is not None else 0, int, lo=0, hi=result.epochs_done), key="t")
 elif mode == "error":
-    value = c2.slider("training error ε", 0.0, 0.5, ui.qp("eps", round(phi, 3), float, lo=0.0, hi=0.5), step=0.001,
-                      format="%.3f", key="eps")
+    value = c2.slider("training error ε", 0.0, 0.5, ui.qp("eps", round(phi, 3) if phi is not None else 0.1, float,
+                                                           lo=0.0, hi=0.5), step=0.001, format="%.3f", key="eps")
 else:
     value = None
-    c2.caption(f"Each seed at its own inversion epoch t* (mean {t_star:.1f}).")
+    c2.caption(gallery.t_star_caption(result))
 definition = gallery.parse_definition(mode, value)
 S, df = cached.stragglers(store, job, definition)
-n = gallery.counts(S)
+n = gallery.counts(S, rows=gallery.rows_of(result, definition))
 m1, m2, m3 = st.columns(3)
 m1.metric("|S| per seed (mean)", f"{n['mean']:.1f}")
 m2.metric("in at least one seed", n["union"])

@@ -3,14 +3,15 @@ import streamlit as st
 
 from dashboard import analysis_ui as ui
 from dashboard import cached, executor_ui
-from dashboard.figures_analysis import (phi_band, prune_figure, prune_table, sweep_frame, sweep_geometry_figure,
+from dashboard.figures_analysis import (phi_band, present_phi, prune_figure, prune_table, sweep_frame,
+                                        sweep_geometry_figure,
                                         sweep_test_figure)
 
 SIGMAS = [0.0, 0.5, 0.75, 1.0, 1.2, 1.5]
 store, job = ui.run_page("Pruning", "Pruning the stragglers")
 executor, _ = executor_ui.choose()  # where a launched experiment trains (sidebar)
 epochs = int(job["config"]["epochs"])
-band = phi_band(cached.summary(store, job)["inversion"]["phi"]["per_seed"])
+band = phi_band(present_phi(cached.summary(store, job)))
 
 st.header("Fig. 2a — dynamics after pruning")
 retrain = st.number_input("retrain epochs", 1, 100000, ui.qp("retrain", epochs, int, lo=1, hi=100000), key="retrain")

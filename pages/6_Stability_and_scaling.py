@@ -20,7 +20,7 @@ stab = ui.experiment(store, "stability", ui.experiment_config(job, n_grid=int(n_
                           "hypergeometric overlap of random sets of the same sizes, on an ε grid.")
 if stab is not None:
     res = cached.job_result(store, stab)
-    ui.chart(z_figure(res["points"], res["best"]), key="z")
+    ui.chart(z_figure(res["points"], res["best"], res.get("phi")), key="z")
     st.caption(stability_caption(res, int(job["config"]["seeds"])))
     at = ui.choice(st, "overlap matrix at", ["max z", "t*"], "matrix", widget="radio", horizontal=True)
     name = "overlap_matrix_best" if at == "max z" else "overlap_matrix_t_star"

@@ -102,7 +102,9 @@ def test_an_uploaded_dataset_reaches_the_tasks_through_the_object_store(ray_clus
 
 
 def test_prune_retrains_each_variant_as_a_piece_and_merges_them_in_order(ray_cluster, runs):
-    config = dict(dataset="digits", n_train=256, epochs=40, seeds=2, device="cpu")
+    # a base run that turns within its epochs (P = 512 at eta = 1): prune needs seeds with an inversion;
+    # horizon 1 (no training past the epochs asked): only then are the variants pieces of their own
+    config = dict(dataset="digits", n_train=512, epochs=60, lr=1.0, seeds=2, device="cpu", horizon=1)
     local = JOB_KINDS["prune"](dict(config), LocalContext())
     ctx = LocalContext()
     ctx.executor, reports = on_ray()
@@ -114,7 +116,9 @@ def test_prune_retrains_each_variant_as_a_piece_and_merges_them_in_order(ray_clu
         w = remote["variants"][name]
         assert w["n_removed"] == v["n_removed"] and w["inversion_present"] == v["inversion_present"], name
         for key in ("phi", "final_test_error", "final_train_error", "final_distance"):
-            np.testing.assert_allclose(w[key], v[key], rtol=1e-6, atol=1e-9, err_msg=f"{name} {key}")
+            # None: a seed without an inversion (no phi); the same None on both sides
+            np.testing.assert_allclose(np.array(w[key], dtype=float), np.array(v[key], dtype=float), rtol=1e-6,
+                                       atol=1e-9, err_msg=f"{name} {key}")
 
 
 def test_cancel_cancels_the_ray_tasks(ray_cluster, runs):

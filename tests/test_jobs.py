@@ -103,11 +103,15 @@ def test_a_diverging_run_fails_naming_the_epoch_and_keeps_its_epochs(store):
     job = jobs.submit("run", config(epochs=50, lr=1e6, activation="linear"), store=store)
     final = jobs.wait(job, store, timeout=TIMEOUT)
     assert final["status"] == "failed"
-    m = re.fullmatch(r"diverged at epoch (\d+) \(seeds 0, 1, 2\): lower the learning rate", final["error"])
+    m = re.fullmatch(r"diverged at epoch (\d+) \(seeds 0 at \1, 1 at \1, 2 at \1\): the loss grew above 10x its "
+                     r"initial value or stopped being finite, no inversion is claimed for these seeds; "
+                     r"lower the learning rate", final["error"])
     assert m, final["error"]
     frame = assert_complete_epochs(store, job)
     assert frame.epoch.max() == int(m.group(1))
     assert store.result(job).diverged == {0: int(m.group(1)), 1: int(m.group(1)), 2: int(m.group(1))}
+    s = store.get_artifact(job, "summary")  # the same per-seed states as the CLI's summary.json
+    assert s["inversion"]["state"] == ["diverged"] * 3 and s["inversion"]["phi"]["per_seed"] == [None] * 3
 
 
 def test_a_worker_that_cannot_start_fails_its_job_instead_of_respawning_forever(store, tmp_path, monkeypatch):
@@ -209,10 +213,10 @@ def test_cli_submit_wait_list_show_export(store, tmp_path, capsys):
         assert main(["jobs", *args]) == rc
         return capsys.readouterr().out
 
-    job = int(cli("submit", "--dataset", "digits", "--n-train", "256", "--seeds", "2", "--epochs", "40",
-                  "--device", "cpu", "--wait").split()[0])
+    job = int(cli("submit", "--dataset", "digits", "--n-train", "512", "--seeds", "2", "--epochs", "60",
+                  "--lr", "1.0", "--device", "cpu", "--wait").split()[0])  # turns at ~15: "phi =" is shown
     listed = json.loads(cli("list", "--json"))
-    assert [(j["id"], j["status"], j["progress"]) for j in listed] == [(job, "done", "40/40")]
+    assert [(j["id"], j["status"], j["progress"]) for j in listed] == [(job, "done", "60/60")]
     assert {"id", "kind", "status", "progress", "pid", "error"} <= set(listed[0])
     assert f"{job} " in cli("list") and "phi =" in cli("show", str(job))
     shown = json.loads(cli("show", str(job), "--json"))
@@ -221,7 +225,7 @@ def test_cli_submit_wait_list_show_export(store, tmp_path, capsys):
     assert {p.name for p in (tmp_path / "export").iterdir()} == {"summary.json", "metrics.csv", "stragglers.csv",
                                                                  "stragglers.npy", "manifest.json", "scores.csv",
                                                                  "scores.parquet", "scores.json"}
-    assert json.loads((tmp_path / "export" / "summary.json").read_text())["epochs_done"] == 40
+    assert json.loads((tmp_path / "export" / "summary.json").read_text())["epochs_done"] == 60
     assert "already done" in cli("cancel", str(job))
     cli("show", "999", rc=2)
     assert "removed 1 finished job" in cli("gc", "--older-than", "0")

@@ -16,7 +16,8 @@ import pytest
 from engine import files
 from hostile import fill, small_disk
 
-RUN_FILES = {"summary.json", "metrics.csv", "stragglers.csv", "stragglers.npy", "manifest.json"}
+RUN_FILES = {"summary.json", "metrics.csv", "stragglers.csv", "stragglers.npy", "manifest.json", "scores.csv",
+             "scores.parquet", "scores.json"}
 
 
 @pytest.fixture(scope="module")

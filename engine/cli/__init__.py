@@ -41,11 +41,12 @@ def main(argv=None) -> int:
         return 2
     except Exception as e:  # a missing dataset etc.: one clear message, not a traceback
         from ..jobs.executors import PiecesLost
+        from ..experiments.verdicts import NoInversion
         from ..sources import DatasetUnavailable
         if isinstance(e, DatasetUnavailable):
             print(f"error: {e}", file=sys.stderr)
             return 2
-        if isinstance(e, PiecesLost):  # work was done, not bad input
+        if isinstance(e, (PiecesLost, NoInversion)):  # work was done, or a finding about the run: not bad input
             print(f"error: {e}", file=sys.stderr)
             return 1
         raise

@@ -37,28 +37,59 @@ def cmd_run(args) -> int:
         print(f"error: {executors.PiecesLost(out.lost)}; what was recorded is in {args.out}", file=sys.stderr)
         return 1
     if result.diverged:
-        seeds = sorted(result.diverged)
-        print(f"diverged at epoch {min(result.diverged.values())} (seeds {', '.join(map(str, seeds))}): "
-              f"lower --lr; what was recorded is in {args.out}", file=sys.stderr)
+        print(divergence_line(result.diverged, args.out), file=sys.stderr)
         return 1
     return 0
+
+
+def divergence_line(diverged: dict, out) -> str:
+    """'diverged at epoch 1 (seeds 0 at 1, 1 at 2): ...' — which seeds, from when."""
+    seeds = ", ".join(f"{s} at {e}" for s, e in sorted(diverged.items()))
+    return (f"diverged at epoch {min(diverged.values())} (seeds {seeds}): the loss grew above 10x its initial value "
+            f"or stopped being finite, so no inversion is claimed for these seeds; lower --lr; what was recorded "
+            f"is in {out}")
+
+
+def state_counts(inv: dict) -> str:
+    """'present 18, undetermined 2 — run longer (about --epochs 80)': the states that occur."""
+    from ..geometry import STATES
+    counts = inv["states"]
+    text = ", ".join(f"{s} {counts[s]}" for s in STATES if counts.get(s))
+    if counts.get("undetermined"):
+        more = inv.get("more_epochs")
+        text += " — run longer" + (f" (about --epochs {more} would likely tell)" if more else "")
+    return text
 
 
 def human_summary(s: dict) -> str:
     import numpy as np
     inv, st = s["inversion"], s["stragglers"]
-    t = {m: np.mean(v) for m, v in inv["t_star"].items()}
-    present = sum(inv["present"])
-    return "\n".join([
+    n = inv["phi"]["seeds"]
+    lines = [
         f"{len(s['seeds'])} seeds, P = {s['n_train']}, {s['epochs_done']} epochs in {s['timing']['seconds']:.1f} s "
         f"({_rate(s['timing']['run_epochs_per_second'])} run-epochs/s on {s['timing']['device']})",
-        f"inversion present in {present}/{len(inv['present'])} seeds; mean t*: R+ {t['r_plus']:.1f}, "
-        f"R- {t['r_minus']:.1f}, D {t['distance']:.1f}",
-        f"phi = {inv['phi']['mean']:.4f} +- {inv['phi']['std']:.4f}",
-        f"stragglers per seed: {np.mean(st['count']):.0f} +- {np.std(st['count']):.0f}; "
-        f"consensus stragglers (>= half the seeds): {st['consensus_count']}",
-        f"final train error {np.mean(s['final']['train_error']):.4f}, test error {np.mean(s['final']['test_error']):.4f}",
-    ])
+        f"inversion: {state_counts(inv)}",
+    ]
+    if n:
+        t = {m: np.mean([v for v, p in zip(vals, inv["present"]) if p and v is not None])
+             for m, vals in inv["t_star"].items()}
+        counts = [c for c in st["count"] if c is not None]
+        lines += [
+            f"mean t* over the {n} seeds with an inversion: R+ {_fmt(t['r_plus'])}, R- {_fmt(t['r_minus'])}, "
+            f"D {_fmt(t['distance'])}",
+            f"phi = {inv['phi']['mean']:.4f} +- {inv['phi']['std']:.4f} ({n} seeds)",
+            f"stragglers per seed: {np.mean(counts):.0f} +- {np.std(counts):.0f}; "
+            f"consensus stragglers (>= half of those seeds): {st['consensus_count']}",
+        ]
+    else:
+        lines.append("phi, t* and stragglers: undetermined (no seed shows an inversion)")
+    lines.append(f"final train error {np.nanmean(s['final']['train_error']):.4f}, "
+                 f"test error {np.nanmean(s['final']['test_error']):.4f}")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    return "undetermined" if v != v else f"{v:.1f}"  # NaN: no seed's curve of this kind turned
 
 
 def print_scores(out: Path) -> None:
@@ -73,6 +104,8 @@ def print_scores(out: Path) -> None:
     print(summary_line(meta))
     for note in meta.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
+
+
 def _rate(value) -> str:
     """No training time (every seed kept from an earlier attempt): no rate to show."""
     return "undetermined" if value is None else f"{value:.0f}"

@@ -27,7 +27,12 @@ def split(config: dict, defaults: dict) -> tuple[RunConfig, dict]:
     if unknown:
         name = sorted(unknown)[0]
         raise ConfigError(name, extra[name], "not an option of this experiment")
-    return RunConfig.from_dict(run).validate(), {**defaults, **extra}
+    opts = {**defaults, **extra}
+    if "horizon" in defaults:  # verdicts.HORIZON: how far past --epochs a run may go to be judged
+        h = opts["horizon"]
+        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+            raise ConfigError("horizon", h, "an integer >= 1 (1: stop at --epochs)")
+    return RunConfig.from_dict(run).validate(), opts
 
 
 class LocalContext:

@@ -37,6 +37,7 @@ class Rows:
     masks: bool = True                 # keep S(t) in the result (phi needs none)
     parts: list = field(default_factory=list)  # row slices it may be split at; [] = whole
     label: str = ""                    # names it in progress and in "piece lost" messages
+    max_epochs: int | None = None      # train on while a row is undetermined, up to this (run_rows)
 
     def part(self, rows: slice) -> "Rows":
         """The piece restricted to rows[start:stop], with no further parts."""
@@ -66,7 +67,7 @@ def run_pieces(steps, pieces: list[Rows], data=None) -> list[Ensemble]:
         d = data if data is not None else prepare(piece.config)
         ens = run_rows(piece.config, d, piece.seeds, piece.include, steps=steps,
                        on_epoch=steps.ctx.on_epoch if piece.stream and steps is not None else None,
-                       keep_epochs=piece.keep_epochs)
+                       keep_epochs=piece.keep_epochs, max_epochs=piece.max_epochs)
         out.append(ens)
     return out
 
@@ -76,11 +77,18 @@ def merge(parts: list[Ensemble]) -> Ensemble:
     if len(parts) == 1:
         return parts[0]
     results = [e.result for e in parts]
-    first = results[0]
+    # parts judged undetermined train on past the planned epochs (run_rows' max_epochs),
+    # each as far as it needed: the merged rows are as long as the longest, NaN beyond
+    first = max(results, key=lambda r: r.curves["loss"].shape[1])
+    width = first.curves["loss"].shape[1]
+
+    def padded(a, fill):
+        return np.concatenate([a, np.full((a.shape[0], width - a.shape[1], *a.shape[2:]), fill, a.dtype)], 1)
+
     merged = RunResult.empty(first.config, np.arange(sum(len(r.seeds) for r in results)), 0, device=first.device)
     merged.n_train = first.n_train
-    merged.curves = {c: np.concatenate([r.curves[c] for r in results]) for c in first.curves}
-    merged.masks = np.concatenate([r.masks for r in results])
+    merged.curves = {c: np.concatenate([padded(r.curves[c], np.nan) for r in results]) for c in first.curves}
+    merged.masks = np.concatenate([padded(r.masks, 0) for r in results])
     merged.epochs_done = max(r.epochs_done for r in results)
     merged.seconds = sum(r.seconds for r in results)
     merged.stopped = any(r.stopped for r in results)
@@ -91,7 +99,7 @@ def merge(parts: list[Ensemble]) -> Ensemble:
     # epochs every part kept, and the final parameters (each part's last ones)
     common = set.intersection(*(set(e.params) for e in parts))
     params = {t: [_cat([e.params[t][k] for e in parts]) for k in range(len(parts[0].params[t]))] for t in common}
-    last = max(max(e.params) for e in parts)
+    last = max(max(e.params) for e in parts)  # each part's own last parameters, under the latest epoch
     params[last] = [_cat([e.final_params()[k] for e in parts]) for k in range(len(parts[0].final_params()))]
     return Ensemble(result=merged, seeds=np.concatenate([e.seeds for e in parts]), params=params)
 

@@ -118,10 +118,6 @@ def check(executor: dict | None, config: RunConfig) -> None:
     Joins the cluster briefly to read its resources."""
     if executor is None:
         return
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        raise ConfigError("executor", "ray", "Ray is not installed here: pip install -r requirements.txt") from None
     nodes = node_resources(executor)
     gpus = sum(n.get("GPU", 0) for n in nodes)
     where = f"the Ray cluster at {executor['address']}" if executor["address"] else "this machine"

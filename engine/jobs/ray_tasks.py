@@ -40,7 +40,8 @@ def piece_task(piece, mode: str, data_hint: str, cpus: int, upload_name, upload_
         gen = train_chunked(piece.config, data)
     else:
         from ..experiments.ensemble import train_rows
-        gen = train_rows(piece.config, data, piece.seeds, piece.include, piece.keep_epochs, piece.masks)
+        gen = train_rows(piece.config, data, piece.seeds, piece.include, piece.keep_epochs, piece.masks,
+                         max_epochs=piece.max_epochs)
     pending, last = 0, time.monotonic()
     while True:
         try:

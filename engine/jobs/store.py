@@ -427,6 +427,7 @@ class Store:
     def result(self, job_id: int) -> "RunResult":
         """The RunResult of a job's streamed epochs (all of them so far, if it still runs),
         read in batches straight into its arrays (sized to the epochs recorded)."""
+        from ..geometry import diverged_at
         from ..results import RunResult  # imports torch: only when a result is asked for
         with self.read() as c:  # one snapshot for job, metrics and masks
             job = c.execute("SELECT config, device, seconds, started, finished FROM jobs WHERE id=?",
@@ -442,22 +443,24 @@ class Store:
             result = RunResult.empty(config, seeds if len(seeds) else np.asarray(config.seed_list), config.n_train,
                                      device=job[1] or "cpu")
             result.reserve(last + 1)  # what was recorded, not the T + 1 a config may ask
-            bad = np.zeros(result.curves["loss"].shape, dtype=bool)  # recorded, and not finite
+            recorded = np.zeros(result.curves["loss"].shape, dtype=bool)
             cur = c.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE {where}", args)
             while rows := cur.fetchmany(self.READ_BATCH):
                 values = np.array(rows, dtype=np.float64)
                 r, t = np.searchsorted(result.seeds, values[:, 0].astype(np.int64)), values[:, 1].astype(np.int64)
                 for i, name in enumerate(METRIC_COLUMNS):
                     result.curves[name][r, t] = values[:, 2 + i]
-                bad[r, t] = ~np.isfinite(values[:, 2])
+                recorded[r, t] = True
                 result.epochs_done = max(result.epochs_done, int(t.max()))
             cur = c.execute(f"SELECT seed, epoch, bits FROM masks WHERE {where}", args)
             while rows := cur.fetchmany(self.READ_BATCH):
                 packed = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.uint8).reshape(len(rows), -1)
                 seed_of, epoch_of = np.array([r[:2] for r in rows], dtype=np.int64).T
                 result.masks[np.searchsorted(result.seeds, seed_of), epoch_of] = packed
-        for row in np.flatnonzero(bad.any(1)):
-            result.diverged[int(result.seeds[row])] = int(bad[row].argmax())  # its first such epoch
+        for row in range(len(result.seeds)):  # the training loop's rule, on what was recorded
+            epoch = diverged_at(result.curves["loss"][row], recorded[row])
+            if epoch is not None:
+                result.diverged[int(result.seeds[row])] = epoch
         result.seconds = job[2] if job[2] is not None else \
             ((job[4] or time.time()) - job[3] if job[3] else 0.0)
         return result

@@ -125,10 +125,6 @@ def _run(ctx: queue.JobContext, config: dict):
     if result.scores is not None:  # the R x P aggregates, never per-epoch arrays (engine.scores)
         ctx.put_artifact("scores", result.scores.array())
         ctx.put_artifact("scores_meta", result.scores.meta())
-    if result.diverged:
-        seeds = sorted(result.diverged)
-        return ("failed", f"diverged at epoch {min(result.diverged.values())} (seeds {', '.join(map(str, seeds))}): "
-                          f"lower the learning rate", result.seconds)
     if result.stopped:  # also mid-run in a later chunk of seeds, where epochs_done is already T
         return "cancelled", None, result.seconds
     summ = summary(result, data)
@@ -136,7 +132,12 @@ def _run(ctx: queue.JobContext, config: dict):
         trained = cfg.seeds - len(kept)
         summ["timing"]["run_epochs_per_second"] = trained * (cfg.epochs + 1) / result.seconds if trained else None
         summ["timing"]["kept_seeds"] = kept
-    ctx.put_artifact("summary", summ)
+    ctx.put_artifact("summary", summ)  # per-seed states, "diverged" included
+    if result.diverged:
+        seeds = ", ".join(f"{s} at {e}" for s, e in sorted(result.diverged.items()))
+        return ("failed", f"diverged at epoch {min(result.diverged.values())} (seeds {seeds}): the loss grew above "
+                          f"10x its initial value or stopped being finite, no inversion is claimed for these seeds; "
+                          f"lower the learning rate", result.seconds)
     return "done", None, result.seconds
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..experiments.context import LocalContext, write_result
+from ..experiments.verdicts import HORIZON
 from .options import add_executor_options, add_run_options, config_from_args, executor_from_args
 from .progress import Progress
 
@@ -20,6 +21,11 @@ def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
 
+# every experiment trains on while a seed is undetermined (engine.experiments.verdicts)
+HORIZON_FLAG = ("--horizon", "horizon", int, HORIZON, "train on until no seed is undetermined, at most this many "
+                "times --epochs (1: stop at --epochs)")
+
+
 # kind -> (help, [(flag, dest, type, default, help)])
 EXPERIMENTS = {
     "compare": ("Fig. 1, 3a/c/d: runs in epoch and training-error coordinates, overlay of variants", [
@@ -27,15 +33,13 @@ EXPERIMENTS = {
                                            "e.g. --vary optimizer=gd,momentum or --vary labels=parity,random"),
         ("--variant", "variant", "append", None, "NAME:KEY=V,KEY=V, e.g. adam:optimizer=adam,lr=0.005"),
         ("--epsilons", "epsilons", _floats, None, "eps grid (comma list); default 28 log-spaced in [1e-3, 0.4]"),
-        ("--horizon", "horizon", int, 4, "train on until no seed is undetermined, at most this many times --epochs "
-                                          "(1: stop at --epochs)"),
+        HORIZON_FLAG,
     ]),
     "prune": ("Fig. 2a: retrain on T minus S(t*), S(t) and random sets of the same sizes", [
         ("--prune-epochs", "prune_epochs", _ints, None, "epochs t for the S(t) variants (default t*/3, 3t*)"),
         ("--retrain-epochs", "retrain_epochs", int, None, "epochs of the retrains (default --epochs)"),
         ("--random-seed", "random_seed", int, 12345, "seed of the random removals"),
-        ("--horizon", "horizon", int, 4, "train on until no seed is undetermined, at most this many times --epochs "
-                                          "(1: stop at --epochs)"),
+        HORIZON_FLAG,
     ]),
     "sweep": ("Fig. 2b-c: prune S(t(eps)) on an eps grid, asymptotic geometry and (noisy) test errors", [
         ("--epsilons", "epsilons", _floats, None, "eps grid (default: on --n-grid log-spaced epochs)"),
@@ -44,16 +48,14 @@ EXPERIMENTS = {
         ("--retrain-epochs", "retrain_epochs", int, None, "epochs of the retrains (default --epochs)"),
         ("--random-seed", "random_seed", int, 12345, "seed of the random removals"),
         ("--noise-seed", "noise_seed", int, 0, "seed of the test-set noise"),
-        ("--horizon", "horizon", int, 4, "train on until no seed is undetermined, at most this many times --epochs "
-                                          "(1: stop at --epochs)"),
+        HORIZON_FLAG,
     ]),
     "stability": ("Fig. 2d: z-score of S(t(eps)) across seeds against the hypergeometric null", [
         ("--epsilons", "epsilons", _floats, None, "eps grid (default: on --n-grid log-spaced epochs)"),
         ("--n-grid", "n_grid", int, 16, "grid points when --epsilons is not given"),
         ("--other", "other", str, None, "cross-architecture z against this variant, e.g. model=cnn"),
         ("--dense", "dense", int, 12, "extra eps between phi/2 and 2 phi (phi = the run's mean)"),
-        ("--horizon", "horizon", int, 4, "train on until no seed is undetermined, at most this many times --epochs "
-                                          "(1: stop at --epochs)"),
+        HORIZON_FLAG,
     ]),
     "scaling": ("Fig. 3b/e: phi(P), Eq. 12 fit, phi_inf with bootstrap error, depth x width grid", [
         ("--n-trains", "n_trains", _ints, [4096, 8192, 16384, 32768], "training-set sizes P"),
@@ -61,8 +63,7 @@ EXPERIMENTS = {
         ("--boot-seed", "boot_seed", int, 0, "seed of the bootstrap"),
         ("--depths", "depths", _ints, None, "depths of the phi_inf grid"),
         ("--widths", "widths", _ints, None, "widths of the phi_inf grid"),
-        ("--horizon", "horizon", int, 4, "train on until no seed is undetermined, at most this many times --epochs "
-                                          "(1: stop at --epochs)"),
+        HORIZON_FLAG,
     ]),
     "embed": ("SI Fig. 4: cached t-SNE map, stragglers' distance to class centres", [
         ("--perplexity", "perplexity", float, 30.0, "t-SNE perplexity"),
@@ -74,8 +75,7 @@ EXPERIMENTS = {
         ("--hidden-seed-row", "hidden_seed_row", int, 0, "which seed (row) for the hidden map"),
         ("--benchmark", "benchmark", "flag", False, "time openTSNE against scikit-learn's TSNE"),
         ("--no-cache", "cache", "noflag", True, "recompute the map, do not read or write the cache"),
-        ("--horizon", "horizon", int, 4, "train on until no seed is undetermined, at most this many times --epochs "
-                                          "(1: stop at --epochs)"),
+        HORIZON_FLAG,
     ]),
 }
 

@@ -3,7 +3,6 @@ traceback (issue 14, case 6): damaged in the middle, read-only (file or folder),
 on a full disk. Reading (list, show, export) works wherever the file can be read."""
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time

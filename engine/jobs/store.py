@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import sqlite3
 import threading
 import time
@@ -29,17 +28,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..config import run_config
 from ..curves import CURVES
 from ..environment import runs_dir
+from .store_errors import READ_ONLY_CAUSES, StoreError, StoreGone, store_error  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from ..results import RunResult
 
-# SQLite's answers when it cannot open or write the file where it is (permissions, a
-# read-only folder where WAL cannot create its -wal and -shm files)
-READ_ONLY_CAUSES = ("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_READONLY", "SQLITE_READONLY_DIRECTORY",
-                    "SQLITE_READONLY_CANTINIT", "SQLITE_READONLY_CANTLOCK", "SQLITE_READONLY_RECOVERY")
 ACTIVE = ("queued", "running")                          # a job's statuses: the one list
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 STATUSES = ACTIVE + FINISHED
@@ -93,22 +88,6 @@ MIGRATIONS = {
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 PAGE_SIZE = 16384
-
-
-class StoreError(RuntimeError):
-    """The store file cannot be used; the message names the file, the cause and the
-    fix. `kind`: damaged | read_only | full | io | foreign | newer | unusable."""
-
-    def __init__(self, message: str, kind: str = "unusable"):
-        super().__init__(message)
-        self.kind = kind
-
-
-class StoreGone(StoreError):
-    """The store file was deleted or replaced under this process (runs/ removed during a job)."""
-
-    def __init__(self, path: Path):
-        super().__init__(f"{path} was deleted or replaced while this process used it", "gone")
 
 
 class UnknownJob(KeyError):
@@ -243,38 +222,8 @@ class Store:
             self._local.conn = None
 
     def error(self, e: BaseException) -> StoreError:
-        """The StoreError for an SQLite failure: what happened to which file, and what to do."""
-        if isinstance(e, StoreError):
-            return e
-        if not isinstance(e, sqlite3.Error) or type(e) in (sqlite3.ProgrammingError, sqlite3.IntegrityError,
-                                                             sqlite3.InterfaceError):
-            raise e  # a bug of this code, not a problem of the file
-        name, path = getattr(e, "sqlite_errorname", "") or "", self.path
-        if name == "SQLITE_NOTADB":
-            return self._unreadable(e)
-        if name.startswith("SQLITE_CORRUPT") or "malformed" in str(e):
-            return StoreError(f"{path} is damaged ({e}). It was left untouched: move it aside (mv '{path}' "
-                              f"'{path}.broken') and a new store is created on the next start (sqlite3 "
-                              f"'{path}.broken' .recover saves what can be read), or set STRAGGLERS_RUNS to "
-                              "another folder.", "damaged")
-        if name.startswith("SQLITE_READONLY") or name in READ_ONLY_CAUSES or "readonly" in str(e):
-            return StoreError(f"{path} is read-only ({e}): its jobs can be listed, shown and exported, not "
-                              f"changed. To submit or cancel, make it and its folder writable (chmod u+w '{path}' "
-                              f"'{path.parent}') or set STRAGGLERS_RUNS to a writable folder.", "read_only")
-        free = _free(path.parent)
-        if name == "SQLITE_FULL" or "full" in str(e) or free == 0:
-            return StoreError(f"the disk holding {path} is full ({e}; {free} bytes free): free some space on it, "
-                              "or set STRAGGLERS_RUNS to a folder on another disk.", "full")
-        if name.startswith("SQLITE_IOERR"):
-            return StoreError(f"could not read or write {path} ({e}; {free / 2**20:.0f} MiB free on its disk): the "
-                              "disk may be full or failing.", "io")
-        return StoreError(f"{path} cannot be used ({e}): set STRAGGLERS_RUNS to another folder to use a separate "
-                          "store.")
-
-    def _unreadable(self, e: Exception) -> StoreError:
-        return StoreError(f"{self.path} is not a readable Stragglers store ({e}). It was left untouched: move it "
-                          f"aside (mv '{self.path}' '{self.path}.broken') and a new store is created on the next "
-                          f"start, or set STRAGGLERS_RUNS to another folder.", "foreign")
+        """The StoreError for an SQLite failure of this store (engine.jobs.store_errors)."""
+        return store_error(self.path, e)
 
     def _migrate(self) -> None:
         try:
@@ -325,7 +274,7 @@ class Store:
         except (TypeError, ValueError, KeyError) as e:
             raise self.error(sqlite3.DatabaseError(f"database disk image is malformed: {e}")) from None
 
-    def _missing(self, c: sqlite3.Connection, job_id: int) -> StoreError | UnknownJob:
+    def missing(self, c: sqlite3.Connection, job_id: int) -> StoreError | UnknownJob:
         """What "no row for this job" means: the job is not there, or the store is
         damaged and the row unreadable (a quick check, on this rare path only)."""
         check = c.execute("PRAGMA quick_check(1)").fetchone()[0]
@@ -344,7 +293,7 @@ class Store:
         cur = c.execute("SELECT * FROM jobs WHERE id=?", (int(job_id),))
         row = cur.fetchone()
         if row is None:
-            raise self._missing(c, job_id)
+            raise self.missing(c, job_id)
         job = self._job_dict(cur.description, row)
         job["queue_position"] = c.execute("SELECT count(*) FROM jobs WHERE status='queued' AND id<=?",
                                           (job["id"],)).fetchone()[0] if job["status"] == "queued" else None
@@ -422,48 +371,11 @@ class Store:
         n = json.loads(config[0]).get("n_train", 8 * len(bits)) if config else 8 * len(bits)
         return np.unpackbits(bits, count=n).astype(bool)
 
-    READ_BATCH = 4096  # rows per fetch: a job is read back in batches, never as one list of tuples
-
     def result(self, job_id: int) -> "RunResult":
         """The RunResult of a job's streamed epochs (all of them so far, if it still runs),
-        read in batches straight into its arrays (sized to the epochs recorded)."""
-        from ..geometry import diverged_at
-        from ..results import RunResult  # imports torch: only when a result is asked for
-        with self.read() as c:  # one snapshot for job, metrics and masks
-            job = c.execute("SELECT config, device, seconds, started, finished FROM jobs WHERE id=?",
-                            (int(job_id),)).fetchone()
-            if job is None:
-                raise self._missing(c, job_id)
-            config = run_config(json.loads(job[0]))
-            where, args = "job_id=? AND epoch<=?", (int(job_id), config.epochs)
-            seeds = np.array([r[0] for r in c.execute(f"SELECT DISTINCT seed FROM metrics WHERE {where} ORDER BY seed",
-                                                      args)], dtype=np.int64)
-            last = max(c.execute(f"SELECT coalesce(max(epoch), 0) FROM metrics WHERE {where}", args).fetchone()[0],
-                       c.execute(f"SELECT coalesce(max(epoch), 0) FROM masks WHERE {where}", args).fetchone()[0])
-            result = RunResult.empty(config, seeds if len(seeds) else np.asarray(config.seed_list), config.n_train,
-                                     device=job[1] or "cpu")
-            result.reserve(last + 1)  # what was recorded, not the T + 1 a config may ask
-            recorded = np.zeros(result.curves["loss"].shape, dtype=bool)
-            cur = c.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE {where}", args)
-            while rows := cur.fetchmany(self.READ_BATCH):
-                values = np.array(rows, dtype=np.float64)
-                r, t = np.searchsorted(result.seeds, values[:, 0].astype(np.int64)), values[:, 1].astype(np.int64)
-                for i, name in enumerate(METRIC_COLUMNS):
-                    result.curves[name][r, t] = values[:, 2 + i]
-                recorded[r, t] = True
-                result.epochs_done = max(result.epochs_done, int(t.max()))
-            cur = c.execute(f"SELECT seed, epoch, bits FROM masks WHERE {where}", args)
-            while rows := cur.fetchmany(self.READ_BATCH):
-                packed = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.uint8).reshape(len(rows), -1)
-                seed_of, epoch_of = np.array([r[:2] for r in rows], dtype=np.int64).T
-                result.masks[np.searchsorted(result.seeds, seed_of), epoch_of] = packed
-        for row in range(len(result.seeds)):  # the training loop's rule, on what was recorded
-            epoch = diverged_at(result.curves["loss"][row], recorded[row])
-            if epoch is not None:
-                result.diverged[int(result.seeds[row])] = epoch
-        result.seconds = job[2] if job[2] is not None else \
-            ((job[4] or time.time()) - job[3] if job[3] else 0.0)
-        return result
+        read back in batches (engine.jobs.readback)."""
+        from .readback import run_result
+        return run_result(self, job_id)
 
     # --- artefacts ---------------------------------------------------------------------
     def put_artifact(self, job_id: int, name: str, obj) -> None:
@@ -497,13 +409,6 @@ class Store:
         with self.read() as c:
             return [r[0] for r in c.execute("SELECT name FROM artifacts WHERE job_id=? ORDER BY name",
                                             (int(job_id),))]
-
-
-def _free(folder: Path) -> int:
-    try:
-        return shutil.disk_usage(folder).free
-    except OSError:
-        return -1
 
 
 def _job_dict(description, row) -> dict:

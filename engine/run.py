@@ -11,6 +11,7 @@ from .data import Dataset, prepare
 from .results import RunResult
 from .environment import resolve_device
 from .memory import plan
+from .precision import check as check_precision
 from .train import EpochRecord, train
 
 
@@ -56,6 +57,14 @@ def train_chunked(config: RunConfig, data: Dataset, include: np.ndarray | None =
         start += len(seeds)
 
 
+def check_device(config: RunConfig):
+    """The run's torch.device; ConfigError, before any work, when the device or the
+    precision cannot be had here (--device cuda without a GPU, tf32 on the CPU)."""
+    device = resolve_device(config.device)
+    check_precision(config.precision, device)
+    return device
+
+
 def run(config: RunConfig, data: Dataset | None = None, include=None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         should_stop: Callable[[], bool] | None = None) -> tuple[RunResult, Dataset]:
@@ -64,8 +73,8 @@ def run(config: RunConfig, data: Dataset | None = None, include=None,
     epochs and ends the run early, keeping what was recorded. Seeds are trained in
     chunks that fit the memory available (engine.memory); usually one chunk."""
     config.validate()
+    device = check_device(config)
     data = data if data is not None else prepare(config)
-    device = resolve_device(config.device)
     result = RunResult.empty(config, config.seed_list, data.n_train, device=str(device))
 
     last_seed = config.seed_list[-1]

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..config import ConfigError
-from . import data, experiments, jobs, run
+from . import data, experiments, fidelity, jobs, run
 from .options import add_run_options
 
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=data.cmd_data)
     jobs.register(sub)
     experiments.register(sub)
+    fidelity.register(sub)
     return parser
 
 

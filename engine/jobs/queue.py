@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 
-from ..config import ConfigError, RunConfig
+from ..config import ConfigError, RunConfig, science_options
 from ..environment import ROOT
 from .store import FINISHED, Store
 
@@ -135,7 +135,7 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
         from ..experiments.context import split
         split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
         config, total = json.loads(json.dumps(config, sort_keys=True, default=list)), 0
-    science = {k: v for k, v in config.items() if k != "device"}  # the device changes speed, not results
+    science = science_options(config)  # the device changes speed, not results
     # a replaced upload under the same name is other data: never reuse the old job
     science["data_version"] = data_version(str(config.get("dataset", "")))
     return config, hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:16], total

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import ConfigError, RunConfig, parse_labels
+from .input_cache import cached, entry_key
 from .sources import RawSplits, load_raw
 
 
@@ -49,11 +50,7 @@ def prepare(config: RunConfig, raw: RawSplits | None = None) -> Dataset:
             f"{config.dataset} has {n_split} training points: P * (block + 1) must be <= {n_split}"
             + (f" (with P={config.n_train}, block < {blocks})" if blocks else ""),
         )
-    xtr = _flatten(raw.x_train[start:stop])
-    xte = _flatten(raw.x_test)
-    mean, std = _pixel_stats(xtr)
-    x_train = _standardise(xtr, mean, std)
-    x_test = _standardise(xte, *(_pixel_stats(xte) if config.test_standardisation == "own" else (mean, std)))
+    x_train, x_test = standardised(raw, start, stop, config.test_standardisation)
     classes_train = raw.y_train[start:stop].astype(np.int64)
     classes_test = raw.y_test.astype(np.int64)
     y_train, y_test = binary_labels(config, classes_train, classes_test)
@@ -63,6 +60,23 @@ def prepare(config: RunConfig, raw: RawSplits | None = None) -> Dataset:
         classes_test=classes_test, image_shape=tuple(raw.x_train.shape[1:3]),
         source=raw.source, md5=dict(raw.md5),
     )
+
+
+def standardised(raw: RawSplits, start: int, stop: int, test_standardisation: str):
+    """x_train (the block start:stop on its own pixel statistics) and x_test (on its
+    own, or on the training block's), float32, through the on-disk cache."""
+    def train_stats():
+        return _pixel_stats(_flatten(raw.x_train[start:stop]))
+
+    x_train = cached(entry_key(raw.md5, part="train", start=start, stop=stop),
+                     lambda: _standardise(_flatten(raw.x_train[start:stop]), *train_stats()))
+    if test_standardisation == "own":
+        key = entry_key(raw.md5, part="test", standardisation="own")
+        x_test = cached(key, lambda: _standardise(xte := _flatten(raw.x_test), *_pixel_stats(xte)))
+    else:
+        key = entry_key(raw.md5, part="test", standardisation="train", start=start, stop=stop)
+        x_test = cached(key, lambda: _standardise(_flatten(raw.x_test), *train_stats()))
+    return x_train, x_test
 
 
 def binary_labels(config: RunConfig, classes_train: np.ndarray, classes_test: np.ndarray):

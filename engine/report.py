@@ -131,9 +131,9 @@ def _versions() -> dict:
     import torch
     out = {"stragglers": __version__, "python": platform.python_version(), "numpy": np.__version__,
            "torch": torch.__version__}
-    try:
-        import scipy
-        out["scipy"] = scipy.__version__
+    try:  # the installed version, without importing scipy (a second of start-up)
+        from importlib.metadata import version
+        out["scipy"] = version("scipy")
     except ImportError:
         pass
     return out

@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..experiments.context import LocalContext, write_result
 from .options import add_run_options, config_from_args
 from .progress import Progress
 
@@ -106,7 +105,8 @@ def _command(kind: str, dests: list[str]):
         if not args.out:
             print("error: --out DIR is needed unless --job", file=sys.stderr)
             return 2
-        from ..experiments import JOB_KINDS
+        from ..experiments import JOB_KINDS  # here, not at import: `engine run` never needs them (nor scipy)
+        from ..experiments.context import LocalContext, write_result
         ctx = LocalContext(on_progress=Progress())
         result = JOB_KINDS[kind](config, ctx)
         result["config"] = config

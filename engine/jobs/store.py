@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..config import run_config
 from ..environment import runs_dir
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..results import RunResult
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
@@ -268,6 +269,7 @@ class Store:
     def metrics_frame(self, job_id: int) -> pd.DataFrame:
         """DataFrame[seed, epoch, loss, train_error, test_error, r_plus, r_minus, distance],
         by seed then epoch; NaN where not measured (test error between test epochs)."""
+        import pandas as pd  # here: a worker writes and never needs pandas (2 s of its start-up)
         rows = self.conn.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id=?",
                                  (int(job_id),)).fetchall()  # one statement = one snapshot
         frame = pd.DataFrame.from_records(rows, columns=["seed", "epoch", *METRIC_COLUMNS])

@@ -38,19 +38,22 @@ def gemm_dtype(precision: str) -> torch.dtype | None:
 
 @contextmanager
 def matmul_mode(precision: str, device: torch.device):
-    """float32 GEMMs (and cuDNN convolutions) as TF32 for tf32, strict IEEE for
-    fp32 and bf16, while the block runs; the previous flags come back after it, so
-    nothing else in the process (a page, another run) is affected."""
+    """On CUDA, while the block runs: float32 GEMMs (and cuDNN convolutions) as TF32
+    for tf32, strict IEEE for fp32 and bf16; and bf16 GEMMs summed in float32 all
+    the way (cuBLAS may otherwise reduce split-K partial sums in bf16: the weight
+    gradient's K is P = 8192). The previous flags come back after it, so nothing
+    else in the process (a page, another run) is affected."""
     if device.type != "cuda":
         yield
         return
     matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
-    saved = matmul.allow_tf32, cudnn.allow_tf32
+    saved = matmul.allow_tf32, cudnn.allow_tf32, matmul.allow_bf16_reduced_precision_reduction
     matmul.allow_tf32 = cudnn.allow_tf32 = precision == "tf32"
+    matmul.allow_bf16_reduced_precision_reduction = False
     try:
         yield
     finally:
-        matmul.allow_tf32, cudnn.allow_tf32 = saved
+        matmul.allow_tf32, cudnn.allow_tf32, matmul.allow_bf16_reduced_precision_reduction = saved
 
 
 def autocast(precision: str, device: torch.device):

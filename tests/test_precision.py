@@ -105,3 +105,29 @@ def test_tf32_and_unknown_precisions_are_refused_before_any_work():
     if not torch.cuda.is_available():  # device auto resolves to the CPU here: run() refuses before loading data
         with pytest.raises(ConfigError, match="tf32 needs a CUDA GPU"):
             run(RunConfig(dataset="user:does-not-exist", precision="tf32"))
+
+
+def test_matmul_mode_sets_the_cuda_flags_for_its_block_only():
+    """TF32 (and bf16's float32 split-K sums) only inside the training step: the
+    process's own flags come back after it. Flags are plain settings, so this runs
+    without a GPU."""
+    import torch
+    from engine.precision import matmul_mode
+    m, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    before = m.allow_tf32, cudnn.allow_tf32, m.allow_bf16_reduced_precision_reduction
+    cuda = torch.device("cuda")
+    with matmul_mode("tf32", cuda):
+        assert m.allow_tf32 and cudnn.allow_tf32
+    with matmul_mode("fp32", cuda):
+        assert not m.allow_tf32 and not cudnn.allow_tf32  # cuDNN allows TF32 by default: not in fp32
+    with matmul_mode("bf16", cuda):
+        assert not m.allow_bf16_reduced_precision_reduction and not m.allow_tf32
+    assert (m.allow_tf32, cudnn.allow_tf32, m.allow_bf16_reduced_precision_reduction) == before
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="TF32 needs a CUDA GPU")
+def test_tf32_on_cuda_stays_close_to_fp32(digits_config, digits_data):
+    config = digits_config.replace(epochs=12, seeds=3, lr=1.0, device="cuda")
+    fp32, tf32 = _run(config, digits_data), _run(config.replace(precision="tf32"), digits_data)
+    for c in ("loss", "r_plus", "r_minus", "distance"):
+        assert np.nanmax(np.abs(tf32.curves[c] - fp32.curves[c])) <= 2e-3, c

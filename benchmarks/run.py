@@ -86,7 +86,8 @@ def table(res: dict) -> str:
     lines = [f"{'case':<16}{'prec':>5}{'run-epochs/s':>13}{'ms/epoch':>10}{'vs naive':>10}{'GFLOP/s':>9}{'(784 px)':>9}"
              f"{'% GEMM':>8}{'MB/seed':>9}{'est.':>7}"]
     if base:
-        lines.append(f"{'naive, 1 seed':<16}{'fp32':>5}{base:>13.1f}{1e3 * naive['seconds_per_epoch']:>10.1f}{1.0:>9.1f}x"
+        lines.append(f"{'naive, 1 seed':<16}{'fp32':>5}{base:>13.1f}{1e3 * naive['seconds_per_epoch']:>10.1f}"
+                     f"{1.0:>9.1f}x"
                      f"{naive['flops_per_s'] / 1e9:>9.0f}{naive['flops_per_s'] / 1e9:>9.0f}")
     for key, e in sorted(res.get("engine", {}).items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0])):
         R, precision = (key.split("/") + ["fp32"])[:2]
@@ -94,7 +95,8 @@ def table(res: dict) -> str:
             lines.append(f"engine R={R} {precision}: error {e['error']}")
             continue
         ratio = f"{e['run_epochs_per_s'] / base:>9.1f}x" if base else f"{'-':>10}"
-        lines.append(f"{'engine, R=' + str(R):<16}{precision:>5}{e['run_epochs_per_s']:>13.1f}{1e3 * e['seconds_per_epoch']:>10.1f}"
+        lines.append(f"{'engine, R=' + str(R):<16}{precision:>5}{e['run_epochs_per_s']:>13.1f}"
+                     f"{1e3 * e['seconds_per_epoch']:>10.1f}"
                      f"{ratio}{e['flops_per_s'] / 1e9:>9.0f}{e['nominal_flops_per_s'] / 1e9:>9.0f}"
                      f"{100 * e['fraction_of_gemm']:>7.0f}%"
                      f"{e['peak_bytes_per_seed'] / 2**20:>9.2f}{e['estimate_bytes_per_seed'] / 2**20:>7.2f}")

@@ -61,3 +61,12 @@ def autocast(precision: str, device: torch.device):
     if precision != "bf16":
         return nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+@contextmanager
+def gemms(precision: str, device: torch.device):
+    """A forward pass of the generic path (autograd) in `precision`: the CUDA flags
+    and, for bf16, autocast. Its backward needs matmul_mode only: autocast records
+    the casts, and the backward of a bf16 GEMM runs in bf16."""
+    with matmul_mode(precision, device), autocast(precision, device):
+        yield

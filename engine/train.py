@@ -25,7 +25,7 @@ from .geometry import class_geometry, geometry_from_sums
 from .models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, has_manual_backward,
                      init_ensemble, tanh_via_sigmoid_, used_columns)
 from .optimizers import Adam, GradientDescent
-from .precision import autocast, check as check_precision, gemm_dtype, matmul_mode
+from .precision import check as check_precision, gemm_dtype, gemms, matmul_mode
 
 
 @dataclass
@@ -113,30 +113,29 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     no_test = torch.full((R,), float("nan"), device=device)  # epochs without a test evaluation
     for epoch in range(config.epochs + 1):
         last = epoch == config.epochs
-        with matmul_mode(config.precision, device):
-            with torch.set_grad_enabled(full_batch and not last):
-                with autocast(config.precision, device):
-                    logits, hidden = forward(config, params, x, data.image_shape)
-                logits, hidden = logits.float(), hidden.float()  # loss and geometry in float32
-                per_point = F.cross_entropy(logits.reshape(-1, 2), y_rows, reduction="none").view(R, P)
-                loss = (per_point * weight).sum(-1) / n_included
-            with torch.no_grad():
-                wrong = logits.detach().argmax(-1) != y
-                train_error = (wrong * weight).sum(-1) / n_included
-                geometry = class_geometry(hidden.detach(), onehot)
-                if epoch % config.test_every == 0 or last:
-                    with autocast(config.precision, device):
-                        test_logits, _ = forward(config, params, x_test, data.image_shape)
-                    test_error = (test_logits.argmax(-1) != y_test).float().mean(-1)
-                else:
-                    test_error = no_test
-                numbers = torch.cat([loss.detach()[:, None], train_error[:, None], test_error[:, None], geometry], 1)
+        with torch.set_grad_enabled(full_batch and not last):
+            with gemms(config.precision, device):
+                logits, hidden = forward(config, params, x, data.image_shape)
+            logits, hidden = logits.float(), hidden.float()  # precision: loss and geometry in float32
+            per_point = F.cross_entropy(logits.reshape(-1, 2), y_rows, reduction="none").view(R, P)
+            loss = (per_point * weight).sum(-1) / n_included
+        with torch.no_grad():
+            wrong = logits.detach().argmax(-1) != y
+            train_error = (wrong * weight).sum(-1) / n_included
+            geometry = class_geometry(hidden.detach(), onehot)
+            if epoch % config.test_every == 0 or last:
+                with gemms(config.precision, device):
+                    test_logits, _ = forward(config, params, x_test, data.image_shape)
+                test_error = (test_logits.argmax(-1) != y_test).float().mean(-1)
+            else:
+                test_error = no_test
+            numbers = torch.cat([loss.detach()[:, None], train_error[:, None], test_error[:, None], geometry], 1)
         rec = _record(epoch, seed_ids, numbers, wrong)
         rec.params = params
         yield rec
         if last or rec.diverged.any():
             return
-        with matmul_mode(config.precision, device):
+        with matmul_mode(config.precision, device):  # precision: backward's GEMMs (TF32 flags)
             if full_batch:
                 loss.sum().backward()  # seeds are independent: d(sum)/d(theta_r) = dL_r/d(theta_r)
                 opt.step()
@@ -299,7 +298,7 @@ def _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch, device):
     R = len(seeds)
     for start in range(0, len(idx), config.batch_size):
         batch = orders[:, start:start + config.batch_size]  # (R, B)
-        with autocast(config.precision, device):
+        with gemms(config.precision, device):
             logits, _ = forward(config, params, x[batch], data.image_shape)
         loss = F.cross_entropy(logits.float().reshape(-1, 2), y[batch].reshape(-1),
                                reduction="none").view(R, -1).mean(-1)

@@ -30,8 +30,11 @@ ENGINE_PLAN = {1: (20, 6), 20: (3, 6), 100: (1, 5)}
 
 def measure(*args: str, timeout: float = 600, env: dict | None = None) -> dict:
     import os
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.measure", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    try:
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.measure", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:  # one slow case (a loaded machine) must not lose the others' numbers
+        return {"error": [f"timed out after {timeout:.0f} s"]}
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -250,6 +250,39 @@ def case_naive(seeds: int, epochs: int) -> dict:
     return out
 
 
+def case_side_by_side(seeds: int, epochs: int, blocks: int, precisions: list[str]) -> dict:
+    """The naive baseline (one seed) and the engine at R = seeds in each precision,
+    in ONE process, block by block in turn, the fastest block of each counting: on a
+    shared machine a busy spell slows all of them alike, so the ratios hold even
+    when the absolute rates do not."""
+    from engine.train import train
+    from .naive import NaiveRun
+    config = RunConfig(seeds=seeds, epochs=blocks * epochs + 3, device="cpu")
+    data = prepare(config)
+    naive = NaiveRun(config, data, 0)
+    naive.measure()
+    gens = {}
+    for p in precisions:
+        gens[p] = train(config.replace(precision=p), data)
+        next(gens[p]), next(gens[p])  # set-up and one warm epoch
+    best = {"naive": float("inf"), **{p: float("inf") for p in precisions}}
+    for _ in range(blocks):
+        start = time.perf_counter()
+        for _ in range(epochs):
+            naive.step()
+            naive.measure()
+        best["naive"] = min(best["naive"], (time.perf_counter() - start) / epochs)
+        for p, gen in gens.items():
+            start = time.perf_counter()
+            for _ in range(epochs):
+                next(gen)
+            best[p] = min(best[p], (time.perf_counter() - start) / epochs)
+    rate = {"naive": 1 / best["naive"], **{p: seeds / best[p] for p in precisions}}
+    return {"seeds": seeds, "epochs_per_block": epochs, "blocks": blocks, "threads": torch.get_num_threads(),
+            "seconds_per_epoch": best, "run_epochs_per_s": rate,
+            "vs_naive": {p: rate[p] / rate["naive"] for p in precisions}}
+
+
 def case_tsne(n_points: int = 8192) -> dict:
     """Wall time of a 2-D t-SNE of n_points MNIST images after PCA to 50, per
     library, with the settings of engine/experiments/embedding.py (openTSNE
@@ -294,6 +327,11 @@ def main(argv=None) -> int:
     m = sub.add_parser("memory")
     m.add_argument("--seeds", type=int, required=True)
     m.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    sbs = sub.add_parser("side")
+    sbs.add_argument("--seeds", type=int, default=20)
+    sbs.add_argument("--epochs", type=int, default=2, help="epochs per block")
+    sbs.add_argument("--blocks", type=int, default=8)
+    sbs.add_argument("--precisions", default="fp32,bf16")
     sub.add_parser("tsne")
     sub.add_parser("sgemm")
     a = p.parse_args(argv)
@@ -305,6 +343,8 @@ def main(argv=None) -> int:
         out = case_memory(a.seeds, a.precision)
     elif a.case == "naive":
         out = case_naive(a.seeds, a.epochs)
+    elif a.case == "side":
+        out = case_side_by_side(a.seeds, a.epochs, a.blocks, a.precisions.split(","))
     elif a.case == "tsne":
         out = case_tsne()
     else:

@@ -118,6 +118,12 @@ def table(res: dict) -> str:
                  f"({e['run_epochs_per_s'] / n['run_epochs_per_s']:.1f}x, {100 * e['fraction_of_gemm']:.0f}% of GEMM)"
                  for key, e in one.items() if key.startswith("engine") and "run_epochs_per_s" in e]
         lines.append(f"one thread, run-epochs/s: naive {n['run_epochs_per_s']:.1f}; engine R=20 " + ", ".join(parts))
+    for threads, sbs in res.get("side_by_side", {}).items():
+        if "run_epochs_per_s" in sbs:
+            r = sbs["run_epochs_per_s"]
+            lines.append(f"side by side, {sbs['threads']} thread(s), interleaved in one process (run-epochs/s): naive "
+                         f"{r['naive']:.1f}; engine R={sbs['seeds']} " + ", ".join(
+                             f"{p} {r[p]:.1f} ({v:.1f}x)" for p, v in sbs["vs_naive"].items()))
     abl = res.get("ablation", {})
     if "run_epochs_per_s" in abl:
         lines.append(f"ablation, R={abl['seeds']}, {abl['threads']} thread, interleaved (run-epochs/s): " + "; ".join(
@@ -160,7 +166,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run")
     p.add_argument("--seeds", default="1,20,100", help="engine ensemble sizes R")
     p.add_argument("--precisions", default="fp32,bf16", help="engine precisions (bf16: at R > 1)")
-    p.add_argument("--skip", default="", help="comma-separated: naive, one_thread, ablation, cli, store, tsne")
+    p.add_argument("--skip", default="", help="comma-separated: naive, side, one_thread, ablation, cli, store, tsne")
     a = p.parse_args(argv)
     skip = set(filter(None, a.skip.split(",")))
     start = time.perf_counter()
@@ -183,6 +189,11 @@ def main(argv=None) -> int:
             # freed buffers straight back to the system, so that the resident set follows the live tensors
             res["engine"][key].update(measure("memory", "--seeds", str(R), "--precision", precision,
                                               env={"MALLOC_MMAP_THRESHOLD_": "65536"}))
+    if "side" not in skip:
+        # the ratios the issue asks for, robust to a shared machine: naive and engine interleaved in one process
+        print("side by side: naive and engine R=20 in each precision ...", file=sys.stderr)
+        res["side_by_side"] = {str(t): measure(*(["--threads", "1"] if t == 1 else []), "side", "--precisions",
+                                                a.precisions) for t in (2, 1)}
     if "one_thread" not in skip:
         # the same comparison on one thread: less sensitive to a shared machine
         # (a 2-thread OpenMP region stalls whenever another process holds a core)

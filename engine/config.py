@@ -23,6 +23,10 @@ MODELS = ("fc", "cnn")
 DEVICES = ("auto", "cpu", "cuda")
 STANDARDISATIONS = ("own", "train")
 SEED_LIMIT = 2**32  # seeds are 32-bit: the range every generator the engine seeds (torch, numpy) takes whole
+PRECISIONS = ("fp32", "bf16", "tf32")             # of the GEMMs: engine/precision.py
+# experiments train each ensemble on while a seed is undetermined, at most HORIZON x its
+# epochs (engine/experiments/verdicts.py); here, with the other defaults, so the CLI needs no experiment
+HORIZON = 4
 
 
 class ConfigError(ValueError):
@@ -114,6 +118,11 @@ class RunConfig:
                               unit="epochs")
     device: str = option("auto", "device", "Device", "auto (the GPU when there is one) | cpu | cuda. Changes "
                          "the speed, not the results.", choices=DEVICES)
+    precision: str = option("fp32", "device", "GEMM precision", "fp32 (exact) | bf16: the matrix products' "
+                            "inputs rounded to bfloat16, summed in float32; weights, loss and geometry stay "
+                            "float32 (2-4x faster GEMMs on CPUs with AMX/AVX512-BF16 and on GPUs) | tf32: CUDA "
+                            "only. bf16 passes the fidelity check on MNIST (docs/precision.md).",
+                            choices=PRECISIONS)
 
     def validate(self) -> "RunConfig":
         """Raise ConfigError on the first bad option; return self when all are fine."""
@@ -156,6 +165,10 @@ class RunConfig:
             raise ConfigError("score_epoch", self.score_epoch, f"an epoch of the run, 0 ... epochs = {self.epochs} "
                               f"(or -1: epoch 10, or the last epoch of a shorter run)")
         _one_of("device", self.device, DEVICES)
+        _one_of("precision", self.precision, PRECISIONS)
+        if self.precision == "tf32" and self.device == "cpu":
+            raise ConfigError("precision", self.precision, "tf32 needs a CUDA GPU: use fp32, or bf16 for faster "
+                              "GEMMs on the CPU")
         return self
 
     @property
@@ -189,22 +202,25 @@ class RunConfig:
         return cls(**d)
 
     def config_hash(self) -> str:
-        """Stable across processes and versions of Python: hash of sorted JSON.
-        The device is left out on purpose: it changes speed, not the science."""
-        d = self.to_dict()
-        d.pop("device")
-        for name, default in HASHED_WHEN_SET.items():  # older jobs keep their hash, and are reused
-            if d[name] == default:
-                d.pop(name)
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        """Stable across processes and versions of Python: hash of sorted JSON of
+        science_options (the device is left out: it changes speed, not the science)."""
+        return hashlib.sha256(json.dumps(science_options(self.to_dict()), sort_keys=True).encode()).hexdigest()[:16]
 
 
 # Options added after stores held jobs: hashed only when they differ from their default,
 # so a job submitted before the option existed still matches the same config now.
-HASHED_WHEN_SET = {"score_epoch": -1}
+HASHED_WHEN_SET = {"score_epoch": -1, "precision": "fp32"}
 
 # name -> Option, in the dataclass's order: the one description of every run option
 OPTIONS = {f.name: Option(name=f.name, default=f.default, **f.metadata["option"]) for f in dataclasses.fields(RunConfig)}
+
+
+def science_options(config: dict) -> dict:
+    """A flat config without what does not change results: the device (and the
+    executor); and each option of HASHED_WHEN_SET at its default, so that hashes made
+    before the option existed (job reuse, caches) still match. bf16 and tf32 runs hash apart."""
+    return {k: v for k, v in config.items()
+            if k not in ("device", "executor") and not (k in HASHED_WHEN_SET and v == HASHED_WHEN_SET[k])}
 
 
 def run_config(config: dict) -> RunConfig:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import ConfigError, RunConfig, parse_labels
+from .input_cache import cached, entry_key
 from .sources import RawSplits, load_raw
 
 
@@ -40,15 +41,11 @@ def prepare(config: RunConfig, raw: RawSplits | None = None) -> Dataset:
     """The training block, test split, standardisation and labels that `config` asks for."""
     raw = raw if raw is not None else load_raw(config.dataset)
     start, stop = check_block(config, len(raw.y_train))
-    xtr = _flatten(raw.x_train[start:stop])
-    xte = _flatten(raw.x_test)
-    mean, std = _pixel_stats(xtr)
-    x_train = _standardise(xtr, mean, std)
-    x_test = _standardise(xte, *(_pixel_stats(xte) if config.test_standardisation == "own" else (mean, std)))
     classes_train = raw.y_train[start:stop].astype(np.int64)
     classes_test = raw.y_test.astype(np.int64)
     y_train, y_test = binary_labels(config, classes_train, classes_test)
-    check_classes(config, y_train, start)
+    check_classes(config, y_train, start)  # before the pixels are standardised and cached
+    x_train, x_test = standardised(raw, start, stop, config.test_standardisation)
     return Dataset(
         name=config.dataset, x_train=x_train, y_train=y_train, classes_train=classes_train,
         index_train=np.arange(start, stop), x_test=x_test, y_test=y_test,
@@ -82,6 +79,23 @@ def check_classes(config: RunConfig, y_train: np.ndarray, start: int) -> None:
                       f"the training block (points {start}..{start + len(y_train) - 1} of {config.dataset}) holds "
                       f"only {which} points with these labels, and a run needs both classes: raise --n-train, "
                       "choose another --block or other --labels")
+
+
+def standardised(raw: RawSplits, start: int, stop: int, test_standardisation: str):
+    """x_train (the block start:stop on its own pixel statistics) and x_test (on its
+    own, or on the training block's), float32, through the on-disk cache."""
+    def train_stats():
+        return _pixel_stats(_flatten(raw.x_train[start:stop]))
+
+    x_train = cached(entry_key(raw.md5, part="train", start=start, stop=stop),
+                     lambda: _standardise(_flatten(raw.x_train[start:stop]), *train_stats()))
+    if test_standardisation == "own":
+        key = entry_key(raw.md5, part="test", standardisation="own")
+        x_test = cached(key, lambda: _standardise(xte := _flatten(raw.x_test), *_pixel_stats(xte)))
+    else:
+        key = entry_key(raw.md5, part="test", standardisation="train", start=start, stop=stop)
+        x_test = cached(key, lambda: _standardise(_flatten(raw.x_test), *train_stats()))
+    return x_train, x_test
 
 
 def binary_labels(config: RunConfig, classes_train: np.ndarray, classes_test: np.ndarray):

@@ -81,5 +81,5 @@ def estimate(config: RunConfig, rate: float | None = None, finished: list[dict] 
     P, H, R, T, L = config.n_train, config.width, config.seeds, config.epochs, config.depth
     kept = R * (T + 1) * math.ceil(P / 8) + 8 * 6 * R * (T + 1)
     work = flops(config)
-    return {"seconds": work / rate + START_S, "bytes": estimate_bytes(P, N, H, L, R, P_test) + kept, "flops": work,
+    return {"seconds": work / rate + START_S, "bytes": estimate_bytes(P, N, H, L, R, P_test, precision=config.precision) + kept, "flops": work,
             "how": f"FLOP count at {rate / 1e9:.1f} GFLOP/s, {how}"}

@@ -41,17 +41,19 @@ def parameter_count(N: int, H: int, L: int) -> int:
 SCORE_BLOCK_FLOATS = 1 << 20
 
 
-def shared_bytes(P: int, N: int, n_test: int) -> int:
+def shared_bytes(P: int, N: int, n_test: int, precision: str = "fp32") -> int:
     """Inputs (twice: the two-layer path keeps a copy without the pixels that are 0
-    everywhere), labels and the training mask, held once for all seeds; the GraNd
-    blocks of the score epoch."""
-    return 2 * FLOAT * (P + n_test) * N + 8 * (P + n_test) + 2 * FLOAT * P + 6 * FLOAT * SCORE_BLOCK_FLOATS
+    everywhere; bf16 a third, rounded, copy), labels and the training mask, held once
+    for all seeds; the GraNd blocks of the score epoch."""
+    inputs = (2 * FLOAT + (2 if precision == "bf16" else 0)) * (P + n_test) * N
+    return inputs + 8 * (P + n_test) + 2 * FLOAT * P + 6 * FLOAT * SCORE_BLOCK_FLOATS
 
 
-def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool | None = None) -> int:
+def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool | None = None,
+                   precision: str = "fp32") -> int:
     """One seed's share of the working set (an upper bound, see the module doc).
     autograd: the run goes through autograd (default: L > 2; the CNN and mini-batch
-    SGD also do)."""
+    SGD also do). bf16 adds a buffer of bfloat16 products (half a float each)."""
     # parameters, gradients, up to two optimiser states (Adam) and the transposed copy of W1
     params = 5 * parameter_count(N, H, L)
     if not (L > 2 if autograd is None else autograd):
@@ -59,6 +61,8 @@ def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool |
         hidden = H * (P + max(P, n_test)) + 24 * P + 8 * n_test
     else:  # autograd keeps z and h of every hidden layer, and their gradients
         hidden = 4 * (L - 1) * H * P + 2 * (L - 1) * H * n_test + 24 * P + 8 * n_test
+    if precision == "bf16":
+        hidden += (L - 1) * H * max(P, n_test) // 2
     return FLOAT * (params + hidden + SCORE_FLOATS_PER_POINT * P)
 
 
@@ -68,10 +72,10 @@ SCORE_FLOATS_PER_POINT = 17
 
 
 def estimate_bytes(P: int, N: int, H: int, L: int, R: int, n_test: int, device="cpu",
-                   autograd: bool | None = None) -> int:
+                   autograd: bool | None = None, precision: str = "fp32") -> int:
     """Bytes that training R seeds needs at once on `device`. The same count holds
     on a GPU, whose context (~0.5 GB) is outside the free memory mem_get_info reports."""
-    return shared_bytes(P, N, n_test) + R * per_seed_bytes(P, N, H, L, n_test, autograd)
+    return shared_bytes(P, N, n_test, precision) + R * per_seed_bytes(P, N, H, L, n_test, autograd, precision)
 
 
 def capacities(records: int) -> list[int]:
@@ -178,12 +182,12 @@ def limit_bytes(device="cpu") -> tuple[int, str]:
 
 
 def chunk_seeds(seeds, P: int, N: int, H: int, L: int, n_test: int, budget: int,
-                autograd: bool | None = None) -> list[list[int]]:
+                autograd: bool | None = None, precision: str = "fp32") -> list[list[int]]:
     """Consecutive chunks of `seeds`, each as large as fits `budget` bytes by
     estimate_bytes (at least one seed per chunk, however small the budget)."""
     seeds = list(seeds)
-    room = budget - shared_bytes(P, N, n_test)
-    per_chunk = max(1, room // per_seed_bytes(P, N, H, L, n_test, autograd)) if room > 0 else 1
+    room = budget - shared_bytes(P, N, n_test, precision)
+    per_chunk = max(1, room // per_seed_bytes(P, N, H, L, n_test, autograd, precision)) if room > 0 else 1
     return [seeds[i:i + per_chunk] for i in range(0, len(seeds), per_chunk)]
 
 
@@ -198,4 +202,5 @@ def plan(config, data, seeds=None, budget: int | None = None) -> list[list[int]]
     if config.model == "cnn":  # the hidden layer is channels x patches wide
         H *= (data.image_shape[0] // config.kernel_size) * (data.image_shape[1] // config.kernel_size)
     return chunk_seeds(config.seed_list if seeds is None else seeds, data.n_train, N, H, config.depth,
-                       len(data.y_test), budget, autograd=not has_manual_backward(config))
+                       len(data.y_test), budget, autograd=not has_manual_backward(config),
+                       precision=config.precision)

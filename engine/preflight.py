@@ -93,6 +93,9 @@ def device_kind(config: RunConfig) -> str:
     n = int(torch.cuda.is_available()) * torch.cuda.device_count() if torch is not None else gpu_count()
     if config.device == "cuda" and n == 0:
         raise ConfigError("device", config.device, "no CUDA device is visible here: use --device auto or cpu")
+    if config.precision == "tf32" and n == 0:  # --device auto that will be the CPU
+        raise ConfigError("precision", config.precision, "tf32 needs a CUDA GPU and none is visible here: use "
+                          "fp32, or bf16 for faster GEMMs on the CPU")
     return "cuda" if n else "cpu"
 
 
@@ -122,7 +125,8 @@ def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, a
     if config.model == "cnn":  # the hidden layer is channels x patches wide
         H *= (shape.image_shape[0] // config.kernel_size) * (shape.image_shape[1] // config.kernel_size)
     autograd = not has_manual_backward(config)
-    training = memory.estimate_bytes(P, N, H, config.depth, at_once, n_test, autograd=autograd)
+    training = memory.estimate_bytes(P, N, H, config.depth, at_once, n_test, autograd=autograd,
+                                     precision=config.precision)
     trained = "one seed at a time" if at_once == 1 else f"{at_once} rows at once"
     results = memory.result_bytes(R, T, P)
     data = shape.raw_bytes

@@ -12,10 +12,10 @@ from . import __version__
 
 
 def versions() -> dict:
-    import scipy
+    from importlib.metadata import version  # scipy's installed version, without importing it (a second)
     import torch
     return {"stragglers": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "scipy": scipy.__version__}
+            "torch": torch.__version__, "scipy": version("scipy")}
 
 
 def git_commit() -> str | None:

@@ -11,6 +11,7 @@ from .data import Dataset, prepare
 from .results import RunResult
 from .environment import resolve_device
 from .memory import plan
+from .precision import check as check_precision
 from .scores import ScoreCollector
 from .train import EpochRecord, train
 
@@ -57,6 +58,14 @@ def train_chunked(config: RunConfig, data: Dataset, include: np.ndarray | None =
         start += len(seeds)
 
 
+def check_device(config: RunConfig):
+    """The run's torch.device; ConfigError, before any work, when the device or the
+    precision cannot be had here (--device cuda without a GPU, tf32 on the CPU)."""
+    device = resolve_device(config.device)
+    check_precision(config.precision, device)
+    return device
+
+
 def run(config: RunConfig, data: Dataset | None = None, include=None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         should_stop: Callable[[], bool] | None = None, scores: bool = True,
@@ -73,8 +82,8 @@ def run(config: RunConfig, data: Dataset | None = None, include=None,
         check_run(config)  # also the dataset, its block and classes, before loading it
     else:
         check_fits(config, shape_of(data))
+    device = check_device(config)
     data = data if data is not None else prepare(config)
-    device = resolve_device(config.device)
     result = RunResult.empty(config, config.seed_list, data.n_train, device=str(device))
     collector = ScoreCollector(config, data) if scores else None
 

@@ -1,7 +1,8 @@
 """Are stragglers more than the hard examples other scores find? Each score against
 the consensus stragglers (in S(t*) in at least half the seeds): AUROC with its null,
 Spearman correlations between all scores, and the overlap of each score's top-|S|
-with S. Pure numpy/pandas on the scores table (engine.score_table.frame).
+with S. Pure numpy on the scores table (engine.score_table.columns, or its DataFrame):
+no pandas or scipy on a run's path.
 
 Every score is turned into a hardness first (HARDER: larger = harder), so AUROC > 0.5
 means "the hard end of this score holds the stragglers". straggler_frequency defines
@@ -12,9 +13,9 @@ from __future__ import annotations
 
 import math
 
+from typing import Mapping
+
 import numpy as np
-import pandas as pd
-from scipy.stats import rankdata
 
 from .scores import HARDER, SCORES
 from .stragglers import CONSENSUS_THRESHOLD
@@ -22,8 +23,28 @@ from .stragglers import CONSENSUS_THRESHOLD
 Z95 = 1.959963984540054
 
 
-def consensus_stragglers(frame: pd.DataFrame) -> np.ndarray:
-    return frame["straggler_frequency"].to_numpy() >= CONSENSUS_THRESHOLD
+def consensus_stragglers(table: Mapping) -> np.ndarray:
+    return np.asarray(table["straggler_frequency"], dtype=float) >= CONSENSUS_THRESHOLD
+
+
+def ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties given their average rank (scipy.stats.rankdata's default)."""
+    _, where, counts = np.unique(np.asarray(x, float), return_inverse=True, return_counts=True)
+    return (np.cumsum(counts) - (counts - 1) / 2)[where]
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho over the points where both are finite (pandas' pairwise
+    'spearman'): the Pearson correlation of their average ranks; NaN when either
+    is constant there or fewer than two points are left."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 2:
+        return float("nan")
+    ra, rb = ranks(a[ok]), ranks(b[ok])
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    norm = np.sqrt((ra * ra).sum() * (rb * rb).sum())
+    return float((ra * rb).sum() / norm) if norm > 0 else float("nan")
 
 
 def auroc(score: np.ndarray, target: np.ndarray) -> float:
@@ -33,8 +54,8 @@ def auroc(score: np.ndarray, target: np.ndarray) -> float:
     n1, n0 = int(target.sum()), int((~target).sum())
     if n1 == 0 or n0 == 0:
         return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[target].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+    r = ranks(score)
+    return float((r[target].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def auroc_null_sd(score: np.ndarray, target: np.ndarray) -> float:
@@ -66,15 +87,15 @@ def top_overlap(hardness: np.ndarray, target: np.ndarray, k: int | None = None) 
     return float((above & target).sum() + need * (tied & target).sum() / tied.sum())
 
 
-def compare(frame: pd.DataFrame, scores=SCORES) -> dict:
+def compare(table: Mapping, scores=SCORES) -> dict:
     """AUROC (with the null's 95 % interval), top-|S| overlap (with the chance
     overlap |S|^2 / P) for every score, and the Spearman matrix of all of them.
     Points whose score is undetermined (NaN) are left out of that score's numbers."""
-    target = consensus_stragglers(frame)
-    m, n = int(target.sum()), len(frame)
+    target = consensus_stragglers(table)
+    m, n = int(target.sum()), len(table["straggler_frequency"])
     rows = []
     for name in scores:
-        values = frame[name].to_numpy(dtype=float)
+        values = np.asarray(table[name], dtype=float)
         ok = np.isfinite(values)
         hard = HARDER[name] * values[ok]
         a = auroc(hard, target[ok])
@@ -86,12 +107,17 @@ def compare(frame: pd.DataFrame, scores=SCORES) -> dict:
                      "chance_overlap": m * m / n if n else float("nan"), "harder": "larger" if HARDER[name] > 0
                      else "smaller"})
     names = ["straggler_frequency", *scores]
-    rho = frame[names].astype(float).corr(method="spearman")
+    rho = np.empty((len(names), len(names)))
+    for i in range(len(names)):
+        for j in range(i + 1):  # the diagonal too: NaN for a constant or empty column, as in pandas
+            rho[i, j] = rho[j, i] = spearman(table[names[i]], table[names[j]])
     return {"target": f"consensus stragglers: straggler_frequency >= {CONSENSUS_THRESHOLD}", "n_points": n,
             "n_stragglers": m, "scores": rows,
-            "spearman": {"names": names, "matrix": rho.to_numpy().tolist()}}
+            "spearman": {"names": names, "matrix": rho.tolist()}}
 
 
-def spearman_frame(comparison: dict) -> pd.DataFrame:
+def spearman_frame(comparison: dict):
+    """The Spearman matrix as a pandas DataFrame (the pages)."""
+    import pandas as pd
     names = comparison["spearman"]["names"]
     return pd.DataFrame(comparison["spearman"]["matrix"], index=names, columns=names)

@@ -1,6 +1,7 @@
 """The difficulty scores as users get them: one row per training point of the
-P-block (a pandas DataFrame from the Python API; scores.csv and scores.parquet in
-every run's --out and job export) and the scores.json sidecar that says how each
+P-block (`columns`: name -> array; a pandas DataFrame from the Python API; scores.csv
+and scores.parquet in every run's --out and job export, written without pandas, whose
+import is a tenth of a short run) and the scores.json sidecar that says how each
 column was computed, at which epoch, from which seeds, and how well each score
 predicts the consensus stragglers (engine.score_comparison).
 
@@ -14,9 +15,9 @@ import io
 import json
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .data import Dataset
 from .files import atomic_write, jsonable
@@ -25,23 +26,30 @@ from .results import RunResult
 from .scores import FORMULAS, HARDER, SCORES, RunScores
 from .stragglers import consensus, stragglers_at
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 COLUMNS = ("index", "class", "label", "straggler_frequency") + SCORES
 
 
-def frame(result: RunResult, data: Dataset, scores: RunScores | None = None) -> pd.DataFrame:
-    """The scores table of a run: `scores` (default: result.scores) beside the
-    straggler frequency of result's S(t*)."""
+def columns(result: RunResult, data: Dataset, scores: RunScores | None = None) -> dict[str, np.ndarray]:
+    """The scores table of a run, column by column (COLUMNS): `scores` (default:
+    result.scores) beside the straggler frequency of result's S(t*)."""
     scores = result.scores if scores is None else scores
     if scores is None:
         raise LookupError("this run has no difficulty scores (it was trained without them)")
     with warnings.catch_warnings():  # a point undetermined in every seed is NaN, said in the docs
         warnings.simplefilter("ignore", RuntimeWarning)
         means = {k: np.nanmean(scores.values[k].astype(np.float64), axis=0) for k in SCORES}
-    return pd.DataFrame({
-        "index": data.index_train.astype(np.int64), "class": data.classes_train.astype(np.int64),
-        "label": data.y_train.astype(np.int64),
-        "straggler_frequency": consensus(stragglers_at(result)).astype(np.float64), **means,
-    }, columns=list(COLUMNS))
+    return {"index": data.index_train.astype(np.int64), "class": data.classes_train.astype(np.int64),
+            "label": data.y_train.astype(np.int64),
+            "straggler_frequency": consensus(stragglers_at(result)).astype(np.float64), **means}
+
+
+def frame(result: RunResult, data: Dataset, scores: RunScores | None = None) -> "pd.DataFrame":
+    """`columns` as a pandas DataFrame (the Python API, the pages)."""
+    import pandas as pd
+    return pd.DataFrame(columns(result, data, scores), columns=list(COLUMNS))
 
 
 def sidecar(result: RunResult, scores: RunScores, comparison: dict | None = None) -> dict:
@@ -67,15 +75,39 @@ def write_scores(result: RunResult, data: Dataset, out: Path) -> dict:
     """scores.csv, scores.parquet and scores.json in `out`; returns the sidecar."""
     from .score_comparison import compare
     out = Path(out)
-    table = frame(result, data)
+    table = columns(result, data)
     meta = sidecar(result, result.scores, compare(table))
-    # 7 significant digits: what float32 per-seed values carry (scores.parquet keeps every bit)
-    atomic_write(out / "scores.csv", table.to_csv(index=False, lineterminator="\n", float_format="%.7g"))
+    atomic_write(out / "scores.csv", _csv(table))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     buf = io.BytesIO()
-    table.to_parquet(buf, index=False)
+    pq.write_table(pa.Table.from_arrays([_arrow(table[name]) for name in COLUMNS], names=list(COLUMNS)), buf)
     atomic_write(out / "scores.parquet", buf.getvalue())
     atomic_write(out / "scores.json", json.dumps(meta, indent=2))
     return meta
+
+
+def _arrow(values: np.ndarray):
+    """One column as an Arrow array straight from its buffer, NaN as null (as pandas'
+    to_parquet writes it); pa.array/pa.table would import pandas to inspect the input."""
+    import pyarrow as pa
+    values = np.ascontiguousarray(values)
+    kind = pa.int64() if values.dtype.kind in "iu" else pa.float64()
+    values = values.astype(np.int64 if kind == pa.int64() else np.float64, copy=False)
+    valid = np.isfinite(values) if kind == pa.float64() else np.ones(len(values), bool)
+    mask = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(kind, len(values), [mask, pa.py_buffer(values)], null_count=int((~valid).sum()))
+
+
+def _csv(table: dict[str, np.ndarray]) -> str:
+    """COLUMNS as CSV: integers as they are, floats to 7 significant digits (what
+    float32 per-seed values carry; scores.parquet keeps every bit), NaN as empty."""
+    def cells(values: np.ndarray) -> list[str]:
+        if values.dtype.kind in "iu":
+            return [str(v) for v in values.tolist()]
+        return ["" if v != v else f"{v:.7g}" for v in values.tolist()]
+    rows = zip(*(cells(table[name]) for name in COLUMNS))
+    return "\n".join([",".join(COLUMNS), *(",".join(row) for row in rows)]) + "\n"
 
 
 def summary_line(meta: dict) -> str:

@@ -24,6 +24,8 @@ from .environment import resolve_device
 from .geometry import DIVERGENCE_FACTOR, class_geometry, geometry_from_sums
 from .models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, has_manual_backward,
                      init_ensemble, tanh_via_sigmoid_, used_columns)
+from .optimizers import Adam, GradientDescent
+from .precision import check as check_precision, gemm_dtype, gemms, matmul_mode
 
 
 @dataclass
@@ -47,14 +49,15 @@ class EpochRecord:
     margin: torch.Tensor | None = None
 
 
-def make_optimizer(config: RunConfig, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-    """torch.optim on the stacked tensors: every update is elementwise, so this is
-    exactly R independent optimisers (the golden test checks it)."""
+def make_optimizer(config: RunConfig, params: list[torch.Tensor]):
+    """torch.optim's arithmetic on the stacked tensors (engine.optimizers): every
+    update is elementwise, so this is exactly R independent optimisers (the golden
+    test checks it)."""
     wd = config.weight_decay
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=wd, foreach=True)
+        return Adam(params, lr=config.lr, weight_decay=wd)
     mu = config.momentum if config.optimizer == "momentum" else 0.0
-    return torch.optim.SGD(params, lr=config.lr, momentum=mu, weight_decay=wd, foreach=True)
+    return GradientDescent(params, lr=config.lr, momentum=mu, weight_decay=wd)
 
 
 def sgd_order(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -72,6 +75,7 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     flagged from that epoch on and its later numbers are NaN; the others train on
     (seeds never mix), and the loop stops once every seed has diverged."""
     device = resolve_device(config.device)
+    check_precision(config.precision, device)
     seeds = list(config.seed_list if seeds is None else seeds)
     R, P = len(seeds), data.n_train
     include = np.ones(P, dtype=bool) if include is None else np.asarray(include, dtype=bool)
@@ -98,7 +102,9 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
         net = _Dense2(config, params, x, y, x_test, y_test, weight, n_included)
         for epoch in range(config.epochs + 1):
             last = epoch == config.epochs
-            numbers, wrong, grads = net.epoch(with_test=epoch % config.test_every == 0 or last, backward=not last)
+            with matmul_mode(config.precision, device):
+                numbers, wrong, grads = net.epoch(with_test=epoch % config.test_every == 0 or last,
+                                                  backward=not last)
             rec = watch(_record(epoch, seed_ids, numbers, wrong))
             rec.params, rec.margin = params, net.last_margin
             yield rec
@@ -115,7 +121,9 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     for epoch in range(config.epochs + 1):
         last = epoch == config.epochs
         with torch.set_grad_enabled(full_batch and not last):
-            logits, hidden = forward(config, params, x, data.image_shape)
+            with gemms(config.precision, device):
+                logits, hidden = forward(config, params, x, data.image_shape)
+            logits, hidden = logits.float(), hidden.float()  # precision: loss and geometry in float32
             per_point = F.cross_entropy(logits.reshape(-1, 2), y_rows, reduction="none").view(R, P)
             loss = (per_point * weight).sum(-1) / n_included
         with torch.no_grad():
@@ -123,7 +131,8 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
             train_error = (wrong * weight).sum(-1) / n_included
             geometry = class_geometry(hidden.detach(), onehot)
             if epoch % config.test_every == 0 or last:
-                test_logits, _ = forward(config, params, x_test, data.image_shape)
+                with gemms(config.precision, device):
+                    test_logits, _ = forward(config, params, x_test, data.image_shape)
                 test_error = (test_logits.argmax(-1) != y_test).float().mean(-1)
             else:
                 test_error = no_test
@@ -134,12 +143,13 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
         yield rec
         if last or rec.diverged.all():
             return
-        if full_batch:
-            loss.sum().backward()  # seeds are independent: d(sum)/d(theta_r) = dL_r/d(theta_r)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        else:
-            _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch)
+        with matmul_mode(config.precision, device):  # precision: backward's GEMMs (TF32 flags)
+            if full_batch:
+                loss.sum().backward()  # seeds are independent: d(sum)/d(theta_r) = dL_r/d(theta_r)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            else:
+                _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch, device)
 
 
 class _Divergence:
@@ -193,6 +203,12 @@ class _Dense2:
 
     Input pixels that are 0 for every point of a set (MNIST's borders: 115 of 784)
     add exactly 0 to z and get exactly 0 gradient, so the GEMMs skip them.
+
+    Precision bf16 (engine/precision.py): the three GEMMs take bfloat16 inputs, X
+    and X_test rounded once per run, W1^T and act'(z) g once per epoch, and sum in
+    float32; z is widened back to float32 as the bias is added, so everything
+    after the GEMMs (activation, loss, geometry, the update of the float32
+    weights) is as in fp32. One more buffer holds the bfloat16 products.
     The two class attributes switch these speed-ups off (benchmarks/ablation.py)."""
 
     skip_zero_pixels = True
@@ -220,6 +236,10 @@ class _Dense2:
         self.dw1t = torch.zeros(R, H, N, device=dev)  # dL/dW1^T; skipped pixels stay 0
         self.rhs = torch.empty(R, P, 3, device=dev)
         self.nan = torch.full((R,), float("nan"), device=dev)
+        self.lo = gemm_dtype(config.precision)  # None: float32 GEMMs
+        if self.lo is not None:
+            self.x, self.x_test = self.x.to(self.lo), self.x_test.to(self.lo)
+            self.lo_buf = torch.empty(R * H * max(P, P_test), dtype=self.lo, device=dev)
 
     @staticmethod
     def transposed_storage(w1: torch.Tensor) -> torch.Tensor:
@@ -236,7 +256,12 @@ class _Dense2:
         """act(X W1 + b1) for every seed, as (R, H, n), in h_buf."""
         R, N, H, _ = self.shape
         out = self.h_buf[: R * H * len(x)].view(R * H, len(x))
-        torch.addmm(self.params[1].detach().reshape(R * H, 1), self.first_layer_t(cols), x.T, out=out)
+        b1 = self.params[1].detach().reshape(R * H, 1)
+        if self.lo is None:
+            torch.addmm(b1, self.first_layer_t(cols), x.T, out=out)
+        else:  # bf16 GEMM into lo_buf, widened to float32 by the bias addition
+            z = torch.mm(self.first_layer_t(cols).to(self.lo), x.T, out=self.lo_buf[: R * H * len(x)].view(R * H, -1))
+            torch.add(b1, z, out=out)
         return self.act_(out).view(R, H, len(x))
 
     def margin(self, h: torch.Tensor) -> torch.Tensor:
@@ -279,7 +304,10 @@ class _Dense2:
             dz = torch.mul(self.derivative(h), gb, out=hsq)
         w2 = self.params[2].detach()
         v = w2[..., 1] - w2[..., 0]  # (R, H): dL/dh = g v
-        dw1t = torch.mm(dz.view(R * H, P), self.x).view(R, H, -1).mul_(v.unsqueeze(-1))
+        dz_gemm = dz.view(R * H, P)
+        if self.lo is not None:  # act'(z) g rounded to bf16 for the GEMM (db1 keeps the float32 sum)
+            dz_gemm = self.lo_buf[: R * H * P].view(R * H, P).copy_(dz_gemm)
+        dw1t = torch.mm(dz_gemm, self.x).view(R, H, -1).float().mul_(v.unsqueeze(-1))
         if self.cols is None:
             self.dw1t.copy_(dw1t)
         else:
@@ -293,7 +321,7 @@ class _Dense2:
         return ((d > 0) != self.y_test).float().mean(-1)
 
 
-def _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch):
+def _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch, device):
     """One pass over the included points in mini-batches of config.batch_size, a
     different shuffle per seed and per pass."""
     idx = np.flatnonzero(include)
@@ -301,8 +329,10 @@ def _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch):
     R = len(seeds)
     for start in range(0, len(idx), config.batch_size):
         batch = orders[:, start:start + config.batch_size]  # (R, B)
-        logits, _ = forward(config, params, x[batch], data.image_shape)
-        loss = F.cross_entropy(logits.reshape(-1, 2), y[batch].reshape(-1), reduction="none").view(R, -1).mean(-1)
+        with gemms(config.precision, device):
+            logits, _ = forward(config, params, x[batch], data.image_shape)
+        loss = F.cross_entropy(logits.float().reshape(-1, 2), y[batch].reshape(-1),
+                               reduction="none").view(R, -1).mean(-1)
         loss.sum().backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

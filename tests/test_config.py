@@ -24,6 +24,8 @@ BAD = [
     (dict(layer=2, depth=2), "layer", "depth-1"),
     (dict(momentum=1.0), "momentum", "[0, 1)"),
     (dict(activation="sigmoid"), "activation", "tanh"),
+    (dict(precision="fp16"), "precision", "one of fp32, bf16, tf32"),
+    (dict(precision="tf32", device="cpu"), "precision", "needs a CUDA GPU"),
 ]
 
 
@@ -49,10 +51,26 @@ def test_config_hash_is_stable_and_ignores_the_device():
     assert a.config_hash() != a.replace(lr=0.1).config_hash()
 
 
+def test_fp32_keeps_the_hashes_made_before_the_precision_option():
+    """Job reuse and caches key on these hashes: the default precision must not change them."""
+    import hashlib
+    from engine.jobs.queue import normalise
+    a = RunConfig(seeds=3)
+    # a config as hashed before the options added later (precision, score_epoch) existed
+    before = {k: v for k, v in a.to_dict().items() if k not in ("device", "precision", "score_epoch")}
+    assert a.config_hash() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    assert a.config_hash() != a.replace(precision="bf16").config_hash()
+    old_job = {k: v for k, v in a.to_dict().items() if k != "precision"}  # a stored config from before
+    assert normalise("run", old_job)[1] == normalise("run", a.to_dict())[1]
+    assert normalise("run", a.to_dict())[1] != normalise("run", a.replace(precision="bf16").to_dict())[1]
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--lr", "-1"], "--lr=-1.0 is not valid"),
     (["--dataset", "digits", "--n-train", "5000"], "digits has 1437 training points"),
     (["--labels", "0,1|2"], "--labels="),
+    (["--precision", "tf32", "--device", "cpu"], "tf32 needs a CUDA GPU"),
+    (["--precision", "bf17"], "--precision='bf17' is not valid"),
 ])
 def test_cli_exits_2_with_one_clear_line(tmp_path, args, needle):
     proc = subprocess.run([sys.executable, "-m", "engine", "run", "--out", str(tmp_path / "o"), "--epochs", "2",

@@ -77,3 +77,18 @@ def test_compare_orients_every_score_and_leaves_undetermined_points_out():
     both = df[["aum", "el2n"]].dropna()
     assert rho.loc["aum", "el2n"] == pytest.approx(spearmanr(both["aum"], both["el2n"]).statistic, abs=1e-12)
     assert rho.loc["confidence", "straggler_frequency"] < 0 < rho.loc["el2n", "straggler_frequency"]
+
+
+def test_ranks_and_spearman_equal_scipy_and_pandas_on_ties_and_nans():
+    """The run's path computes them without scipy and pandas (start-up): same numbers."""
+    import pandas as pd
+    from scipy.stats import rankdata
+    from engine.score_comparison import ranks, spearman
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 5, 400).astype(float)   # heavy ties, like forgetting counts
+    b = a + rng.normal(0, 2, 400)
+    b[rng.random(400) < 0.1] = np.nan             # undetermined points
+    assert np.array_equal(ranks(a), rankdata(a))
+    expected = pd.DataFrame({"a": a, "b": b}).corr(method="spearman").loc["a", "b"]
+    assert spearman(a, b) == pytest.approx(expected, abs=1e-12)
+    assert np.isnan(spearman(np.ones(10), np.arange(10.0)))  # a constant column: undefined, not 0

@@ -194,7 +194,8 @@ def test_config_hash_of_older_jobs_is_kept():
     c = RunConfig()
     old = c.to_dict()
     old.pop("device")
-    old.pop("score_epoch")  # a config written before the option existed
+    old.pop("score_epoch")  # a config written before the option existed (and precision, added later)
+    old.pop("precision")
     assert c.config_hash() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
     assert c.replace(score_epoch=5).config_hash() != c.config_hash()
 
@@ -208,7 +209,7 @@ def test_a_job_submitted_before_score_epoch_existed_is_still_reused(tmp_path, mo
     monkeypatch.setattr(queue, "refresh", lambda *a, **k: 0)  # no worker process
     store = Store(tmp_path / "store.sqlite")
     config = RunConfig(dataset="digits", n_train=64, epochs=2, seeds=1).to_dict()
-    old = {k: v for k, v in config.items() if k != "score_epoch"}  # as it was stored then
+    old = {k: v for k, v in config.items() if k not in ("score_epoch", "precision")}  # as stored then
     science = {**{k: v for k, v in old.items() if k != "device"}, "data_version": None}
     digest = hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:16]
     with store.write() as c:

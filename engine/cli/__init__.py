@@ -8,7 +8,7 @@ import os
 import sys
 
 from ..config import ConfigError
-from . import data, experiments, jobs, run
+from . import data, experiments, fidelity, jobs, run
 from .options import add_executor_options, add_run_options
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.register(sub)
     jobs.register(sub)
     experiments.register(sub)
+    fidelity.register(sub)
     return parser
 
 

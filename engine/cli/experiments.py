@@ -7,8 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..experiments.context import LocalContext, write_result
-from ..experiments.verdicts import HORIZON
+from ..config import HORIZON
 from .options import add_executor_options, add_run_options, config_from_args, executor_from_args
 from .progress import Progress
 
@@ -125,8 +124,8 @@ def _command(kind: str, dests: list[str]):
         check_output_folder(args.out)  # before the work, not after it
         device_kind(config_from_args(args))
         dataset_shape(config_from_args(args))
-        from ..experiments import JOB_KINDS, JOB_OPTIONS
-        from ..experiments.context import split
+        from ..experiments import JOB_KINDS, JOB_OPTIONS  # here, not at import: `engine run` never needs them
+        from ..experiments.context import LocalContext, split, write_result
         from ..jobs import executors
         cfg, _ = split(config, JOB_OPTIONS[kind])
         executors.check(executor, cfg)  # before any work, as a submit does

@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 
-from ..config import HASHED_WHEN_SET, ConfigError, RunConfig, canonical_labels
+from ..config import ConfigError, RunConfig, canonical_labels, science_options
 from ..environment import ROOT, gpu_count
 from ..sources import DatasetUnavailable
 from .store import ACTIVE, FINISHED, Store, StoreGone
@@ -162,11 +162,7 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
             config = {**config, "labels": canonical_labels(cfg.labels)}
         config, total = json.loads(json.dumps(config, sort_keys=True, default=list)), 0
     executors.check(executor, cfg)  # a cluster that cannot run it: refused now (e.g. cuda without GPUs)
-    # the device and the executor change where and how fast, not the results
-    science = {k: v for k, v in config.items() if k != "device"}
-    for name, default in HASHED_WHEN_SET.items():  # jobs submitted before these options existed still match
-        if science.get(name) == default:
-            science.pop(name)
+    science = science_options(config)  # the device and the executor change where and how fast, not the results
     if executor is not None:
         config["executor"] = executor
     # a replaced upload under the same name is other data: never reuse the old job

@@ -26,13 +26,14 @@ from urllib.parse import quote
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..curves import CURVES
 from ..environment import runs_dir
 from .store_errors import READ_ONLY_CAUSES, StoreError, StoreGone, store_error  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..results import RunResult
 
 ACTIVE = ("queued", "running")                          # a job's statuses: the one list
@@ -352,6 +353,7 @@ class Store:
     def metrics_frame(self, job_id: int) -> pd.DataFrame:
         """DataFrame[seed, epoch, loss, train_error, test_error, r_plus, r_minus, distance],
         by seed then epoch; NaN where not measured (test error between test epochs)."""
+        import pandas as pd  # here: a worker writes and never needs pandas (2 s of its start-up)
         with self.read() as c:
             rows = c.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id=?",
                              (int(job_id),)).fetchall()

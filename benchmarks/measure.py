@@ -76,26 +76,60 @@ def engine_inputs(data) -> tuple[torch.Tensor, torch.Tensor]:
     return x, x_test
 
 
-def gemm_seconds(R: int, H: int, x: torch.Tensor, x_test: torch.Tensor, reps: int = 2) -> float:
-    """Fastest time of the engine's three GEMMs, same shapes and layouts, alone:
-    the roofline an epoch cannot beat on this machine with this BLAS."""
+def epoch_gemms(R: int, H: int, x: torch.Tensor, x_test: torch.Tensor, precision: str = "fp32"):
+    """A function doing the engine's three GEMMs of one epoch, same shapes, layouts
+    and precision (engine.train._Dense2): float32 addmm, or bf16 products widened to
+    float32 by the bias addition, and dL/dz cast to bf16 for the weight gradient."""
+    from engine.precision import gemm_dtype
     (P, N), (P_test, N_test) = x.shape, x_test.shape
-    w, w_test, b = torch.randn(R * H, N) * 0.03, torch.randn(R * H, N_test) * 0.03, torch.zeros(R * H, 1)
-    buf = torch.empty(R * H * max(P, P_test))
+    dev, lo = x.device, gemm_dtype(precision)
+    w, w_test = torch.randn(R * H, N, device=dev) * 0.03, torch.randn(R * H, N_test, device=dev) * 0.03
+    b = torch.zeros(R * H, 1, device=dev)
+    buf = torch.empty(R * H * max(P, P_test), device=dev)
     z, z_test = buf[: R * H * P].view(R * H, P), buf[: R * H * P_test].view(R * H, P_test)
+    if lo is None:
+        def gemms():
+            torch.addmm(b, w, x.T, out=z)
+            torch.addmm(b, w_test, x_test.T, out=z_test)
+            torch.mm(z, x)
+        return gemms
+    x_lo, xt_lo = x.to(lo), x_test.to(lo)
+    lo_buf = torch.empty(R * H * max(P, P_test), dtype=lo, device=dev)
+    z_lo, zt_lo = lo_buf[: R * H * P].view(R * H, P), lo_buf[: R * H * P_test].view(R * H, P_test)
+
+    def gemms():
+        torch.add(b, torch.mm(w.to(lo), x_lo.T, out=z_lo), out=z)
+        torch.add(b, torch.mm(w_test.to(lo), xt_lo.T, out=zt_lo), out=z_test)
+        torch.mm(z_lo.copy_(z), x_lo).float()
+    return gemms
+
+
+def sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gemm_seconds(R: int, H: int, x: torch.Tensor, x_test: torch.Tensor, reps: int = 2,
+                 precision: str = "fp32") -> float:
+    """Fastest time of the engine's three GEMMs, same shapes, layouts and precision,
+    alone: the roofline an epoch cannot beat on this machine with this BLAS."""
+    from engine.precision import matmul_mode
+    gemms = epoch_gemms(R, H, x, x_test, precision)
     best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        torch.addmm(b, w, x.T, out=z)
-        torch.addmm(b, w_test, x_test.T, out=z_test)
-        torch.mm(z, x)
-        best = min(best, time.perf_counter() - start)
+    with matmul_mode(precision, x.device):
+        gemms()  # the first call of a shape and dtype sets up kernels: not timed
+        for _ in range(reps):
+            sync(x.device)
+            start = time.perf_counter()
+            gemms()
+            sync(x.device)
+            best = min(best, time.perf_counter() - start)
     return best
 
 
-def sgemm_rate(P: int = 8192, N: int = 784, cols: int = 400, reps: int = 5) -> float:
-    """FLOP/s of one (P x N) @ (N x cols) sgemm, fastest of `reps`."""
-    a, b = torch.randn(P, N), torch.randn(N, cols)
+def sgemm_rate(P: int = 8192, N: int = 784, cols: int = 400, reps: int = 5, dtype=torch.float32) -> float:
+    """FLOP/s of one (P x N) @ (N x cols) GEMM in `dtype`, fastest of `reps`."""
+    a, b = torch.randn(P, N).to(dtype), torch.randn(N, cols).to(dtype)
     a @ b
     best = float("inf")
     for _ in range(reps):
@@ -125,12 +159,12 @@ def short_run_peak(config: RunConfig, data, epochs: int = 2) -> float:
     return peak
 
 
-def case_engine(seeds: int, epochs: int, blocks: int, profile: bool = False) -> dict:
+def case_engine(seeds: int, epochs: int, blocks: int, profile: bool = False, precision: str = "fp32") -> dict:
     """Run-epochs/s of engine.train.train at R = seeds (MNIST, P = 8192, the paper's
     net, test error and geometry every epoch), its FLOP/s against the GEMM
-    roofline measured here."""
+    roofline measured here, in the same precision."""
     from engine.train import train
-    config = RunConfig(seeds=seeds, epochs=blocks * epochs + 3, device="cpu")
+    config = RunConfig(seeds=seeds, epochs=blocks * epochs + 3, device="cpu", precision=precision)
     data = prepare(config)
     P, N = data.x_train.shape
     x, x_test = engine_inputs(data)
@@ -143,9 +177,9 @@ def case_engine(seeds: int, epochs: int, blocks: int, profile: bool = False) -> 
         for _ in range(epochs):
             next(gen)
         engine_s.append((time.perf_counter() - start) / epochs)
-        roof_s.append(gemm_seconds(seeds, config.width, x, x_test))
+        roof_s.append(gemm_seconds(seeds, config.width, x, x_test, precision=precision))
     out = {
-        "seeds": seeds, "epochs_timed": blocks * epochs, "seconds_per_epoch": min(engine_s),
+        "seeds": seeds, "precision": precision, "epochs_timed": blocks * epochs, "seconds_per_epoch": min(engine_s),
         "block_seconds": engine_s, "run_epochs_per_s": seeds / min(engine_s),
         "gemm_seconds_per_epoch": min(roof_s), "gemm_columns": [x.shape[1], x_test.shape[1]],
         "flops_per_epoch": gemm_flops(seeds, config.width, P, x.shape[1], len(x_test), x_test.shape[1]),
@@ -176,29 +210,83 @@ def profile_epochs(gen, epochs: int) -> dict:
         "readout + class sums (bmm)": ("aten::bmm", "aten::baddbmm"),
     }
     seconds = {g: sum(ops.get(k, 0.0) for k in keys) for g, keys in groups.items()}
-    seconds["optimizer step"] = sum(e.cpu_time_total for e in events if e.key.startswith("Optimizer.step")) / 1e6 / epochs
+    # engine.optimizers: torch's foreach kernels (torch.optim's own step has the same ones)
+    seconds["optimizer step"] = sum(v for k, v in ops.items() if k.startswith("aten::_foreach_"))
     seconds["other elementwise + overhead"] = wall / epochs - sum(seconds.values())
     top = sorted(ops.items(), key=lambda kv: -kv[1])[:12]
     return {"seconds_per_epoch": wall / epochs, "groups": seconds, "top_ops": top}
 
 
-def case_memory(seeds: int) -> dict:
+def case_memory(seeds: int, precision: str = "fp32") -> dict:
     """Peak resident memory of training R seeds, per seed: (peak at R - peak at 1) /
     (R - 1), so that what all seeds share (the inputs, the engine's copies of them
     without the zero pixels) is not counted per seed; and engine.memory's estimate.
     Run with MALLOC_MMAP_THRESHOLD_ set (benchmarks/run.py does) so that freed
     buffers go back to the system and the resident set follows the live tensors."""
     from engine.memory import estimate_bytes, per_seed_bytes
-    config = RunConfig(seeds=seeds, device="cpu")
+    config = RunConfig(seeds=seeds, device="cpu", precision=precision)
     data = prepare(config)
     (P, N), n_test = data.x_train.shape, len(data.x_test)
     peak1 = short_run_peak(config.replace(seeds=1), data)
     peak = short_run_peak(config, data) if seeds > 1 else peak1
     return {"seeds": seeds, "peak_bytes": peak, "peak_bytes_one_seed": peak1,
             "peak_bytes_per_seed": (peak - peak1) / (seeds - 1) if seeds > 1 else float("nan"),
-            "estimate_bytes": estimate_bytes(P, N, config.width, config.depth, seeds, n_test),
-            "estimate_bytes_per_seed": per_seed_bytes(P, N, config.width, config.depth, n_test),
+            "estimate_bytes": estimate_bytes(P, N, config.width, config.depth, seeds, n_test, precision=precision),
+            "estimate_bytes_per_seed": per_seed_bytes(P, N, config.width, config.depth, n_test,
+                                                      precision=precision),
             "mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_")}
+
+
+def case_scores(seeds: int, epochs: int, blocks: int, run_epochs: int = 300) -> dict:
+    """What the difficulty scores (engine.scores) cost: the engine's epoch at R seeds
+    (MNIST, P = 8192) without and with the accumulator's update, side by side in one
+    process, blocks interleaved (fastest block counts); plus the one-off EL2N/GraNd
+    read at the score epoch; and their ratio for a whole `run_epochs`-epoch run."""
+    from engine import grand
+    from engine.scores import ScoreAccumulator
+    from engine.train import train
+    config = RunConfig(seeds=seeds, epochs=blocks * epochs + 4, device="cpu")
+    data = prepare(config)
+    plain, scored = train(config, data), train(config, data)
+    acc = ScoreAccumulator(config.replace(score_epoch=config.epochs), data, config.seed_list)  # read at the end
+    next(plain), next(plain)  # set-up (epoch 0) and one warm step, as case_engine
+    for _ in range(2):
+        acc.update(next(scored))
+    times = {"without": [], "with": [], "update": []}
+    for _ in range(blocks):
+        start = time.perf_counter()
+        for _ in range(epochs):
+            next(plain)
+        times["without"].append((time.perf_counter() - start) / epochs)
+        start, update = time.perf_counter(), 0.0
+        for _ in range(epochs):
+            rec = next(scored)
+            t = time.perf_counter()
+            acc.update(rec)
+            update += time.perf_counter() - t
+        times["with"].append((time.perf_counter() - start) / epochs)
+        times["update"].append(update / epochs)
+    rec = next(scored)
+    acc.update(rec)
+    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    once = []
+    for _ in range(3):  # EL2N is one elementwise pass; GraNd one forward in closed form
+        start = time.perf_counter()
+        grand.grand(config, rec.params, x, y, data.image_shape)
+        once.append(time.perf_counter() - start)
+    without, with_ = min(times["without"]), min(times["with"])
+    acc_bytes = sum(t.numel() * t.element_size() for t in (acc.part, acc.total, acc.n_correct, acc.forgotten,
+                                                           acc.streak, acc.was_correct, acc.shift))
+    P = data.n_train
+    return {"seeds": seeds, "n_train": P, "epochs_per_block": epochs, "blocks": blocks,
+            "seconds_per_epoch_without": without, "seconds_per_epoch_with": with_,
+            "block_seconds": times, "epoch_ratio": with_ / without, "grand_once_seconds": min(once),
+            # the accumulator's own time per epoch, timed alone: less noisy than the difference
+            "update_seconds": min(times["update"]), "update_ratio": 1 + min(times["update"]) / without,
+            "run_epochs": run_epochs,
+            "run_ratio": (run_epochs * with_ + min(once)) / (run_epochs * without),
+            "accumulator_bytes": acc_bytes, "accumulator_bytes_per_seed_and_point": acc_bytes / (seeds * P),
+            "grand_method": grand.method(config)}
 
 
 def case_naive(seeds: int, epochs: int) -> dict:
@@ -212,6 +300,39 @@ def case_naive(seeds: int, epochs: int) -> dict:
     out["flops_per_epoch"] = 2 * N * config.width * (6 * P + len(data.x_test))
     out["flops_per_s"] = out["flops_per_epoch"] / out["seconds_per_epoch"]
     return out
+
+
+def case_side_by_side(seeds: int, epochs: int, blocks: int, precisions: list[str]) -> dict:
+    """The naive baseline (one seed) and the engine at R = seeds in each precision,
+    in ONE process, block by block in turn, the fastest block of each counting: on a
+    shared machine a busy spell slows all of them alike, so the ratios hold even
+    when the absolute rates do not."""
+    from engine.train import train
+    from .naive import NaiveRun
+    config = RunConfig(seeds=seeds, epochs=blocks * epochs + 3, device="cpu")
+    data = prepare(config)
+    naive = NaiveRun(config, data, 0)
+    naive.measure()
+    gens = {}
+    for p in precisions:
+        gens[p] = train(config.replace(precision=p), data)
+        next(gens[p]), next(gens[p])  # set-up and one warm epoch
+    best = {"naive": float("inf"), **{p: float("inf") for p in precisions}}
+    for _ in range(blocks):
+        start = time.perf_counter()
+        for _ in range(epochs):
+            naive.step()
+            naive.measure()
+        best["naive"] = min(best["naive"], (time.perf_counter() - start) / epochs)
+        for p, gen in gens.items():
+            start = time.perf_counter()
+            for _ in range(epochs):
+                next(gen)
+            best[p] = min(best[p], (time.perf_counter() - start) / epochs)
+    rate = {"naive": 1 / best["naive"], **{p: seeds / best[p] for p in precisions}}
+    return {"seeds": seeds, "epochs_per_block": epochs, "blocks": blocks, "threads": torch.get_num_threads(),
+            "seconds_per_epoch": best, "run_epochs_per_s": rate,
+            "vs_naive": {p: rate[p] / rate["naive"] for p in precisions}}
 
 
 def case_tsne(n_points: int = 8192) -> dict:
@@ -247,26 +368,42 @@ def main(argv=None) -> int:
     e.add_argument("--epochs", type=int, default=5, help="epochs per timed block")
     e.add_argument("--blocks", type=int, default=4)
     e.add_argument("--profile", action="store_true")
+    e.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     n = sub.add_parser("naive")
     n.add_argument("--seeds", type=int, default=3)
     n.add_argument("--epochs", type=int, default=20)
+    sc = sub.add_parser("scores")
+    sc.add_argument("--seeds", type=int, default=20)
+    sc.add_argument("--epochs", type=int, default=3, help="epochs per timed block")
+    sc.add_argument("--blocks", type=int, default=5)
     m = sub.add_parser("memory")
     m.add_argument("--seeds", type=int, required=True)
+    m.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    sbs = sub.add_parser("side")
+    sbs.add_argument("--seeds", type=int, default=20)
+    sbs.add_argument("--epochs", type=int, default=2, help="epochs per block")
+    sbs.add_argument("--blocks", type=int, default=8)
+    sbs.add_argument("--precisions", default="fp32,bf16")
     sub.add_parser("tsne")
     sub.add_parser("sgemm")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.case == "engine":
-        out = case_engine(a.seeds, a.epochs, a.blocks, a.profile)
+        out = case_engine(a.seeds, a.epochs, a.blocks, a.profile, a.precision)
+    elif a.case == "scores":
+        out = case_scores(a.seeds, a.epochs, a.blocks)
     elif a.case == "memory":
-        out = case_memory(a.seeds)
+        out = case_memory(a.seeds, a.precision)
     elif a.case == "naive":
         out = case_naive(a.seeds, a.epochs)
+    elif a.case == "side":
+        out = case_side_by_side(a.seeds, a.epochs, a.blocks, a.precisions.split(","))
     elif a.case == "tsne":
         out = case_tsne()
     else:
-        out = {"sgemm_8192x784x400_flops_per_s": sgemm_rate()}
+        out = {"sgemm_8192x784x400_flops_per_s": sgemm_rate(),
+               "bf16_8192x784x400_flops_per_s": sgemm_rate(dtype=torch.bfloat16)}
     out["machine"] = machine()
     json.dump(out, sys.stdout)
     print()

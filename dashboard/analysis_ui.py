@@ -174,12 +174,13 @@ def table(df, name: str, key: str, label: str = "Table as CSV", **kw) -> None:
 
 
 def experiment(store, kind: str, config: dict, what: str, key: str, button: str = "Launch",
-               hints: dict | None = None) -> dict | None:
+               hints: dict | None = None, executor: dict | None = None) -> dict | None:
     """The job of `kind` with exactly this config: returns it when done. Otherwise a
     launch button (nothing matching yet) under its estimate (engine.experiments.estimate,
     every phase counted; `hints` what only the page knows, e.g. a cached map), or live
     progress polled every POLL_S while it runs (the page reruns once it ends); a failed
-    one shows its error and can be relaunched."""
+    one shows its error and can be relaunched. `executor` (dashboard.executor_ui): where
+    a launched job trains; None: here."""
     jobs = jv.list_jobs(store, kind)
     job = matching_job(jobs, config)
     if job is not None and job["status"] == "done":
@@ -194,7 +195,8 @@ def experiment(store, kind: str, config: dict, what: str, key: str, button: str 
         if st.button(button, key=f"launch-{key}", type="primary"):
             from engine.jobs import queue
             try:
-                queue.submit(kind, config, store=store)  # a failed one is rerun under its id
+                from dashboard.executor_ui import with_executor
+                queue.submit(kind, with_executor(config, executor), store=store)  # a failed one reruns under its id
                 jv.refresh(store)
             except Exception as e:  # a bad option, a missing dataset: a message, not a traceback
                 st.error(f"Could not start the {kind} job: {e}")

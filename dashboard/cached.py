@@ -165,3 +165,21 @@ def input_map_cached(store, job: dict, config: dict) -> bool:
     from engine.experiments.embedding import map_is_cached
     cfg, opts = split(config, JOB_OPTIONS["embed"])
     return map_is_cached(cfg, run_data(store, job)[1], opts)
+@st.cache_data(max_entries=8, show_spinner="Reading the scores…")
+def _scores(path: str, job_id: int, stamp: tuple):
+    from engine.score_comparison import compare
+    from engine.score_table import frame, sidecar
+    stored = views.scores(_store(path), job_id)
+    if stored is None:
+        return None, None, None
+    result, data, _ = _run_data(path, job_id, stamp)
+    table = frame(result, data, stored)
+    comparison = compare(table)
+    return table, comparison, sidecar(result, stored, comparison)
+
+
+def scores(store, job: dict) -> tuple:
+    """(scores table, comparison, scores.json dict) of a run; Nones when the job has no
+    stored scores (it ran before they were recorded)."""
+    return _scores(str(store.path), int(job["id"]), _key(job))
+

@@ -64,6 +64,12 @@ def _eps_band(fig, band, rows_cols=None, label: bool = True) -> None:
                            showarrow=False, yanchor="bottom", font=dict(color="grey"))
 
 
+def present_phi(summary: dict) -> list:
+    """φ of the seeds whose inversion is present (report.summary)."""
+    inv = summary["inversion"]
+    return [p for p, ok in zip(inv["phi"]["per_seed"], inv.get("present", [])) if ok and p is not None]
+
+
 def phi_band(phi) -> tuple[float, float] | None:
     """[mean - std, mean + std] of φ per seed (None without finite values)."""
     phi = np.asarray([p for p in (phi or []) if p is not None], dtype=float)
@@ -133,8 +139,9 @@ def map_figure(rows: pd.DataFrame, space: str = "inputs", height: int = 560) -> 
 
 
 def distance_figure(rows: pd.DataFrame, test: dict, space: str = "inputs", height: int = 320) -> go.Figure:
-    """Distance to the centre of the own class in the map: stragglers vs the rest
-    (probability densities) with the one-sided Mann-Whitney p-value."""
+    """Distance to the centre of the own class, measured in the input space or the
+    hidden layer (the map only draws): stragglers vs the rest (probability
+    densities) with the one-sided Mann-Whitney p-value."""
     col = "hidden_distance" if space == "hidden" else "distance"
     strag = rows["straggler"].astype(bool)
     fig = go.Figure()
@@ -144,7 +151,9 @@ def distance_figure(rows: pd.DataFrame, test: dict, space: str = "inputs", heigh
     p = test.get("p")
     text = f"Mann–Whitney (stragglers farther): p = {p:.2g}" if p is not None and np.isfinite(p) else "p: n/a"
     fig.update_layout(barmode="overlay")
-    return layout(fig, title=text, x="distance to the class centre (map units)", y="density", height=height)
+    where = test.get("space") or ("the hidden layer" if space == "hidden" else "the input space")
+    return layout(fig, title=text, x=f"distance to the class centre in {where} (not on the map)", y="density",
+                  height=height)
 
 
 # --- pruning -----------------------------------------------------------------------------------
@@ -202,13 +211,17 @@ def prune_figure(curves: list[dict], variants: list[str] | None = None, height: 
 
 
 def prune_table(variants: dict) -> pd.DataFrame:
-    """One row per variant: removed points, seeds with an inversion, final errors."""
+    """One row per variant: removed points, seeds with an inversion and every seed's
+    state (undetermined: still moving at the horizon), epochs trained, final errors."""
+    from .figures_dynamics import state_text
     rows = []
     for name, v in variants.items():
         pres = v.get("inversion_present", [])
         rows.append({"variant": variant_label(name), "key": name,
                      "removed (mean)": float(np.mean(v.get("n_removed", [0]))),
                      "inversion in": f"{sum(bool(p) for p in pres)}/{len(pres)} seeds",
+                     "seeds": state_text(v["states"]) if v.get("states") else "",
+                     "epochs": v.get("epochs"),
                      "inversion fraction": float(np.mean(pres)) if pres else float("nan"),
                      "final ε_tr": float(np.nanmean(np.asarray(v.get("final_train_error", [np.nan]), float))),
                      "final ε_test": float(np.nanmean(np.asarray(v.get("final_test_error", [np.nan]), float)))})
@@ -292,9 +305,11 @@ def sweep_test_figure(points: list[dict], sigmas: list, rows: list[dict] | None 
 
 # --- stability and scaling -------------------------------------------------------------------------
 
-def z_figure(points: list[dict], best: dict | None = None, height: int = 360) -> go.Figure:
-    """Fig. 2d: z-score of the overlap of S(t(ε)) across seeds vs ε, its maximum marked;
-    below, the mean overlap ⟨M⟩ against the hypergeometric null ⟨M̂⟩."""
+def z_figure(points: list[dict], best: dict | None = None, at_phi: dict | None = None,
+             height: int = 360) -> go.Figure:
+    """Fig. 2d: z-score of the overlap of S(t(ε)) across seeds vs ε, its maximum marked
+    and z at ε = mean φ (the inversion) marked; below, the mean overlap ⟨M⟩ against the
+    hypergeometric null ⟨M̂⟩."""
     df = pd.DataFrame(points).sort_values("epsilon")
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
     fig.add_trace(go.Scatter(x=df["epsilon"], y=df["z"].map(_num), mode="lines+markers", name="z",
@@ -304,6 +319,10 @@ def z_figure(points: list[dict], best: dict | None = None, height: int = 360) ->
                                  marker=dict(symbol="star", size=15, color=OKABE_ITO[1],
                                              line=dict(color="black", width=1)),
                                  text=[f"ε={best['epsilon']:.3g}"], textposition="bottom center"), row=1, col=1)
+    if at_phi and at_phi.get("epsilon") is not None and math.isfinite(_num(at_phi.get("z"))):
+        fig.add_trace(go.Scatter(x=[at_phi["epsilon"]], y=[at_phi["z"]], mode="markers", name="ε = mean φ (t*)",
+                                 meta="phi", marker=dict(symbol="diamond", size=12, color="grey",
+                                                         line=dict(color="black", width=1))), row=1, col=1)
     fig.add_trace(go.Scatter(x=df["epsilon"], y=df["overlap_mean"].map(_num), mode="lines+markers", name="⟨M⟩ overlap",
                              line=dict(color=OKABE_ITO[2]), meta="overlap"), row=2, col=1)
     fig.add_trace(go.Scatter(x=df["epsilon"], y=df["null_mean"].map(_num), mode="lines", name="⟨M̂⟩ null",
@@ -327,7 +346,15 @@ def stability_caption(result: dict, seeds: int) -> str:
     else:
         head = f"z undefined ({why}) at every ε"
     z_star = f"z = {fmt_num(at['z'])}" if math.isfinite(_num(at.get("z"))) else f"z undefined ({why})"
-    return f"{head}; at t*: {z_star}."
+    phi = result.get("phi") or {}
+    if phi.get("epsilon") is None:
+        at_phi = "ε = mean φ: undetermined (no seed with an inversion)"
+    else:
+        z_phi = f"z = {fmt_num(phi['z'])}" if math.isfinite(_num(phi.get("z"))) else f"z undefined ({why})"
+        at_phi = (f"at ε = mean φ = {fmt_num(phi['epsilon'], '.3g')}: {z_phi} (the grid's next ε is "
+                  f"×{fmt_num(phi.get('resolution'), '.3f')} away; the maximum lies at "
+                  f"{fmt_num(phi.get('best_within'), '.2f')} φ)")
+    return f"{head}; {at_phi}; at each seed's own t*: {z_star}."
 
 
 def matrix_from_rows(rows: list[dict]) -> tuple[np.ndarray, list[int]]:
@@ -349,15 +376,18 @@ def overlap_figure(M, seeds, title: str = "", height: int = 380) -> go.Figure:
 
 
 def phi_figure(result: dict, height: int = 380) -> go.Figure:
-    """Fig. 3b: φ (mean ± std over seeds) against P with the fit of Eq. 12,
-    φ(P) = φ∞ [1 − (P/P0)^(−γ)], and φ∞ ± its bootstrap error."""
+    """Fig. 3b: φ (mean ± sd over the seeds with an inversion) against P with the
+    SEM-weighted fit of Eq. 12, φ(P) = φ∞ [1 − (P/P0)^(−γ)], and φ∞ ± 2σ (the
+    paper's boxes; σ = max(bootstrap, fit standard error))."""
     from engine.experiments.scaling import phi_law
     pts = pd.DataFrame(result.get("points", []))
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=pts["n_train"], y=pts["phi_mean"], mode="markers", name="φ (mean ± std)", meta="data",
+    pts = pts.astype({c: float for c in ("phi_mean", "phi_std") if c in pts})  # None: no seed with an inversion
+    fig.add_trace(go.Scatter(x=pts["n_train"], y=pts["phi_mean"], mode="markers", meta="data",
+                             name="φ, mean ± 1σ (sd over the seeds with an inversion)",
                              error_y=dict(type="data", array=pts["phi_std"]), marker=dict(color=DATA_COLOUR, size=9)))
     phi_inf, P0, gamma = (_num(result.get(k)) for k in ("phi_inf", "P0", "gamma"))
-    err = _num(result.get("phi_inf_err"))
+    err = 2 * _num(result.get("phi_inf_err"))  # the paper's boxes are 2 sigma
     if all(np.isfinite([phi_inf, P0, gamma])):
         P = np.geomspace(max(P0 * 1.01, pts["n_train"].min() / 2), pts["n_train"].max() * 4, 200)
         fig.add_trace(go.Scatter(x=P, y=phi_law(P, phi_inf, P0, gamma), mode="lines", name="Eq. 12 fit", meta="fit",
@@ -365,7 +395,7 @@ def phi_figure(result: dict, height: int = 380) -> go.Figure:
         if np.isfinite(err):
             fig.add_hrect(y0=phi_inf - err, y1=phi_inf + err, fillcolor=alpha(FIT_COLOUR, 0.15), line_width=0)
         fig.add_hline(y=phi_inf, line=dict(color=FIT_COLOUR, dash="dash"),
-                      annotation_text=f"φ∞ = {phi_inf:.4f}" + (f" ± {err:.4f}" if np.isfinite(err) else ""),
+                      annotation_text=f"φ∞ = {phi_inf:.4f}" + (f" ± {err:.4f} (2σ)" if np.isfinite(err) else ""),
                       annotation_position="bottom right")
     # a fit that ran to its bound (φ∞ far above the data) must not flatten the data
     top = float(np.nanmax(pts["phi_mean"] + pts["phi_std"])) if len(pts) else 1.0
@@ -377,7 +407,7 @@ def phi_figure(result: dict, height: int = 380) -> go.Figure:
 
 
 def grid_figure(grid: list[dict], height: int = 340) -> go.Figure:
-    """Fig. 3e: φ∞ on the depth × width grid (text: φ∞ ± error)."""
+    """Fig. 3e: φ∞ on the depth × width grid (text: φ∞ ± 2σ, the paper's boxes)."""
     g = pd.DataFrame(grid)
     depths, widths = sorted(g["depth"].unique()), sorted(g["width"].unique())
     z = np.full((len(depths), len(widths)), np.nan)
@@ -385,7 +415,7 @@ def grid_figure(grid: list[dict], height: int = 340) -> go.Figure:
     for r in g.itertuples(index=False):
         i, j = depths.index(r.depth), widths.index(r.width)
         z[i, j] = _num(r.phi_inf)
-        err = _num(r.phi_inf_err)
+        err = 2 * _num(r.phi_inf_err)  # 2 sigma, as the paper's boxes
         text[i, j] = f"{z[i, j]:.3f}" + (f"±{err:.3f}" if np.isfinite(err) else "") if np.isfinite(z[i, j]) else "n/a"
     fig = go.Figure(go.Heatmap(z=z, x=[str(w) for w in widths], y=[str(d) for d in depths], text=text,
                                texttemplate="%{text}", colorscale="Cividis", colorbar=dict(title="φ∞"), meta="grid"))
@@ -397,7 +427,8 @@ def phi_caption(result: dict) -> str:
     phi_inf, err, P0, gamma = (_num(result.get(k)) for k in ("phi_inf", "phi_inf_err", "P0", "gamma"))
     if not np.isfinite(phi_inf):
         return "Eq. 12 could not be fitted to these sizes: try more sizes P, spread over a wider range."
-    text = f"φ∞ = {phi_inf:.4f} ± {err:.4f}, P0 = {P0:.3g}, γ = {gamma:.3g}."
+    text = (f"φ∞ = {phi_inf:.4f} ± {err:.4f} (1σ; ± {2 * err:.4f} at 2σ, the paper's boxes), P0 = {P0:.3g}, "
+            f"γ = {gamma:.3g}. σ is the larger of the bootstrap over seeds and the fit's standard error.")
     top = max((_num(p.get("phi_mean")) for p in result.get("points", [])), default=float("nan"))
     if phi_inf >= 0.999 or (np.isfinite(top) and phi_inf > 3 * top):
         text += " The fit ran to its bound (φ∞ far above the measured φ): these sizes do not constrain it yet."

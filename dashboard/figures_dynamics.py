@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from engine.geometry import METRICS, inversion
+from engine.geometry import METRICS, STATES, inversion
 
 from .style import INVERSION_BAND, METRIC_STYLE, OKABE_ITO, alpha, layout
 
@@ -66,33 +66,38 @@ def pick_epochs(epochs, max_points: int = MAX_POINTS, log: bool = False) -> np.n
 
 
 def inversion_stats(frame: pd.DataFrame) -> dict | None:
-    """The inversion of what was recorded so far, seed by seed (engine.geometry.inversion
-    on the partial curves): mean t* per metric over seeds, the fraction of seeds whose
-    curves have turned, phi per seed. None without at least three epochs."""
-    if frame.empty or frame["epoch"].nunique() < 3:
+    """The verdict of what was recorded so far, seed by seed (engine.geometry.inversion
+    on the partial curves): the states and their counts, the mean t* per metric over
+    the seeds whose inversion is present (None where no such curve turned), the
+    fraction of seeds present, phi per present seed. None before the first epoch (a
+    seed with fewer epochs than engine.geometry.MIN_EPOCHS is undetermined, or
+    diverged: a run that blew up at epoch 1 is judged too)."""
+    if frame.empty:
         return None
     curves = {m: wide(frame, m) for m in METRICS}
-    err = wide(frame, "train_error")
+    err, loss = wide(frame, "train_error"), wide(frame, "loss")
     epochs = err.index.to_numpy()
     invs = []
     for seed in err.columns:
-        c = {m: curves[m][seed].to_numpy() for m in METRICS}
         e = err[seed].to_numpy()
-        if np.isfinite(e).sum() < 3:
+        if not np.isfinite(e).any():
             continue
-        invs.append(inversion(c, e))
+        invs.append(inversion({m: curves[m][seed].to_numpy() for m in METRICS}, e, loss[seed].to_numpy()))
     if not invs:
         return None
-    t_star = {m: float(np.mean([epochs[i.t_star[m]] for i in invs])) for m in METRICS}
-    present = float(np.mean([i.present for i in invs]))
-    return {"t_star": t_star, "present_fraction": present, "phi": [i.phi for i in invs],
-            "band": (min(t_star.values()), max(t_star.values())), "seeds": len(invs)}
+    present = [i for i in invs if i.present]
+    t_star = {m: _mean_or_none([epochs[i.t_star[m]] for i in present if i.t_star[m] is not None]) for m in METRICS}
+    known = [t for t in t_star.values() if t is not None]
+    return {"t_star": t_star, "present_fraction": len(present) / len(invs), "phi": [i.phi for i in present],
+            "states": {s: sum(i.state == s for i in invs) for s in STATES},
+            "more_epochs": max([i.more_epochs for i in invs if i.more_epochs is not None], default=None),
+            "band": (min(known), max(known)) if known else None, "seeds": len(invs)}
 
 
 def band_of(stats: dict | None, min_fraction: float = 0.5) -> tuple[float, float] | None:
-    """The grey band [min, max of the mean t* of R+, R-, D] once the curves have
-    turned in at least `min_fraction` of the seeds; None before."""
-    if stats is None or stats["present_fraction"] < min_fraction:
+    """The grey band [min, max of the mean t* of R+, R-, D over the seeds with an
+    inversion] once at least `min_fraction` of the seeds show one; None before."""
+    if stats is None or stats["band"] is None or stats["present_fraction"] < min_fraction:
         return None
     return stats["band"]
 
@@ -113,14 +118,27 @@ def has_inversion(summary: dict, min_fraction: float = 0.5) -> bool:
     return inverted_fraction(summary) >= min_fraction
 
 
-def summary_band(summary: dict) -> tuple[float, float]:
-    """The grey band of a finished run from its summary (store.summary / report.summary)."""
-    means = mean_t_star(summary)
-    return min(means.values()), max(means.values())
+def summary_band(summary: dict) -> tuple[float, float] | None:
+    """The grey band of a finished run from its summary (store.summary / report.summary):
+    over the seeds with an inversion, None if there is none."""
+    known = [t for t in mean_t_star(summary).values() if t is not None]
+    return (min(known), max(known)) if known else None
 
 
 def mean_t_star(summary: dict) -> dict:
-    return {m: float(np.mean(summary["inversion"]["t_star"][m])) for m in METRICS}
+    """metric -> mean t* over the seeds whose inversion is present (None: no such curve turned)."""
+    inv = summary["inversion"]
+    present = inv.get("present", [True] * len(summary["seeds"]))
+    return {m: _mean_or_none([t for t, p in zip(inv["t_star"][m], present) if p and t is not None]) for m in METRICS}
+
+
+def state_text(states: dict) -> str:
+    """'present 18, undetermined 2' (the states that occur, in engine.geometry's order)."""
+    return ", ".join(f"{s} {states[s]}" for s in STATES if states.get(s)) or "no seeds"
+
+
+def _mean_or_none(values) -> float | None:
+    return float(np.mean(values)) if len(values) else None
 
 
 # --- traces ---------------------------------------------------------------------------------
@@ -255,8 +273,8 @@ def overlay_figure(frames: dict, summaries: dict, x_mode: str = "epoch", max_poi
                 x, y = epochs, stats.loc[epochs, "mean"].to_numpy()
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=colour, width=2), name=label,
                                      legendgroup=label, showlegend=col == 1, meta="mean"), row=1, col=col)
-            if summ is not None and has_inversion(summ):  # no t* to mark where the curves never turned
-                t = mean_t_star(summ)[metric]
+            t = mean_t_star(summ)[metric] if summ is not None and has_inversion(summ) else None
+            if t is not None:  # a marker only where that curve turned, in a run with an inversion
                 te = int(round(t))
                 ty = stats["mean"].get(te, np.nan)
                 tx = err.get(te, np.nan) if x_mode == "error" else t
@@ -266,8 +284,9 @@ def overlay_figure(frames: dict, summaries: dict, x_mode: str = "epoch", max_poi
                                          legendgroup=label, showlegend=False, meta="t_star", hovertemplate=hover),
                               row=1, col=col)
             fig.update_yaxes(title_text=METRIC_STYLE[metric][1], row=1, col=col)
-        if summ is not None and has_inversion(summ):
-            lo, hi = summary_band(summ)
+        band = summary_band(summ) if summ is not None and has_inversion(summ) else None
+        if band is not None:
+            lo, hi = band
             # each run's band in its colour, labelled with its job number when runs are overlaid
             tag = dict(label=label.split(" · ")[0], colour=colour, label_y=1 - 0.08 * k) if len(frames) > 1 else {}
             if x_mode == "error":
@@ -296,7 +315,7 @@ def overlay_caption(summaries: dict, x_mode: str = "epoch") -> str:
     none = [f"{label.split(' · ')[0]} ({inverted_fraction(s):.0%} of its seeds)" for label, s in summaries.items()
             if not has_inversion(s)]
     if none:
-        text += (f" No inversion in {', '.join(none)}: fewer than half of the seeds turned, so no t* and no band "
+        text += (f" No inversion in {', '.join(none)}: fewer than half of the seeds show one, so no t* and no band "
                  "are drawn for " + ("them." if len(none) > 1 else "it."))
     if x_mode == "error":
         text += " x: the mean training error ε at each epoch, growing to the right (training goes right to left)."
@@ -346,20 +365,25 @@ def initial_final_figure(frames: dict, height: int = 380) -> go.Figure:
 # --- tables ---------------------------------------------------------------------------------
 
 def phi_table(summaries: dict) -> pd.DataFrame:
-    """One row per job: phi (mean, std over seeds), mean t* per metric, how many seeds
-    show an inversion, stragglers per seed, consensus stragglers, final errors."""
+    """One row per job: the seeds' states, phi (mean, std over the seeds with an
+    inversion, and how many), mean t* per metric over them, stragglers per seed,
+    consensus stragglers, final errors. "undetermined" (None) where no seed has one."""
     rows = []
     for label, s in summaries.items():
         inv, st_ = s["inversion"], s["stragglers"]
         t = mean_t_star(s)
+        counts = [c for c in st_["count"] if c is not None]
+        states = inv.get("states") or {"present": sum(inv["present"])}
         rows.append({
             "job": label,
+            "inversion": state_text(states),
             "φ mean": inv["phi"]["mean"], "φ std": inv["phi"]["std"],
+            "φ over": f"{sum(inv['present'])}/{len(inv['present'])} seeds",
             "t*(R₊)": t["r_plus"], "t*(R₋)": t["r_minus"], "t*(D)": t["distance"],
             "inversion in": f"{sum(inv['present'])}/{len(inv['present'])} seeds",
-            "stragglers per seed": float(np.mean(st_["count"])),
+            "stragglers per seed": float(np.mean(counts)) if counts else None,
             "consensus stragglers": st_["consensus_count"],
-            "final ε_tr": float(np.mean(s["final"]["train_error"])),
+            "final ε_tr": float(np.nanmean(np.asarray(s["final"]["train_error"], dtype=float))),
             "final ε_test": float(np.nanmean(np.asarray(s["final"]["test_error"], dtype=float))),
             "epochs": s["epochs_done"], "P": s["n_train"], "seeds": len(s["seeds"]),
         })
@@ -367,12 +391,14 @@ def phi_table(summaries: dict) -> pd.DataFrame:
 
 
 def phi_per_seed(summaries: dict) -> pd.DataFrame:
-    """One row per job and seed: phi, t* of each metric, whether the inversion is present."""
+    """One row per job and seed: its state, phi and t* of each metric (None where that
+    curve did not turn), whether the inversion is present, its stragglers."""
     rows = []
     for label, s in summaries.items():
         inv = s["inversion"]
+        states = inv.get("state") or ["present" if p else "absent" for p in inv["present"]]
         for r, seed in enumerate(s["seeds"]):
-            rows.append({"job": label, "seed": seed, "φ": inv["phi"]["per_seed"][r],
+            rows.append({"job": label, "seed": seed, "state": states[r], "φ": inv["phi"]["per_seed"][r],
                          **{f"t*({METRIC_STYLE[m][1]})": inv["t_star"][m][r] for m in METRICS},
                          "inversion": bool(inv["present"][r]), "stragglers": s["stragglers"]["count"][r]})
     return pd.DataFrame(rows)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from engine.config import parse_labels
 from engine.stragglers import (CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch, stragglers_at,
-                               stragglers_at_error, table_of)
+                               stragglers_at_error, table_of, with_inversion)
 
 MODES = {"t*": "inversion epoch t*", "epoch": "epoch t", "error": "training error ε"}
 SORTS = {
@@ -45,10 +45,34 @@ def describe_definition(definition: dict) -> str:
     return "S(t*) at each seed's inversion epoch"
 
 
-def inversion_means(result) -> tuple[float, float]:
-    """Means over seeds of t* (the epoch the paper reads the stragglers at) and of φ."""
-    invs = result.inversions()
+def inversion_means(result) -> tuple[float | None, float | None]:
+    """Means over the seeds whose inversion is present of t* (the epoch the paper reads
+    the stragglers at) and of φ; (None, None) when no seed shows one."""
+    invs = [i for i in result.inversions() if i.present]
+    if not invs:
+        return None, None
     return float(np.mean([i.straggler_epoch for i in invs])), float(np.mean([i.phi for i in invs]))
+
+
+def t_star_caption(result) -> str:
+    """What S(t*) means for this run: which seeds have a t*, and the others' states."""
+    invs = result.inversions()
+    present = [i for i in invs if i.present]
+    others = {}
+    for i in invs:
+        if not i.present:
+            others[i.state] = others.get(i.state, 0) + 1
+    rest = "; " + ", ".join(f"{n} {s}" for s, n in others.items()) + ": no t*, no stragglers" if others else ""
+    if not present:
+        return (f"No seed shows an inversion ({', '.join(f'{n} {s}' for s, n in others.items())}): S(t*) is empty. "
+                "Pick an epoch or a training error instead" + (", or run longer." if "undetermined" in others else "."))
+    mean = np.mean([i.straggler_epoch for i in present])
+    return f"Each seed with an inversion ({len(present)} of {len(invs)}) at its own t* (mean {mean:.1f}){rest}."
+
+
+def rows_of(result, definition: dict) -> np.ndarray | None:
+    """The seeds that count under a definition: at t*, only those with an inversion."""
+    return with_inversion(result) if definition["mode"] == "t*" else None
 
 
 def sets(result, definition: dict) -> np.ndarray:
@@ -65,7 +89,7 @@ def table(result, data, definition: dict, S: np.ndarray | None = None, learned=N
     first, with the columns of engine.stragglers.TABLE_FIELDS plus `position` (row in
     the P-block). At t* the rows are exactly the CLI's stragglers.csv."""
     S = sets(result, definition) if S is None else S
-    rows = table_of(S, data, learned_epoch(result) if learned is None else learned)
+    rows = table_of(S, data, learned_epoch(result) if learned is None else learned, rows_of(result, definition))
     df = pd.DataFrame(rows, columns=list(TABLE_FIELDS))
     df["position"] = np.searchsorted(data.index_train, df["index"].to_numpy()) if len(df) else []
     return df.astype({c: "int64" for c in ("index", "class", "label", "learned_epoch", "position")})
@@ -119,13 +143,15 @@ def caption(row, names: dict) -> str:
             f"{float(row['consensus']):.0%}")
 
 
-def counts(S: np.ndarray, seed_row: int | None = None) -> dict:
+def counts(S: np.ndarray, seed_row: int | None = None, rows=None) -> dict:
     """How many stragglers: per seed, their mean, the union over seeds and the
-    consensus ones (>= half the seeds)."""
+    consensus ones (>= half the seeds); only the seeds `rows` (a bool mask: at t*,
+    those with an inversion) count in the mean and the consensus."""
     per_seed = S.sum(axis=1).astype(int)
-    freq = consensus(S)
-    return {"per_seed": per_seed.tolist(), "mean": float(per_seed.mean()), "union": int((freq > 0).sum()),
-            "consensus": int((freq >= CONSENSUS_THRESHOLD).sum()),
+    rows = np.ones(len(S), bool) if rows is None else np.asarray(rows, bool)
+    freq = consensus(S, rows)
+    return {"per_seed": per_seed.tolist(), "mean": float(per_seed[rows].mean()) if rows.any() else float("nan"),
+            "union": int((freq > 0).sum()), "consensus": int((freq >= CONSENSUS_THRESHOLD).sum()) if rows.any() else 0,
             "seed": int(per_seed[seed_row]) if seed_row is not None else None}
 
 

@@ -24,20 +24,21 @@ def poll_interval(job: dict | None) -> float | None:
     return POLL_S if jv.is_active(job) else None
 
 
-def band_caption(stats: dict | None, band, finished: bool = False) -> str:
-    """The sentence under the live figure. A finished run that never turned says so
-    plainly (no 'yet': nothing more will come)."""
+def band_caption(stats: dict | None, band) -> str:
+    """What the band means, in the verdict's words (engine.geometry), true both while a
+    run goes on and once it has finished: never "yet"."""
     if stats is None:
-        return "Not enough epochs to look for an inversion." if finished else "Waiting for the first epochs."
+        return "Waiting for the first epochs."
+    states = ", ".join(f"{s} {n}" for s, n in stats["states"].items() if n)
+    more = f" (about {stats['more_epochs']} epochs would likely tell)" if stats.get("more_epochs") else ""
+    undecided = (f" Undetermined: curves still moving at the last recorded epoch{more}."
+                 if stats["states"].get("undetermined") else "")
     if band is None:
-        if finished:
-            return (f"No inversion: the curves turned in {stats['present_fraction']:.0%} of the seeds, fewer than "
-                    "half, so there is no t* and no band.")
-        return (f"No inversion detectable yet: the curves have turned in {stats['present_fraction']:.0%} of the "
-                f"seeds (the band appears at 50 %).")
-    t = stats["t_star"]
-    return (f"Inversion: mean t* = {t['r_plus']:.1f} (R₊), {t['r_minus']:.1f} (R₋), {t['distance']:.1f} (D); "
-            f"the curves have turned in {stats['present_fraction']:.0%} of the seeds.")
+        return (f"No inversion band: the inversion is present in {stats['present_fraction']:.0%} of the seeds "
+                f"({states}; the band needs 50 %).{undecided}")
+    t = {m: "–" if v is None else f"{v:.1f}" for m, v in stats["t_star"].items()}
+    return (f"Inversion: mean t* over the seeds where it is present = {t['r_plus']} (R₊), {t['r_minus']} (R₋), "
+            f"{t['distance']} (D); {states}.{undecided}")
 
 
 def live_run(store, job_id: int, log_x: bool = True, per_seed: bool = True) -> None:
@@ -72,7 +73,7 @@ def live_run(store, job_id: int, log_x: bool = True, per_seed: bool = True) -> N
         band = band_of(stats)
         st.plotly_chart(dynamics_figure(frame, band=band, log_x=log_x, per_seed=per_seed),
                         config=MODEBAR, key=f"live-{job_id}")
-        st.caption(band_caption(stats, band, finished=not jv.is_active(now)))
+        st.caption(band_caption(stats, band))
         if was_active and not jv.is_active(now):
             st.rerun()  # the whole page: the fragment is rebuilt without run_every, polling stops
 

@@ -6,7 +6,7 @@ import os
 
 import pandas as pd
 
-from engine.sources import status
+from engine.inventory import status
 
 
 def device_info() -> str:

@@ -58,6 +58,20 @@ NOTES = {
   φ(P) = φ∞ [1 − (P/P0)^(−γ)]: φ levels off at **φ∞**, so the inversion is not a small-sample effect.
 - The optional **depth × width grid** shows how φ∞ depends on the architecture.
 """,
+    "Scores": """
+- The **data map** (dataset cartography) places every training point by the mean (confidence) and the
+  spread (variability) of p(true label) over training. Most points sit top left: easy to learn. The
+  stragglers (bright) sit lower and to the right — on MNIST parity their median confidence is about 0.5
+  and their variability four times the others': the *ambiguous* region, reaching down to *hard to
+  learn*. Select a region with the lasso to see its images.
+- **AUROC** says how well each classic score, computed in the same pass on the same seeds, ranks the
+  consensus stragglers first (0.5 = chance; the grey bars are its 95 % interval). On MNIST parity every
+  score does it far above chance (0.95–1.00): the stragglers *are* the points these methods call hard.
+  The **top-|S| overlap** tells the scores apart: of each score's |S| hardest points, 93 % are
+  stragglers for correctness, about 70 % for forgetting events and GraNd.
+- The **Spearman** matrix shows which scores are one ranking under two names (on MNIST: correctness
+  and first-learned epoch, confidence and AUM, EL2N and GraNd).
+""",
     "Your data": """
 - Upload your own images (.npz) labelled 0..9: the network learns their **parity** (even vs
   odd), as on MNIST, and the same analysis runs on it.
@@ -74,6 +88,7 @@ LECTURE_PATH = [
     ("Map", "pages/4_Map.py", "where they sit in a map of the inputs, then of the hidden layer"),
     ("Pruning", "pages/5_Pruning.py", "what happens without them"),
     ("Stability & scaling", "pages/6_Stability_and_scaling.py", "the same points across seeds, φ against P"),
+    ("Scores", "pages/8_Scores.py", "stragglers beside forgetting, cartography, AUM, EL2N and GraNd"),
     ("Your data", "pages/7_Your_data.py", "the same analysis on an uploaded data set"),
 ]
 

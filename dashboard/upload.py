@@ -21,12 +21,25 @@ class Checked:
     info: dict | None = None
 
 
-def check(data: bytes, max_bytes: int | None = None) -> Checked:
+_CHECKED: dict = {}  # key -> Checked: the last uploads, so a page rerun does not read the file again
+_KEEP = 2
+
+
+def check(data: bytes, max_bytes: int | None = None, key: str | None = None) -> Checked:
+    """validate_npz once per uploaded file: with `key` (the uploader's file id) a
+    rerun of the page gets the same Checked back instead of unpacking it again."""
+    if key is not None and key in _CHECKED:
+        return _CHECKED[key]
     try:
         arrays = validate_npz(data, max_bytes=max_bytes)
+        checked = Checked(True, arrays=arrays, info=describe(arrays))
     except UploadError as e:
-        return Checked(False, error=str(e))
-    return Checked(True, arrays=arrays, info=describe(arrays))
+        checked = Checked(False, error=str(e))
+    if key is not None:
+        while len(_CHECKED) >= _KEEP:
+            _CHECKED.pop(next(iter(_CHECKED)))
+        _CHECKED[key] = checked
+    return checked
 
 
 def default_name(filename: str) -> str:

@@ -22,6 +22,11 @@ OPTIMIZERS = ("gd", "momentum", "adam", "sgd")
 MODELS = ("fc", "cnn")
 DEVICES = ("auto", "cpu", "cuda")
 STANDARDISATIONS = ("own", "train")
+SEED_LIMIT = 2**32  # seeds are 32-bit: the range every generator the engine seeds (torch, numpy) takes whole
+PRECISIONS = ("fp32", "bf16", "tf32")             # of the GEMMs: engine/precision.py
+# experiments train each ensemble on while a seed is undetermined, at most HORIZON x its
+# epochs (engine/experiments/verdicts.py); here, with the other defaults, so the CLI needs no experiment
+HORIZON = 4
 
 
 class ConfigError(ValueError):
@@ -107,8 +112,17 @@ class RunConfig:
                               "gives other, independent initialisations.")
     test_every: int = option(1, "training", "Test error every", "Measure the test error every k epochs (and at "
                              "the last one); the training metrics are measured every epoch.", unit="epochs")
+    score_epoch: int = option(-1, "training", "EL2N/GraNd epoch", "Epoch at which the EL2N and GraNd difficulty "
+                              "scores are read (Paul et al. 2021 read them early in training). -1: epoch "
+                              "10, before the inversion on MNIST, or the last epoch of a shorter run.",
+                              unit="epochs")
     device: str = option("auto", "device", "Device", "auto (the GPU when there is one) | cpu | cuda. Changes "
                          "the speed, not the results.", choices=DEVICES)
+    precision: str = option("fp32", "device", "GEMM precision", "fp32 (exact) | bf16: the matrix products' "
+                            "inputs rounded to bfloat16, summed in float32; weights, loss and geometry stay "
+                            "float32 (2-4x faster GEMMs on CPUs with AMX/AVX512-BF16 and on GPUs) | tf32: CUDA "
+                            "only. bf16 passes the fidelity check on MNIST (docs/precision.md).",
+                            choices=PRECISIONS)
 
     def validate(self) -> "RunConfig":
         """Raise ConfigError on the first bad option; return self when all are fine."""
@@ -117,6 +131,7 @@ class RunConfig:
         _int_at_least("n_train", self.n_train, 2)
         _int_at_least("block", self.block, 0)
         parse_labels(self.labels)
+        _int_at_least("label_seed", self.label_seed, 0)  # numpy's generators take no negative seed
         _one_of("test_standardisation", self.test_standardisation, STANDARDISATIONS)
         _one_of("model", self.model, MODELS)
         _int_at_least("depth", self.depth, 2)
@@ -138,14 +153,37 @@ class RunConfig:
         _int_at_least("batch_size", self.batch_size, 1)
         _int_at_least("epochs", self.epochs, 1)
         _int_at_least("seeds", self.seeds, 1)
+        if self.seeds > SEED_LIMIT:
+            raise ConfigError("seeds", self.seeds, f"an integer between 1 and {SEED_LIMIT}")
         _int_at_least("seed_offset", self.seed_offset, 0)
+        if self.seed_offset + self.seeds > SEED_LIMIT:  # the last seed, first + R - 1, must be 32-bit
+            raise ConfigError("seed_offset", self.seed_offset,
+                              f"an integer >= 0 with seed-offset + seeds <= {SEED_LIMIT} (seeds are 32-bit)")
         _int_at_least("test_every", self.test_every, 1)
+        _int_at_least("score_epoch", self.score_epoch, -1)
+        if self.score_epoch > self.epochs:
+            raise ConfigError("score_epoch", self.score_epoch, f"an epoch of the run, 0 ... epochs = {self.epochs} "
+                              f"(or -1: epoch 10, or the last epoch of a shorter run)")
         _one_of("device", self.device, DEVICES)
+        _one_of("precision", self.precision, PRECISIONS)
+        if self.precision == "tf32" and self.device == "cpu":
+            raise ConfigError("precision", self.precision, "tf32 needs a CUDA GPU: use fp32, or bf16 for faster "
+                              "GEMMs on the CPU")
         return self
 
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.seed_offset, self.seed_offset + self.seeds))
+
+    def normalised(self) -> "RunConfig":
+        """The same run written one way, so that the same science is the same job:
+        labels in canonical form ('0,2,4,6,8|1,3,5,7,9' is parity) and every option
+        that does not apply (its `applies` condition fails) at its default."""
+        changes = {"labels": canonical_labels(self.labels)}
+        for name, opt in OPTIONS.items():
+            if opt.applies and getattr(self, opt.applies[0]) not in opt.applies[1]:
+                changes[name] = opt.default
+        return self.replace(**changes)
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
@@ -164,19 +202,35 @@ class RunConfig:
         return cls(**d)
 
     def config_hash(self, data_version: str | None = None) -> str:
-        """Stable across processes and versions of Python: hash of sorted JSON.
-        The device is left out on purpose: it changes speed, not the science. An
-        uploaded dataset's version (engine.upload.data_version) is part of it, so a
-        replaced upload is another run; the job store and the manifest use this one hash."""
-        d = self.to_dict()
-        d.pop("device")
-        if data_version is not None:
-            d["data_version"] = data_version
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        """The run's one hash: the job store keys run jobs on it and the manifest writes
+        it (engine.config.science_hash: no device, and the data version of an upload,
+        so a replaced upload is another run)."""
+        return science_hash(self.to_dict(), data_version)
 
+
+# Options added after stores held jobs: hashed only when they differ from their default,
+# so a job submitted before the option existed still matches the same config now.
+HASHED_WHEN_SET = {"score_epoch": -1, "precision": "fp32"}
 
 # name -> Option, in the dataclass's order: the one description of every run option
 OPTIONS = {f.name: Option(name=f.name, default=f.default, **f.metadata["option"]) for f in dataclasses.fields(RunConfig)}
+
+
+def science_options(config: dict) -> dict:
+    """A flat config without what does not change results: the device (and the
+    executor); and each option of HASHED_WHEN_SET at its default, so that hashes made
+    before the option existed (job reuse, caches) still match. bf16 and tf32 runs hash apart."""
+    return {k: v for k, v in config.items()
+            if k not in ("device", "executor") and not (k in HASHED_WHEN_SET and v == HASHED_WHEN_SET[k])}
+
+
+def science_hash(config: dict, data_version: str | None = None) -> str:
+    """sha256 (16 hex digits) of sorted JSON of science_options(config) and the
+    dataset's data_version (engine.upload.data_version: an upload's content, None for a
+    built-in dataset): the hash of a run (RunConfig.config_hash) and of every job
+    (engine.jobs.queue), stable across processes and versions of Python."""
+    science = {**science_options(config), "data_version": data_version}
+    return hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_config(config: dict) -> RunConfig:
@@ -222,6 +276,18 @@ def parse_labels(labels: str) -> tuple[frozenset, frozenset] | str:
     if not pos or not neg or pos & neg or (pos | neg) != set(range(10)):
         raise ConfigError("labels", labels, allowed)
     return frozenset(pos), frozenset(neg)
+
+
+def canonical_labels(labels: str) -> str:
+    """One spelling per task: 'parity', 'random', or the two parts sorted without
+    spaces. The parts keep their order: the first part is the positive class, so a
+    flipped split is another task (R+ and R- swap)."""
+    task = parse_labels(labels)
+    if isinstance(task, str):
+        return task
+    if task[0] == frozenset(range(0, 10, 2)):
+        return "parity"
+    return "|".join(",".join(str(c) for c in sorted(part)) for part in task)
 
 
 def _one_of(option, value, choices):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import ConfigError, RunConfig, parse_labels
+from .input_cache import cached, entry_key
 from .sources import RawSplits, load_raw
 
 
@@ -39,7 +40,22 @@ class Dataset:
 def prepare(config: RunConfig, raw: RawSplits | None = None) -> Dataset:
     """The training block, test split, standardisation and labels that `config` asks for."""
     raw = raw if raw is not None else load_raw(config.dataset)
-    n_split = len(raw.y_train)
+    start, stop = check_block(config, len(raw.y_train))
+    classes_train = raw.y_train[start:stop].astype(np.int64)
+    classes_test = raw.y_test.astype(np.int64)
+    y_train, y_test = binary_labels(config, classes_train, classes_test)
+    check_classes(config, y_train, start)  # before the pixels are standardised and cached
+    x_train, x_test = standardised(raw, start, stop, config.test_standardisation)
+    return Dataset(
+        name=config.dataset, x_train=x_train, y_train=y_train, classes_train=classes_train,
+        index_train=np.arange(start, stop), x_test=x_test, y_test=y_test,
+        classes_test=classes_test, image_shape=tuple(raw.x_train.shape[1:3]),
+        source=raw.source, md5=dict(raw.md5),
+    )
+
+
+def check_block(config: RunConfig, n_split: int) -> tuple[int, int]:
+    """(start, stop) of the training block, or ConfigError when the split is too short."""
     start, stop = config.block * config.n_train, (config.block + 1) * config.n_train
     if stop > n_split:
         blocks = n_split // config.n_train
@@ -49,20 +65,37 @@ def prepare(config: RunConfig, raw: RawSplits | None = None) -> Dataset:
             f"{config.dataset} has {n_split} training points: P * (block + 1) must be <= {n_split}"
             + (f" (with P={config.n_train}, block < {blocks})" if blocks else ""),
         )
-    xtr = _flatten(raw.x_train[start:stop])
-    xte = _flatten(raw.x_test)
-    mean, std = _pixel_stats(xtr)
-    x_train = _standardise(xtr, mean, std)
-    x_test = _standardise(xte, *(_pixel_stats(xte) if config.test_standardisation == "own" else (mean, std)))
-    classes_train = raw.y_train[start:stop].astype(np.int64)
-    classes_test = raw.y_test.astype(np.int64)
-    y_train, y_test = binary_labels(config, classes_train, classes_test)
-    return Dataset(
-        name=config.dataset, x_train=x_train, y_train=y_train, classes_train=classes_train,
-        index_train=np.arange(start, stop), x_test=x_test, y_test=y_test,
-        classes_test=classes_test, image_shape=tuple(raw.x_train.shape[1:3]),
-        source=raw.source, md5=dict(raw.md5),
-    )
+    return start, stop
+
+
+def check_classes(config: RunConfig, y_train: np.ndarray, start: int) -> None:
+    """ConfigError when the training block holds one class only: R+ or R- and the
+    inversion are then undefined, and training would only end in NaNs."""
+    ones = int(np.sum(y_train))
+    if 0 < ones < len(y_train):
+        return
+    which = "positive (y = +1)" if ones else "negative (y = -1)"
+    raise ConfigError("labels", config.labels,
+                      f"the training block (points {start}..{start + len(y_train) - 1} of {config.dataset}) holds "
+                      f"only {which} points with these labels, and a run needs both classes: raise --n-train, "
+                      "choose another --block or other --labels")
+
+
+def standardised(raw: RawSplits, start: int, stop: int, test_standardisation: str):
+    """x_train (the block start:stop on its own pixel statistics) and x_test (on its
+    own, or on the training block's), float32, through the on-disk cache."""
+    def train_stats():
+        return _pixel_stats(_flatten(raw.x_train[start:stop]))
+
+    x_train = cached(entry_key(raw.md5, part="train", start=start, stop=stop),
+                     lambda: _standardise(_flatten(raw.x_train[start:stop]), *train_stats()))
+    if test_standardisation == "own":
+        key = entry_key(raw.md5, part="test", standardisation="own")
+        x_test = cached(key, lambda: _standardise(xte := _flatten(raw.x_test), *_pixel_stats(xte)))
+    else:
+        key = entry_key(raw.md5, part="test", standardisation="train", start=start, stop=stop)
+        x_test = cached(key, lambda: _standardise(_flatten(raw.x_test), *train_stats()))
+    return x_train, x_test
 
 
 def binary_labels(config: RunConfig, classes_train: np.ndarray, classes_test: np.ndarray):

@@ -5,6 +5,7 @@ pages always agree on them."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,11 +26,26 @@ def runs_dir() -> Path:
     return Path(os.environ.get("STRAGGLERS_RUNS") or ROOT / "runs")
 
 
+def gpu_count() -> int:
+    """GPUs visible, without importing torch in a process that has not (the pages, the CLI)."""
+    import sys
+    if "torch" in sys.modules:
+        return sys.modules["torch"].cuda.device_count()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([v for v in visible.split(",") if v.strip() and not v.strip().startswith("-")])
+    try:
+        return len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        return 0
+
+
 def resolve_device(name: str):
     """The torch.device for a config's `device` option ("auto" prefers CUDA)."""
     import torch  # here, not at import: the pages and the CLI's parser never need torch
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no CUDA device is visible; use --device auto or cpu")
+        from .config import ConfigError  # a bad option like any other: one line, exit 2
+        raise ConfigError("device", name, "no CUDA device is visible here: use --device auto or cpu")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)

@@ -25,12 +25,11 @@ import time
 from dataclasses import dataclass
 
 from . import calibration as cal
-from .config import USER_PREFIX, RunConfig
+from .config import RunConfig
 from .memory import estimate_bytes
 
 ERROR = 1.5  # the stated error factor before any run here has shown a larger one
 MIN_HISTORY_S = 5.0  # finished runs shorter than this (modelled) do not correct the model
-IMAGE_SHAPE = {"mnist": (28, 28), "kmnist": (28, 28), "fashion": (28, 28), "cifar10": (32, 32), "digits": (8, 8)}
 
 
 @dataclass(frozen=True)
@@ -57,28 +56,15 @@ def run_phases(config: RunConfig) -> list[Phase]:
 # --- the data a config trains on ----------------------------------------------------------------
 
 def dataset_shape(dataset: str) -> tuple[tuple[int, int], int, int]:
-    """((h, w), training split size, test split size) without loading the data: the
-    built-in tables, or the .npy headers inside an upload's .npz."""
-    if not dataset.startswith(USER_PREFIX):
-        from .sources import SIZES
-        return IMAGE_SHAPE.get(dataset, (28, 28)), *SIZES.get(dataset, (60000, 10000))
-    import zipfile
-
-    import numpy as np
-
-    from .upload import user_dataset_path
-    shapes = {}
+    """((h, w), training split size, test split size) without loading the data
+    (engine.inventory.shape); MNIST's for an upload that cannot be read now (the run
+    itself will say why)."""
+    from .inventory import shape
     try:
-        with zipfile.ZipFile(user_dataset_path(dataset[len(USER_PREFIX):])) as z:
-            for key in ("x_train", "x_test"):
-                with z.open(f"{key}.npy") as f:
-                    version = np.lib.format.read_magic(f)
-                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                        np.lib.format.read_array_header_2_0
-                    shapes[key] = read(f)[0]
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return (28, 28), 60000, 10000  # not readable now: the run itself will say why
-    return tuple(shapes["x_train"][1:3]), int(shapes["x_train"][0]), int(shapes["x_test"][0])
+        s = shape(dataset)
+    except (OSError, ValueError):  # UploadError is a ValueError
+        return (28, 28), 60000, 10000
+    return tuple(s.image_shape[:2]), int(s.n_train), int(s.n_test)
 
 
 def _work(config: RunConfig, rows: int, tested: float) -> tuple[dict, bool]:
@@ -212,7 +198,8 @@ def _phase_bytes(phase: Phase) -> int:
         H *= (h // c.kernel_size) * (w // c.kernel_size)
     autograd = _work(c, 1, 1.0)[1]
     kept = phase.rows * (c.epochs + 1) * (math.ceil(P / 8) + 8 * 6)
-    return int(estimate_bytes(P, N, H, c.depth, phase.rows, P_test, autograd=autograd) + kept)
+    return int(estimate_bytes(P, N, H, c.depth, phase.rows, P_test, autograd=autograd, precision=c.precision)
+               + kept)
 
 
 def fmt_seconds(s) -> str:

@@ -9,15 +9,26 @@ are upper bounds checked against the measured peak (benchmarks/run.py reports
 both). `chunk_seeds` splits a seed list into consecutive chunks whose estimate
 fits a budget; the default budget is a fraction of the memory available now
 (MemAvailable in /proc/meminfo, or torch.cuda.mem_get_info on a GPU).
+
+Besides the training working set, a run keeps its results (`result_bytes`: the
+curves and packed masks of every epoch, grown as epochs arrive), prepares its data
+(`preparation_bytes`) and computes its report (`report_bytes`); engine.preflight
+adds these up and refuses a run whose total the machine cannot give. Importing
+this module does not import torch (the CLI and the pages estimate before any run).
 """
 from __future__ import annotations
 
 import os
 
-from .environment import resolve_device
-
 FLOAT = 4  # bytes; the engine trains in float32
 DEFAULT_FRACTION = 0.5  # of the memory available when the run starts
+N_CURVES = 6            # float64 numbers per seed and epoch: engine.results.CURVES
+FIRST_CAPACITY = 64     # epochs a RunResult holds before it first grows
+# A worker's interpreter once it has trained (torch with torch.optim, numpy,
+# scikit-learn imported), without its data: 822 MB peak RSS measured here after a
+# 2-epoch digits run (torch 2.x CUDA build, on the CPU). Counted for a job, whose
+# worker does not exist yet when it is submitted.
+PROCESS_BYTES = 900 * 2**20
 
 
 def parameter_count(N: int, H: int, L: int) -> int:
@@ -25,16 +36,24 @@ def parameter_count(N: int, H: int, L: int) -> int:
     return N * H + H + (L - 2) * (H * H + H) + H * 2 + 2
 
 
-def shared_bytes(P: int, N: int, n_test: int) -> int:
+# engine.grand works on blocks of this many floats (an (R, points, H) hidden layer, or
+# per-example gradients) and holds about six such temporaries at the score epoch
+SCORE_BLOCK_FLOATS = 1 << 20
+
+
+def shared_bytes(P: int, N: int, n_test: int, precision: str = "fp32") -> int:
     """Inputs (twice: the two-layer path keeps a copy without the pixels that are 0
-    everywhere), labels and the training mask, held once for all seeds."""
-    return 2 * FLOAT * (P + n_test) * N + 8 * (P + n_test) + 2 * FLOAT * P
+    everywhere; bf16 a third, rounded, copy), labels and the training mask, held once
+    for all seeds; the GraNd blocks of the score epoch."""
+    inputs = (2 * FLOAT + (2 if precision == "bf16" else 0)) * (P + n_test) * N
+    return inputs + 8 * (P + n_test) + 2 * FLOAT * P + 6 * FLOAT * SCORE_BLOCK_FLOATS
 
 
-def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool | None = None) -> int:
+def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool | None = None,
+                   precision: str = "fp32") -> int:
     """One seed's share of the working set (an upper bound, see the module doc).
     autograd: the run goes through autograd (default: L > 2; the CNN and mini-batch
-    SGD also do)."""
+    SGD also do). bf16 adds a buffer of bfloat16 products (half a float each)."""
     # parameters, gradients, up to two optimiser states (Adam) and the transposed copy of W1
     params = 5 * parameter_count(N, H, L)
     if not (L > 2 if autograd is None else autograd):
@@ -42,14 +61,53 @@ def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool |
         hidden = H * (P + max(P, n_test)) + 24 * P + 8 * n_test
     else:  # autograd keeps z and h of every hidden layer, and their gradients
         hidden = 4 * (L - 1) * H * P + 2 * (L - 1) * H * n_test + 24 * P + 8 * n_test
-    return FLOAT * (params + hidden)
+    if precision == "bf16":
+        hidden += (L - 1) * H * max(P, n_test) // 2
+    return FLOAT * (params + hidden + SCORE_FLOATS_PER_POINT * P)
+
+
+# engine.scores.ScoreAccumulator per point, in float32 units: three float64 totals (6),
+# three float32 partial sums, four float32 counts, and the epoch's temporaries (~4)
+SCORE_FLOATS_PER_POINT = 17
 
 
 def estimate_bytes(P: int, N: int, H: int, L: int, R: int, n_test: int, device="cpu",
-                   autograd: bool | None = None) -> int:
+                   autograd: bool | None = None, precision: str = "fp32") -> int:
     """Bytes that training R seeds needs at once on `device`. The same count holds
     on a GPU, whose context (~0.5 GB) is outside the free memory mem_get_info reports."""
-    return shared_bytes(P, N, n_test) + R * per_seed_bytes(P, N, H, L, n_test, autograd)
+    return shared_bytes(P, N, n_test, precision) + R * per_seed_bytes(P, N, H, L, n_test, autograd, precision)
+
+
+def capacities(records: int) -> list[int]:
+    """The capacities, in epochs, that a RunResult of `records` epochs (T + 1) grows
+    through: FIRST_CAPACITY, doubled while short, the last one exactly `records`."""
+    caps = [min(records, FIRST_CAPACITY)]
+    while caps[-1] < records:
+        caps.append(min(records, 2 * caps[-1]))
+    return caps
+
+
+def result_bytes(R: int, epochs: int, P: int) -> int:
+    """Peak bytes of a RunResult of R seeds and epochs 0..T: per seed and epoch the
+    N_CURVES numbers and ceil(P/8) mask bytes, at the worst moment of its growth (the
+    old and the new arrays both held while one is copied into the other)."""
+    caps = capacities(epochs + 1)
+    rows = max([caps[0]] + [a + b for a, b in zip(caps, caps[1:])])
+    return R * rows * (N_CURVES * 8 + (P + 7) // 8)
+
+
+def report_bytes(R: int, epochs: int, P: int) -> int:
+    """engine.report's temporaries: learned_epoch unpacks one seed's masks of up to
+    LEARNED_BLOCK (256) epochs at a time (bytes, a bool copy, the reversed columns
+    for argmax), and keeps (R, P) float64 arrays (first epochs, their median) and
+    S(t*) per seed."""
+    return 3 * min(epochs + 1, 256) * P + 24 * R * P
+
+
+def preparation_bytes(P: int, N: int, n_test: int) -> int:
+    """engine.data.prepare's float64 temporaries: the block and the test split
+    flattened, the centred, scaled and masked copies of the block."""
+    return 8 * N * (4 * P + n_test)
 
 
 def available_bytes(device="cpu") -> int:
@@ -57,14 +115,50 @@ def available_bytes(device="cpu") -> int:
     if str(device).startswith("cuda"):
         import torch  # only here: the host's memory (the pages' estimate) needs no torch
         return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    host = None
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    host = int(line.split()[1]) * 1024
     except OSError:
         pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if host is None:
+        host = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    room = cgroup_room()  # in a container, MemAvailable is the host's: its own limit comes first
+    return host if room is None else min(host, room)
+
+
+def cgroup_room() -> int | None:
+    """Bytes this process's memory cgroup can still take (its limit minus its usage,
+    reclaimable page cache not counted as used); None without a limit."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = [ln.rstrip("\n").split(":", 2) for ln in f]
+    except OSError:
+        return None
+    for _, controllers, path in lines:
+        if controllers == "":  # v2
+            files, root = ("memory.max", "memory.current", "inactive_file"), "/sys/fs/cgroup"
+        elif "memory" in controllers.split(","):  # v1
+            files, root = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"), \
+                "/sys/fs/cgroup/memory"
+        else:
+            continue
+        for folder in (root + path, root):  # a namespaced container sees its own group at the root
+            try:
+                with open(f"{folder}/{files[0]}") as f:
+                    limit = f.read().strip()
+                with open(f"{folder}/{files[1]}") as f:
+                    used = int(f.read())
+                with open(f"{folder}/memory.stat") as f:
+                    stat = dict(line.split() for line in f if line.strip())
+            except (OSError, ValueError):
+                continue
+            if limit == "max" or int(limit) >= 2**60:
+                break
+            return int(limit) - used + int(stat.get(files[2], 0))
+    return None
 
 
 BUDGET_ENV = "STRAGGLERS_MEMORY_MB"  # a fixed budget instead: e.g. to share a machine
@@ -77,19 +171,30 @@ def default_budget(device="cpu", fraction: float = DEFAULT_FRACTION) -> int:
     return int(fraction * available_bytes(device))
 
 
+def limit_bytes(device="cpu") -> tuple[int, str]:
+    """(the most a run may use on `device`, where that number comes from): the
+    fixed budget when one is set, else all the memory available now."""
+    fixed = os.environ.get(BUDGET_ENV)
+    if fixed:
+        return int(float(fixed) * 2**20), f"{BUDGET_ENV}={fixed}"
+    where = "free on the GPU now" if str(device).startswith("cuda") else "memory available now"
+    return available_bytes(device), where
+
+
 def chunk_seeds(seeds, P: int, N: int, H: int, L: int, n_test: int, budget: int,
-                autograd: bool | None = None) -> list[list[int]]:
+                autograd: bool | None = None, precision: str = "fp32") -> list[list[int]]:
     """Consecutive chunks of `seeds`, each as large as fits `budget` bytes by
     estimate_bytes (at least one seed per chunk, however small the budget)."""
     seeds = list(seeds)
-    room = budget - shared_bytes(P, N, n_test)
-    per_chunk = max(1, room // per_seed_bytes(P, N, H, L, n_test, autograd)) if room > 0 else 1
+    room = budget - shared_bytes(P, N, n_test, precision)
+    per_chunk = max(1, room // per_seed_bytes(P, N, H, L, n_test, autograd, precision)) if room > 0 else 1
     return [seeds[i:i + per_chunk] for i in range(0, len(seeds), per_chunk)]
 
 
 def plan(config, data, seeds=None, budget: int | None = None) -> list[list[int]]:
     """chunk_seeds for a RunConfig and a Dataset (default budget: default_budget of
     the run's device)."""
+    from .environment import resolve_device
     from .models import has_manual_backward
     if budget is None:
         budget = default_budget(resolve_device(config.device))
@@ -97,4 +202,5 @@ def plan(config, data, seeds=None, budget: int | None = None) -> list[list[int]]
     if config.model == "cnn":  # the hidden layer is channels x patches wide
         H *= (data.image_shape[0] // config.kernel_size) * (data.image_shape[1] // config.kernel_size)
     return chunk_seeds(config.seed_list if seeds is None else seeds, data.n_train, N, H, config.depth,
-                       len(data.y_test), budget, autograd=not has_manual_backward(config))
+                       len(data.y_test), budget, autograd=not has_manual_backward(config),
+                       precision=config.precision)

@@ -51,12 +51,12 @@ def used_columns(x: torch.Tensor):
     """(columns, x[:, columns]) without the columns that are 0 for every row, or
     (None, x) when there are none. A few zero columns are kept to make the row
     length a multiple of 16 floats (aligned rows for the GEMM)."""
-    zero = (x == 0).all(0)
+    zero = ~x.any(0)  # (x == 0).all(0) without the (P, N) boolean temporary
     n_keep = min(x.shape[1], -(-int((~zero).sum()) // 16) * 16)
     if n_keep == x.shape[1]:
         return None, x
     keep = torch.cat([torch.nonzero(~zero)[:, 0], torch.nonzero(zero)[:, 0]])[:n_keep].sort().values
-    return keep, x[:, keep].contiguous()
+    return keep, x.index_select(1, keep)  # contiguous, 5x faster than x[:, keep] (a run's start-up)
 
 
 def tanh_via_sigmoid_(z: torch.Tensor) -> torch.Tensor:

@@ -2,44 +2,55 @@
 manifest of how it was computed. The same dicts feed the store and the pages."""
 from __future__ import annotations
 
-import io
 import json
-import platform
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from .data import Dataset
-from .files import atomic_write, csv_text
 from .curves import CURVES, METRICS
+from .geometry import STATES
+from .files import jsonable, output_folder, write_csv
+from .provenance import git_commit, versions
 from .results import RunResult
+from .stragglers import (CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch, stragglers_at, table_of,
+                         with_inversion)
 from .upload import data_version
-from .stragglers import CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch, stragglers_at, table_of
 
 
 def summary(result: RunResult, data: Dataset) -> dict:
     invs = result.inversions()
-    phi = np.array([i.phi for i in invs])
-    S = stragglers_at(result, [i.straggler_epoch for i in invs])
+    present = np.array([i.present for i in invs], dtype=bool)
+    phi = np.array([i.phi for i in invs if i.present])  # averages: the seeds with an inversion only
+    S = stragglers_at(result)
     last = result.epochs_done
     run_epochs = len(result.seeds) * (last + 1)
+    more = [i.more_epochs for i in invs if i.more_epochs is not None]
     return {
         "config": result.config.to_dict(),
         "n_train": int(result.n_train),
         "seeds": [int(s) for s in result.seeds],
         "epochs_done": int(last),
         "inversion": {
-            "t_star": {m: [i.t_star[m] for i in invs] for m in METRICS},
+            # one verdict per seed (engine.geometry): present | absent | undetermined | diverged
+            "state": [i.state for i in invs],
+            "states": {st: sum(i.state == st for i in invs) for st in STATES},
+            "curve_state": {m: [i.curves[m].state for i in invs] for m in METRICS},
+            "t_star": {m: [i.t_star[m] for i in invs] for m in METRICS},      # null: that curve did not turn
+            "extremum": {m: [i.extremum[m] for i in invs] for m in METRICS},  # Eq. 10 as written, raw
             "turns": {m: [i.turns[m] for i in invs] for m in METRICS},
-            "present": [i.present for i in invs],
-            "phi": {"per_seed": phi.tolist(), "mean": float(phi.mean()), "std": float(phi.std())},
+            "present": present.tolist(),
+            "phi": {"per_seed": [i.phi for i in invs],  # null: no curve of that seed turned
+                    "mean": _mean(phi), "std": _std(phi), "seeds": int(present.sum())},
+            "phi_eq10": {"per_seed": [i.phi_eq10 for i in invs]},  # at the three raw extrema, turned or not
+            "diverged_epoch": [i.diverged_epoch for i in invs],
+            "more_epochs": max(more) if more else None,  # undetermined seeds: epochs that would likely tell
         },
         "stragglers": {
-            "epoch": [i.straggler_epoch for i in invs],
-            "count": S.sum(axis=1).astype(int).tolist(),
-            "consensus_count": int((consensus(S) >= CONSENSUS_THRESHOLD).sum()),
+            "epoch": [i.straggler_epoch if i.present else None for i in invs],
+            "count": [int(n) if p else None for n, p in zip(S.sum(axis=1), present)],
+            "consensus_count": int((consensus(S, present) >= CONSENSUS_THRESHOLD).sum()) if present.any() else 0,
+            "seeds": int(present.sum()),
         },
         "final": {
             "train_error": result.curves["train_error"][:, last].tolist(),
@@ -55,13 +66,24 @@ def summary(result: RunResult, data: Dataset) -> dict:
     }
 
 
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if len(values) else None
+
+
+def _std(values: np.ndarray) -> float | None:
+    return float(values.std()) if len(values) else None
+
+
 def straggler_table(result: RunResult, data: Dataset) -> list[dict]:
-    """stragglers.csv: the stragglers S(t*) of every seed, most consensual first."""
-    return table_of(stragglers_at(result), data, learned_epoch(result))
+    """stragglers.csv: the stragglers S(t*) of every seed with an inversion, most consensual first."""
+    return table_of(stragglers_at(result), data, learned_epoch(result), with_inversion(result))
 
 
 def consensus_indices(result: RunResult, data: Dataset) -> np.ndarray:
-    freq = consensus(stragglers_at(result))
+    rows = with_inversion(result)
+    if not rows.any():
+        return np.zeros(0, dtype=np.int64)
+    freq = consensus(stragglers_at(result), rows)
     return data.index_train[freq >= CONSENSUS_THRESHOLD].astype(np.int64)
 
 
@@ -75,48 +97,32 @@ def metrics_rows(result: RunResult):
 def manifest(result: RunResult, data: Dataset, how: str = "python -m engine run") -> dict:
     return {
         "what": "stragglers = training points misclassified at the inversion epoch t* "
-                "(rounded mean of argmin R+, argmin R-, argmax D), per seed; consensus = "
-                f"fraction of seeds; consensus stragglers have consensus >= {CONSENSUS_THRESHOLD}",
+                "(rounded mean of argmin R+, argmin R-, argmax D over the curves that turned), per seed "
+                "whose inversion is present (engine/geometry.py); consensus = fraction of those seeds; "
+                f"consensus stragglers have consensus >= {CONSENSUS_THRESHOLD}",
         "how": how,
         "config": result.config.to_dict(),
         "config_hash": result.config.config_hash(data_version(result.config.dataset)),  # = the job's
         "seeds": [int(s) for s in result.seeds],
         "dataset": {"name": data.name, "source": data.source, "md5": data.md5,
                     "indices": "positions in the dataset's training split"},
-        "versions": _versions(),
-        "git_commit": _git_commit(),
+        "versions": versions(),
+        "git_commit": git_commit(),
     }
 
 
 def write_outputs(result: RunResult, data: Dataset, out: Path) -> dict:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """summary.json, metrics.csv, stragglers.csv/.npy and manifest.json, as one folder
+    that appears whole or not at all (engine.files.output_folder)."""
     summ = summary(result, data)
-    atomic_write(out / "summary.json", json.dumps(summ, indent=2))
-    atomic_write(out / "metrics.csv", csv_text(metrics_rows(result), ["seed", "epoch", *CURVES]))
     table = straggler_table(result, data)
-    atomic_write(out / "stragglers.csv", csv_text(table, list(TABLE_FIELDS)))
-    npy = io.BytesIO()
-    np.save(npy, consensus_indices(result, data))
-    atomic_write(out / "stragglers.npy", npy.getvalue())
-    atomic_write(out / "manifest.json", json.dumps(manifest(result, data), indent=2))
+    with output_folder(out) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(jsonable(summ), indent=2))  # strict JSON: NaN -> null
+        write_csv(tmp / "metrics.csv", metrics_rows(result), ["seed", "epoch", *CURVES])  # streamed: R x (T+1) rows
+        write_csv(tmp / "stragglers.csv", table, list(TABLE_FIELDS))
+        np.save(tmp / "stragglers.npy", consensus_indices(result, data))
+        (tmp / "manifest.json").write_text(json.dumps(manifest(result, data), indent=2))
+        if result.scores is not None:  # scores.csv, .parquet, .json (engine.score_table)
+            from .score_table import write_scores
+            write_scores(result, data, tmp)
     return summ
-
-
-def _num(v):
-    return "" if not np.isfinite(v) else float(v)
-
-
-def _versions() -> dict:
-    import torch
-    import scipy
-    return {"stragglers": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "scipy": scipy.__version__}
-
-
-def _git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None

@@ -11,6 +11,8 @@ from .data import Dataset, prepare
 from .results import RunResult
 from .environment import resolve_device
 from .memory import plan
+from .precision import check as check_precision
+from .scores import ScoreCollector
 from .train import EpochRecord, train
 
 
@@ -56,22 +58,41 @@ def train_chunked(config: RunConfig, data: Dataset, include: np.ndarray | None =
         start += len(seeds)
 
 
+def check_device(config: RunConfig):
+    """The run's torch.device; ConfigError, before any work, when the device or the
+    precision cannot be had here (--device cuda without a GPU, tf32 on the CPU)."""
+    device = resolve_device(config.device)
+    check_precision(config.precision, device)
+    return device
+
+
 def run(config: RunConfig, data: Dataset | None = None, include=None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
-        should_stop: Callable[[], bool] | None = None) -> tuple[RunResult, Dataset]:
+        should_stop: Callable[[], bool] | None = None, scores: bool = True,
+        budget: int | None = None) -> tuple[RunResult, Dataset]:
     """Train config.seeds seeds for config.epochs epochs. `on_epoch` sees every
     record as it is made (the store writes it); `should_stop` is asked between
     epochs and ends the run early, keeping what was recorded. Seeds are trained in
-    chunks that fit the memory available (engine.memory); usually one chunk."""
-    config.validate()
+    chunks that fit `budget` bytes (default: a fraction of the memory available,
+    engine.memory); usually one chunk. A run the machine cannot hold at all is
+    refused (engine.preflight.TooLarge) before its data is prepared. With `scores`,
+    result.scores holds the difficulty scores (engine.scores)."""
+    from .preflight import check_fits, check_run, shape_of
+    if data is None:
+        check_run(config)  # also the dataset, its block and classes, before loading it
+    else:
+        check_fits(config, shape_of(data))
+    device = check_device(config)
     data = data if data is not None else prepare(config)
-    device = resolve_device(config.device)
     result = RunResult.empty(config, config.seed_list, data.n_train, device=str(device))
+    collector = ScoreCollector(config, data) if scores else None
 
     last_seed = config.seed_list[-1]
 
     def records():
-        for rec in train_chunked(config, data, include=include):
+        for rec in train_chunked(config, data, include=include, budget=budget):
+            if collector is not None:
+                collector.update(rec)
             yield rec
             if should_stop is not None and should_stop():
                 # a cancel after the last record of the last chunk changes nothing
@@ -79,4 +100,7 @@ def run(config: RunConfig, data: Dataset | None = None, include=None,
                 return
 
     result.collect(records(), on_epoch=on_epoch)
+    if collector is not None:
+        result.scores = collector.finish()
     return result, data
+

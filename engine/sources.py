@@ -107,33 +107,16 @@ def load_raw(name: str, fetch: bool = True) -> RawSplits:
     return _CACHE[key]
 
 
-def fetch(name: str) -> RawSplits:
-    """Make `name` present in the data folder (nothing to do if it is) and return it."""
+def fetch(name: str, force: bool = False) -> RawSplits:
+    """Make `name` present in the data folder (nothing to do if it is) and return it.
+    force: fetch again even if files are there (they are replaced only by files that
+    check out), the repair for a damaged file."""
+    if force and name in NAMES and name != "digits":
+        key = (name, str(data_dir()))
+        _CACHE.pop(key, None)
+        _CACHE[key] = _load(name, allow_fetch=True, force=True)
+        return _CACHE[key]
     return load_raw(name, fetch=True)
-
-
-def status() -> list[dict]:
-    """One row per built-in dataset, from what is on disk now; never downloads."""
-    rows = []
-    for name in NAMES:
-        cached = _CACHE.get((name, str(data_dir())))
-        ready, counts = (True, SIZES[name]) if name == "digits" else _present(name)
-        source = cached.source if cached else "scikit-learn" if name == "digits" else \
-            "data folder" if ready else ", ".join(label for label, _ in _fetchers(name))
-        rows.append({"name": name, "ready": ready, "source": source, "n_train": counts[0],
-                     "n_test": counts[1], "how_to_fetch": _how_to(name)})
-    return rows
-
-
-def _present(name: str) -> tuple[bool, tuple]:
-    """Whether all files are there (IDX label headers sane), and the split sizes (cheap)."""
-    if name == "cifar10":
-        return not _missing(name), SIZES[name]
-    paths, missing = _idx_paths(name)
-    try:  # label files are small: reading them whole is cheap and checks their headers
-        return (False, SIZES[name]) if missing else (True, tuple(len(read_idx(paths[f])) for f in IDX_FILES[1::2]))
-    except (DatasetCorrupt, OSError):
-        return False, SIZES[name]
 
 
 # --- reading what is in the data folder ------------------------------------------
@@ -227,7 +210,11 @@ def _digits() -> RawSplits:
 
 
 def _user(name: str) -> RawSplits:
-    a = load_user_dataset(name)
+    try:
+        a = load_user_dataset(name)
+    except FileNotFoundError as e:
+        raise DatasetUnavailable(f"{e}: upload it on the Your data page, or python -m engine data import {name} "
+                                 "FILE.npz") from None
     md5 = {user_dataset_path(name).name: hashlib.md5(user_dataset_path(name).read_bytes()).hexdigest()}
     return _splits(f"user:{name}", a["x_train"], a["y_train"], a["x_test"], a["y_test"], "user upload", md5)
 
@@ -241,7 +228,7 @@ def _splits(name, x_tr, y_tr, x_te, y_te, source, md5) -> RawSplits:
 
 # --- fetching --------------------------------------------------------------------
 
-def _load(name: str, allow_fetch: bool) -> RawSplits:
+def _load(name: str, allow_fetch: bool, force: bool = False) -> RawSplits:
     if name == "digits":
         return _digits()
 
@@ -249,12 +236,14 @@ def _load(name: str, allow_fetch: bool) -> RawSplits:
         try:
             return _from_folder(name)
         except DatasetCorrupt as e:  # the reader knows the file; here we know the command
-            raise DatasetCorrupt(f"{e} To fetch: python -m engine data fetch {name}") from None
+            raise DatasetCorrupt(f"{e} To fetch it again over the damaged file: python -m engine data fetch "
+                                 f"{name} --force") from None
 
-    raw = from_folder()
+    raw = None if force else from_folder()
     if raw is not None:
         return raw
-    tried = [f"data folder {_target(name)}: missing {', '.join(_missing(name))}"]
+    tried = [f"data folder {_target(name)}: " + ("--force: fetching again" if force else
+                                                 f"missing {', '.join(_missing(name))}")]
     if not allow_fetch:
         tried.append("downloads: not attempted (fetch=False)")
     for label, step in _fetchers(name) if allow_fetch else ():

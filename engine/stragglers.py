@@ -1,10 +1,12 @@
 """Stragglers: the training points still misclassified at the inversion epoch.
 
 S(t) = training points misclassified after t epochs (Eq. 2); stragglers = S(t*),
-with t* per seed the rounded mean of the three inversion epochs (or any epoch
-the caller picks). t(eps) = first epoch whose training error is <= eps.
-Consensus: for each training point, the fraction of seeds in which it is a
-straggler.
+with t* per seed the rounded mean of the inversion epochs of its curves that turned
+(or any epoch the caller picks). A seed without an inversion (state other than
+"present", engine.geometry) has no t* and so no stragglers: its row of S(t*) is
+empty and it is left out of the consensus. t(eps) = first epoch whose training
+error is <= eps. Consensus: for each training point, the fraction of seeds (with an
+inversion) in which it is a straggler.
 """
 from __future__ import annotations
 
@@ -23,12 +25,22 @@ def epoch_at_error(train_error: np.ndarray, epsilon: float) -> int | None:
 
 
 def straggler_epochs(result: RunResult) -> np.ndarray:
-    return np.array([inv.straggler_epoch for inv in result.inversions()])
+    """Each seed's t*, -1 for a seed without an inversion."""
+    return np.array([inv.straggler_epoch if inv.present else -1 for inv in result.inversions()])
+
+
+def with_inversion(result: RunResult) -> np.ndarray:
+    """(R,) bool: the seeds whose state is "present", the ones that have stragglers."""
+    return straggler_epochs(result) >= 0
 
 
 def stragglers_at(result: RunResult, epochs=None) -> np.ndarray:
-    """S(t) per seed as a (R, P) boolean array; default t = each seed's t*."""
-    return result.misclassified(straggler_epochs(result) if epochs is None else epochs)
+    """S(t) per seed as a (R, P) boolean array; default t = each seed's t*, and an
+    empty row for a seed without an inversion."""
+    if epochs is not None:
+        return result.misclassified(epochs)
+    t = straggler_epochs(result)
+    return result.misclassified(np.maximum(t, 0)) & (t >= 0)[:, None]
 
 
 def stragglers_at_error(result: RunResult, epsilon: float) -> np.ndarray:
@@ -37,29 +49,44 @@ def stragglers_at_error(result: RunResult, epsilon: float) -> np.ndarray:
     return result.misclassified([result.epochs_done if e is None else e for e in epochs])
 
 
-def consensus(sets: np.ndarray) -> np.ndarray:
-    """Fraction of seeds (rows) in which each point (column) is in the set."""
-    return sets.mean(axis=0)
+def consensus(sets: np.ndarray, rows=None) -> np.ndarray:
+    """Fraction of seeds (rows, or only the `rows` given as a bool mask) in which each
+    point (column) is in the set; zeros when no row counts."""
+    sets = sets if rows is None else sets[np.asarray(rows, dtype=bool)]
+    return sets.mean(axis=0) if len(sets) else np.zeros(sets.shape[1])
+
+
+LEARNED_BLOCK = 256  # epochs unpacked at a time by learned_epoch: its memory does not grow with T
 
 
 def learned_epoch(result: RunResult) -> np.ndarray:
     """For every training point, the first epoch after which it stays correctly
-    classified: the median over seeds, -1 when that median is "not by the end"."""
+    classified: the median over seeds, -1 when that median is "not by the end".
+    The masks are read backwards, LEARNED_BLOCK epochs at a time, until every point's
+    last misclassified epoch is found."""
     T = result.epochs_done
     first_right = np.empty((len(result.seeds), result.n_train))
-    for r in range(len(result.seeds)):  # one seed at a time: (T+1, P) fits in memory
-        wrong = np.unpackbits(result.masks[r, :T + 1], axis=-1, count=result.n_train).astype(bool)
-        last_wrong = T - np.argmax(wrong[::-1], axis=0)
-        first_right[r] = np.where(wrong[T], T + 1, np.where(wrong.any(axis=0), last_wrong + 1, 0))
+    for r in range(len(result.seeds)):
+        last_wrong = np.full(result.n_train, -1)
+        for stop in range(T + 1, 0, -LEARNED_BLOCK):
+            start = max(0, stop - LEARNED_BLOCK)
+            wrong = np.unpackbits(result.masks[r, start:stop], axis=-1, count=result.n_train).astype(bool)
+            hit = wrong.any(axis=0) & (last_wrong < 0)
+            last_wrong[hit] = stop - 1 - np.argmax(wrong[::-1, hit], axis=0)
+            if (last_wrong >= 0).all():
+                break
+        # wrong at T: not learned by the end (T + 1); never wrong: learned from the start (0)
+        first_right[r] = np.where(last_wrong < 0, 0, last_wrong + 1)
     med = np.median(first_right, axis=0)
     return np.where(med > T, -1, np.round(med)).astype(int)
 
 
-def table_of(S: np.ndarray, data, learned: np.ndarray) -> list[dict]:
-    """One row (TABLE_FIELDS) per training point in S of at least one seed, most
-    consensual first: index in the dataset's training split, class, binary label,
-    consensus (fraction of seeds), the epoch after which it stays learned."""
-    freq = consensus(S)
+def table_of(S: np.ndarray, data, learned: np.ndarray, rows=None) -> list[dict]:
+    """One row (TABLE_FIELDS) per training point in S of at least one seed (of the
+    seeds `rows` selects, e.g. those with an inversion), most consensual first: index
+    in the dataset's training split, class, binary label, consensus (fraction of those
+    seeds), the epoch after which it stays learned."""
+    freq = consensus(S, rows)
     rows = np.flatnonzero(freq > 0)
     rows = rows[np.argsort(-freq[rows], kind="stable")]
     return [{"index": int(data.index_train[p]), "class": int(data.classes_train[p]), "label": int(data.y_train[p]),

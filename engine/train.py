@@ -21,9 +21,11 @@ import torch.nn.functional as F
 from .config import RunConfig
 from .data import Dataset
 from .environment import resolve_device
-from .geometry import class_geometry, geometry_from_sums
+from .geometry import DIVERGENCE_FACTOR, class_geometry, geometry_from_sums
 from .models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, has_manual_backward,
                      init_ensemble, tanh_via_sigmoid_, used_columns)
+from .optimizers import Adam, GradientDescent
+from .precision import check as check_precision, gemm_dtype, gemms, matmul_mode
 
 
 @dataclass
@@ -37,20 +39,25 @@ class EpochRecord:
     r_minus: np.ndarray        # (R,)
     distance: np.ndarray       # (R,)
     misclassified: np.ndarray  # (R, ceil(P/8)) uint8, np.packbits of the training mask
-    diverged: np.ndarray       # (R,) bool: loss is NaN or infinite
+    diverged: np.ndarray       # (R,) bool: the loss diverged at this epoch or before
+                               # (engine.geometry.diverged_at: non-finite or > 10x epoch 0)
     # the live parameter tensors (R, ...) at this epoch, NOT copies: valid until the
     # loop resumes; clone them to keep (experiments evaluate extra test sets on them)
     params: list | None = None
+    # o1 - o0 of every seed and training point at this epoch, (R, P) on the device, live
+    # like params: what engine.scores accumulates (the prediction is class 1 iff > 0)
+    margin: torch.Tensor | None = None
 
 
-def make_optimizer(config: RunConfig, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-    """torch.optim on the stacked tensors: every update is elementwise, so this is
-    exactly R independent optimisers (the golden test checks it)."""
+def make_optimizer(config: RunConfig, params: list[torch.Tensor]):
+    """torch.optim's arithmetic on the stacked tensors (engine.optimizers): every
+    update is elementwise, so this is exactly R independent optimisers (the golden
+    test checks it)."""
     wd = config.weight_decay
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=wd, foreach=True)
+        return Adam(params, lr=config.lr, weight_decay=wd)
     mu = config.momentum if config.optimizer == "momentum" else 0.0
-    return torch.optim.SGD(params, lr=config.lr, momentum=mu, weight_decay=wd, foreach=True)
+    return GradientDescent(params, lr=config.lr, momentum=mu, weight_decay=wd)
 
 
 def sgd_order(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -64,8 +71,11 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     """Yield one EpochRecord per epoch, 0 ... config.epochs, for `seeds` (default:
     config.seed_list). `include` is a (P,) or (R, P) boolean mask of the training
     points each seed trains on (default: all of them). The consumer may
-    stop between epochs; the loop also stops after an epoch where a loss diverged."""
+    stop between epochs. A seed whose loss diverges (engine.geometry.diverged_at) is
+    flagged from that epoch on and its later numbers are NaN; the others train on
+    (seeds never mix), and the loop stops once every seed has diverged."""
     device = resolve_device(config.device)
+    check_precision(config.precision, device)
     seeds = list(config.seed_list if seeds is None else seeds)
     R, P = len(seeds), data.n_train
     include = np.ones(P, dtype=bool) if include is None else np.asarray(include, dtype=bool)
@@ -87,15 +97,18 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     if not full_batch and include.ndim == 2:
         raise ValueError("mini-batch SGD needs one training subset shared by all seeds")
 
+    watch = _Divergence(R)
     if manual:
         net = _Dense2(config, params, x, y, x_test, y_test, weight, n_included)
         for epoch in range(config.epochs + 1):
             last = epoch == config.epochs
-            numbers, wrong, grads = net.epoch(with_test=epoch % config.test_every == 0 or last, backward=not last)
-            rec = _record(epoch, seed_ids, numbers, wrong)
-            rec.params = params
+            with matmul_mode(config.precision, device):
+                numbers, wrong, grads = net.epoch(with_test=epoch % config.test_every == 0 or last,
+                                                  backward=not last)
+            rec = watch(_record(epoch, seed_ids, numbers, wrong))
+            rec.params, rec.margin = params, net.last_margin
             yield rec
-            if last or rec.diverged.any():
+            if last or rec.diverged.all():
                 return
             for p, g in zip(params, grads):
                 p.grad = g
@@ -108,7 +121,9 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     for epoch in range(config.epochs + 1):
         last = epoch == config.epochs
         with torch.set_grad_enabled(full_batch and not last):
-            logits, hidden = forward(config, params, x, data.image_shape)
+            with gemms(config.precision, device):
+                logits, hidden = forward(config, params, x, data.image_shape)
+            logits, hidden = logits.float(), hidden.float()  # precision: loss and geometry in float32
             per_point = F.cross_entropy(logits.reshape(-1, 2), y_rows, reduction="none").view(R, P)
             loss = (per_point * weight).sum(-1) / n_included
         with torch.no_grad():
@@ -116,22 +131,48 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
             train_error = (wrong * weight).sum(-1) / n_included
             geometry = class_geometry(hidden.detach(), onehot)
             if epoch % config.test_every == 0 or last:
-                test_logits, _ = forward(config, params, x_test, data.image_shape)
+                with gemms(config.precision, device):
+                    test_logits, _ = forward(config, params, x_test, data.image_shape)
                 test_error = (test_logits.argmax(-1) != y_test).float().mean(-1)
             else:
                 test_error = no_test
             numbers = torch.cat([loss.detach()[:, None], train_error[:, None], test_error[:, None], geometry], 1)
-        rec = _record(epoch, seed_ids, numbers, wrong)
-        rec.params = params
+            margin = logits[..., 1].detach() - logits[..., 0].detach()
+        rec = watch(_record(epoch, seed_ids, numbers, wrong))
+        rec.params, rec.margin = params, margin
         yield rec
-        if last or rec.diverged.any():
+        if last or rec.diverged.all():
             return
-        if full_batch:
-            loss.sum().backward()  # seeds are independent: d(sum)/d(theta_r) = dL_r/d(theta_r)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        else:
-            _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch)
+        with matmul_mode(config.precision, device):  # precision: backward's GEMMs (TF32 flags)
+            if full_batch:
+                loss.sum().backward()  # seeds are independent: d(sum)/d(theta_r) = dL_r/d(theta_r)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            else:
+                _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch, device)
+
+
+class _Divergence:
+    """engine.geometry's divergence rule applied as the records come: a loss that is
+    non-finite or above DIVERGENCE_FACTOR x its epoch-0 value marks the seed diverged
+    from that epoch on. The epoch of the blow-up is kept as recorded (it shows what
+    happened); after it the seed's numbers are NaN, never read as evidence."""
+
+    def __init__(self, R: int):
+        self.loss0 = None
+        self.since = np.full(R, -1)  # epoch of the divergence, -1: none
+
+    def __call__(self, rec: EpochRecord) -> EpochRecord:
+        if self.loss0 is None:
+            self.loss0 = rec.loss.copy()
+        new = (self.since < 0) & (~np.isfinite(rec.loss) | (rec.loss > DIVERGENCE_FACTOR * self.loss0))
+        self.since[new] = rec.epoch
+        after = (self.since >= 0) & (self.since < rec.epoch)
+        if after.any():
+            for name in ("loss", "train_error", "test_error", "r_plus", "r_minus", "distance"):
+                getattr(rec, name)[after] = np.nan
+        rec.diverged = self.since >= 0
+        return rec
 
 
 def _record(epoch: int, seed_ids: np.ndarray, numbers: torch.Tensor, wrong: torch.Tensor) -> EpochRecord:
@@ -162,6 +203,12 @@ class _Dense2:
 
     Input pixels that are 0 for every point of a set (MNIST's borders: 115 of 784)
     add exactly 0 to z and get exactly 0 gradient, so the GEMMs skip them.
+
+    Precision bf16 (engine/precision.py): the three GEMMs take bfloat16 inputs, X
+    and X_test rounded once per run, W1^T and act'(z) g once per epoch, and sum in
+    float32; z is widened back to float32 as the bias is added, so everything
+    after the GEMMs (activation, loss, geometry, the update of the float32
+    weights) is as in fp32. One more buffer holds the bfloat16 products.
     The two class attributes switch these speed-ups off (benchmarks/ablation.py)."""
 
     skip_zero_pixels = True
@@ -189,6 +236,10 @@ class _Dense2:
         self.dw1t = torch.zeros(R, H, N, device=dev)  # dL/dW1^T; skipped pixels stay 0
         self.rhs = torch.empty(R, P, 3, device=dev)
         self.nan = torch.full((R,), float("nan"), device=dev)
+        self.lo = gemm_dtype(config.precision)  # None: float32 GEMMs
+        if self.lo is not None:
+            self.x, self.x_test = self.x.to(self.lo), self.x_test.to(self.lo)
+            self.lo_buf = torch.empty(R * H * max(P, P_test), dtype=self.lo, device=dev)
 
     @staticmethod
     def transposed_storage(w1: torch.Tensor) -> torch.Tensor:
@@ -205,7 +256,12 @@ class _Dense2:
         """act(X W1 + b1) for every seed, as (R, H, n), in h_buf."""
         R, N, H, _ = self.shape
         out = self.h_buf[: R * H * len(x)].view(R * H, len(x))
-        torch.addmm(self.params[1].detach().reshape(R * H, 1), self.first_layer_t(cols), x.T, out=out)
+        b1 = self.params[1].detach().reshape(R * H, 1)
+        if self.lo is None:
+            torch.addmm(b1, self.first_layer_t(cols), x.T, out=out)
+        else:  # bf16 GEMM into lo_buf, widened to float32 by the bias addition
+            z = torch.mm(self.first_layer_t(cols).to(self.lo), x.T, out=self.lo_buf[: R * H * len(x)].view(R * H, -1))
+            torch.add(b1, z, out=out)
         return self.act_(out).view(R, H, len(x))
 
     def margin(self, h: torch.Tensor) -> torch.Tensor:
@@ -218,7 +274,7 @@ class _Dense2:
     def epoch(self, with_test: bool, backward: bool):
         R, N, H, P = self.shape
         h = self.hidden(self.x, self.cols)
-        d = self.margin(h)
+        d = self.last_margin = self.margin(h)
         wrong = (d > 0) != self.y
         loss = (F.softplus(-self.sign * d) * self.weight).sum(-1) / self.n_included
         train_error = (wrong * self.weight).sum(-1) / self.n_included
@@ -248,7 +304,10 @@ class _Dense2:
             dz = torch.mul(self.derivative(h), gb, out=hsq)
         w2 = self.params[2].detach()
         v = w2[..., 1] - w2[..., 0]  # (R, H): dL/dh = g v
-        dw1t = torch.mm(dz.view(R * H, P), self.x).view(R, H, -1).mul_(v.unsqueeze(-1))
+        dz_gemm = dz.view(R * H, P)
+        if self.lo is not None:  # act'(z) g rounded to bf16 for the GEMM (db1 keeps the float32 sum)
+            dz_gemm = self.lo_buf[: R * H * P].view(R * H, P).copy_(dz_gemm)
+        dw1t = torch.mm(dz_gemm, self.x).view(R, H, -1).float().mul_(v.unsqueeze(-1))
         if self.cols is None:
             self.dw1t.copy_(dw1t)
         else:
@@ -262,7 +321,7 @@ class _Dense2:
         return ((d > 0) != self.y_test).float().mean(-1)
 
 
-def _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch):
+def _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch, device):
     """One pass over the included points in mini-batches of config.batch_size, a
     different shuffle per seed and per pass."""
     idx = np.flatnonzero(include)
@@ -270,8 +329,10 @@ def _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch):
     R = len(seeds)
     for start in range(0, len(idx), config.batch_size):
         batch = orders[:, start:start + config.batch_size]  # (R, B)
-        logits, _ = forward(config, params, x[batch], data.image_shape)
-        loss = F.cross_entropy(logits.reshape(-1, 2), y[batch].reshape(-1), reduction="none").view(R, -1).mean(-1)
+        with gemms(config.precision, device):
+            logits, _ = forward(config, params, x[batch], data.image_shape)
+        loss = F.cross_entropy(logits.float().reshape(-1, 2), y[batch].reshape(-1),
+                               reduction="none").view(R, -1).mean(-1)
         loss.sum().backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -18,8 +18,10 @@ never appears under that name. Nothing here imports Streamlit.
 from __future__ import annotations
 
 import io
+import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +39,21 @@ class UploadError(ValueError):
     """What is wrong with an uploaded dataset, in words for the person who sent it."""
 
 
-def validate_npz(data: bytes, max_bytes: int | None = None) -> dict[str, np.ndarray]:
-    """The four arrays of a valid upload (normalised), or UploadError naming the problem."""
+# What an archive may unpack to: four times the largest built-in dataset in float32
+# (CIFAR-10 as RGB floats: 737 MB) rounded up. Checked on the zip's own directory
+# before anything is decompressed, so a small file that unpacks to gigabytes (a zip
+# bomb) is refused without being unpacked.
+MAX_UNPACKED_MB = 1024
+# the compression methods Python's zipfile reads; np.savez stores, np.savez_compressed deflates
+ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
+               zipfile.ZIP_LZMA: "lzma"}
+
+
+def validate_npz(data: bytes, max_bytes: int | None = None, max_unpacked: int | None = None) -> dict[str, np.ndarray]:
+    """The four arrays of a valid upload (normalised), or UploadError naming the problem.
+    The archive's directory and each array's .npy header are checked before any
+    array is read (sizes, encryption, compression method, declared shapes), so what
+    is read is bounded by `max_unpacked` bytes (default MAX_UNPACKED_MB)."""
     limit = MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
     if len(data) == 0:
         raise UploadError("The file is empty.")
@@ -50,17 +65,12 @@ def validate_npz(data: bytes, max_bytes: int | None = None) -> dict[str, np.ndar
     if data[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
         raise UploadError("This is not an .npz file (not a zip archive): save it with np.savez.")
     try:
-        archive = np.load(io.BytesIO(data), allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
         raise UploadError(f"The .npz archive is corrupt and cannot be opened ({e}).") from None
     with archive:
-        names = set(archive.files)
-        missing = [k for k in KEYS if k not in names]
-        if missing:
-            found = ", ".join(sorted(names)) or "no arrays"
-            raise UploadError(f"Missing {', '.join(missing)}: the archive must hold x_train, y_train, "
-                              f"x_test and y_test (it holds {found}).")
-        arrays = {k: _read(archive, k) for k in KEYS}
+        members = _members(archive, MAX_UNPACKED_MB * 2**20 if max_unpacked is None else max_unpacked)
+        arrays = {k: _read(archive, members[k], k) for k in KEYS}
     out = {}
     for split in ("train", "test"):
         out[f"x_{split}"] = _images(f"x_{split}", arrays[f"x_{split}"])
@@ -76,16 +86,82 @@ def validate_npz(data: bytes, max_bytes: int | None = None) -> dict[str, np.ndar
     return out
 
 
-def _read(archive, key: str) -> np.ndarray:
+def _members(archive: zipfile.ZipFile, max_unpacked: int) -> dict[str, zipfile.ZipInfo]:
+    """The zip entries of the four arrays, after checking the whole directory: no
+    encrypted entry, only methods zipfile reads, and a total unpacked size (as the
+    directory declares it; zipfile never yields more than that) within the cap."""
+    infos = archive.infolist()
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise UploadError(f"{info.filename} is encrypted: archives with a password cannot be read. Save the "
+                              "arrays with np.savez (no password).")
+        if info.compress_type not in ZIP_METHODS:
+            raise UploadError(f"{info.filename} is compressed with method {info.compress_type}, which cannot be "
+                              "read: save the arrays with np.savez or np.savez_compressed.")
+    unpacked = sum(info.file_size for info in infos)
+    if unpacked > max_unpacked:
+        raise UploadError(f"The archive unpacks to {unpacked / 2**20:.0f} MB; the limit is "
+                          f"{max_unpacked / 2**20:.0f} MB: upload fewer or smaller images.")
+    names = {info.filename[:-4] if info.filename.endswith(".npy") else info.filename: info for info in infos}
+    missing = [k for k in KEYS if k not in names]
+    if missing:
+        found = ", ".join(sorted(names)) or "no arrays"
+        raise UploadError(f"Missing {', '.join(missing)}: the archive must hold x_train, y_train, "
+                          f"x_test and y_test (it holds {found}).")
+    return {k: names[k] for k in KEYS}
+
+
+def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, f) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) from an entry's .npy header, checked against the entry's size:
+    a header may declare any shape, and only the bytes that are there may be read."""
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    shape, _, dtype = fmt.read_array_header_1_0(f) if version == (1, 0) else fmt.read_array_header_2_0(f)
+    if dtype.hasobject:
+        raise UploadError(f"{key} is an object array (pickled Python objects), which is never loaded: "
+                          "store plain numeric arrays.")
+    declared = math.prod(shape) * dtype.itemsize
+    held = info.file_size - f.tell()
+    if declared != held:
+        raise UploadError(f"{key} declares shape {_shape(shape)} of {dtype} ({declared} bytes) but the "
+                          f"archive holds {held} bytes for it: the file is damaged or was not written by "
+                          "np.savez.")
+    return shape, dtype
+
+
+def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndarray:
+    """One array, once its header checks out; every failure an UploadError."""
     try:
-        return archive[key]
-    except ValueError as e:
-        if "pickle" in str(e).lower() or "object" in str(e).lower():
-            raise UploadError(f"{key} is an object array (pickled Python objects), which is never loaded: "
-                              "store plain numeric arrays.") from None
-        raise UploadError(f"{key} cannot be read: {e}.") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
+        with archive.open(info) as f:
+            _header(archive, info, key, f)
+            f.seek(0)  # read_array reads the header itself
+            return np.lib.format.read_array(f, allow_pickle=False)
+    except UploadError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
         raise UploadError(f"The .npz archive is corrupt: {key} cannot be read ({e}).") from None
+    except Exception as e:  # any other failure of a hostile file (RuntimeError, NotImplementedError, ...)
+        raise UploadError(f"{key} cannot be read: {e}.") from None
+
+
+def saved_shapes(name: str, root=None) -> list[tuple[tuple, np.dtype]]:
+    """(shape, dtype) of x_train, y_train, x_test, y_test of a saved dataset, from
+    the .npy headers only (for the checks before a run: no array is read)."""
+    path = user_dataset_path(name, root)
+    if not path.is_file():
+        raise FileNotFoundError(f"no user dataset {name!r} at {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = _members(archive, math.inf)  # its size was checked when it was uploaded
+            out = []
+            for k in KEYS:
+                with archive.open(members[k]) as f:
+                    out.append(_header(archive, members[k], k, f))
+            return out
+    except UploadError:
+        raise
+    except Exception as e:
+        raise UploadError(f"the saved dataset {path} cannot be read ({e}): upload it again.") from None
 
 
 def _images(key: str, x: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Run: every engine option as a form, an estimate before launch, then the live view."""
 import streamlit as st
 
-from dashboard import cached, live, notes, run_form
+from dashboard import cached, executor_ui, live, notes, run_form
 from dashboard import jobs_view as jv
 
 st.set_page_config(page_title="Run · Stragglers", layout="wide")
@@ -9,6 +9,7 @@ st.title("Run")
 notes.show("Run")
 store = cached.open_store()
 job = jv.get_job(store, st.query_params.get("job"))
+executor, executor_error = executor_ui.choose()
 
 if job is not None:
     st.subheader(jv.job_label(job))
@@ -30,6 +31,9 @@ with st.expander("New run" + (" (from this job's options)" if job else ""), expa
     else:
         st.markdown(run_form.estimate_line(config, store))
     # disabled while the form has an error (shown at its field): a button that does nothing reads as broken
-    if st.button("Launch", type="primary", key="launch", disabled=config is None,
+    if st.button("Launch", type="primary", key="launch", disabled=config is None or executor_error is not None,
                  help="Fix the option marked in red first." if config is None else None):
-        run_form.launch(config, store)
+        if executor is None:
+            run_form.launch(config, store)
+        else:
+            executor_ui.launch_run(config, store, executor)

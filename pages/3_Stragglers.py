@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import cached, downloads, gallery
+from dashboard import cached, downloads, gallery, scores_ui
 from dashboard.figures_analysis import class_counts_figure, sizes_figure
 
 PER_PAGE = 48
@@ -16,17 +16,17 @@ c1, c2 = st.columns([1, 2])
 mode = ui.choice(c1, "Define the stragglers as S(t) at", list(gallery.MODES), "def", widget="radio",
                 format_func=gallery.MODES.get)
 if mode == "epoch":
-    value = c2.slider("epoch t", 0, result.epochs_done, ui.qp("t", round(t_star), int, lo=0, hi=result.epochs_done),
-                      key="t")
+    value = c2.slider("epoch t", 0, result.epochs_done,
+                      ui.qp("t", round(t_star) if t_star is not None else 0, int, lo=0, hi=result.epochs_done), key="t")
 elif mode == "error":
-    value = c2.slider("training error ε", 0.0, 0.5, ui.qp("eps", round(phi, 3), float, lo=0.0, hi=0.5), step=0.001,
-                      format="%.3f", key="eps")
+    value = c2.slider("training error ε", 0.0, 0.5, ui.qp("eps", round(phi, 3) if phi is not None else 0.1, float,
+                                                           lo=0.0, hi=0.5), step=0.001, format="%.3f", key="eps")
 else:
     value = None
-    c2.caption(f"Each seed at its own inversion epoch t* (mean {t_star:.1f}).")
+    c2.caption(gallery.t_star_caption(result))
 definition = gallery.parse_definition(mode, value)
 S, df = cached.stragglers(store, job, definition)
-n = gallery.counts(S)
+n = gallery.counts(S, rows=gallery.rows_of(result, definition))
 m1, m2, m3 = st.columns(3)
 m1.metric("|S| per seed (mean)", f"{n['mean']:.1f}")
 m2.metric("in at least one seed", n["union"])
@@ -41,12 +41,17 @@ classes = f1.multiselect("classes", present, default=ui.qp_subset("cls", present
 min_freq = f2.slider("consensus frequency ≥", 0.0, 1.0, ui.qp("min", 0.0, float, lo=0.0, hi=1.0), step=0.05,
                      key="min")
 seed = ui.choice(f3, "seed", ["all"] + [int(s) for s in result.seeds], "seed")
-sort = ui.choice(f4, "sort by", list(gallery.SORTS), "sort")
+scores = cached.scores(store, job)[0]  # None for a run made before the difficulty scores
+score_sorts = scores_ui.sorts(scores)
+sort = ui.choice(f4, "sort by", list(gallery.SORTS) + list(score_sorts), "sort")
 ui.set_qp(**{"def": mode, "t": value if mode == "epoch" else None, "eps": value if mode == "error" else None,
              "cls": classes if classes != present else None, "min": min_freq or None,
              "seed": None if seed == "all" else seed, "sort": None if sort == "consensus" else sort})
 row = None if seed == "all" else int(np.flatnonzero(result.seeds == seed)[0])
-shown = gallery.sort_table(gallery.filter_table(df, S, classes, min_freq, row), sort)
+shown = gallery.filter_table(scores_ui.with_scores(df, scores), S, classes, min_freq, row)
+shown, by_score = scores_ui.score_filter(*st.columns([1, 3]), shown, scores)
+shown = scores_ui.sort_by(shown, *score_sorts[sort]) if sort in score_sorts else gallery.sort_table(shown, sort)
+by_score = score_sorts[sort][0] if sort in score_sorts else by_score
 st.subheader(f"{len(shown)} stragglers")
 if not classes:
     st.info("No class is selected: pick at least one in **classes** above.")
@@ -60,8 +65,8 @@ page = st.pagination(pages, default=ui.qp("page", 1, int, lo=1, hi=pages), key="
 ui.set_qp(page=None if page == 1 else page)
 part = shown.iloc[gallery.page_slice(len(shown), page, PER_PAGE)]
 if len(part):
-    st.image([gallery.thumbnail(x_train[i], vmax) for i in part["index"]],
-             caption=[gallery.caption(r, names) for r in part.to_dict("records")], width=96)
+    captions = [gallery.caption(r, names) + scores_ui.caption_extra(r, by_score) for r in part.to_dict("records")]
+    st.image([gallery.thumbnail(x_train[i], vmax) for i in part["index"]], caption=captions, width=96)
     st.markdown("**Random non-stragglers of the same classes** (straggler in no seed)")
     others = gallery.non_stragglers(S.mean(axis=0), data.classes_train, part["class"], min(16, len(part)),
                                     seed=int(job["id"]))

@@ -3,20 +3,23 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import cached
+from dashboard import cached, selection
 from dashboard.figures_analysis import distance_figure, map_figure
 
 SPACES = {"inputs": "the inputs (pixels)", "hidden": "the hidden layer at an epoch"}
 store, job = ui.run_page("Map", "Map of the stragglers")
 (t_mean, _), _ = cached.run_summary(store, job)
-t_star, last = int(round(t_mean)), cached.run_data(store, job)[0].epochs_done
+run_result, data, _ = cached.run_data(store, job)
+last = run_result.epochs_done
+t_star = int(round(t_mean)) if t_mean is not None else last // 2  # no inversion: the middle of the run
 c1, c2 = st.columns([1, 2])
 space = ui.choice(c1, "t-SNE of", list(SPACES), "space", widget="radio", format_func=SPACES.get)
 epoch = None
 if space == "hidden":
     epoch = c2.slider("epoch (hidden layer of the first seed)", 0, last, ui.qp("epoch", t_star, int, lo=0, hi=last),
                       key="epoch")
-    c2.caption(f"Mean t* of this run: {t_star}. Compare an epoch before it with one after.")
+    c2.caption(f"Mean t* of this run: {t_star}. Compare an epoch before it with one after." if t_mean is not None
+               else "No seed of this run shows an inversion: t* is undetermined.")
 with st.expander("t-SNE settings"):
     t1, t2, t3 = st.columns(3)
     perplexity = t1.number_input("perplexity", 2.0, 200.0, ui.qp("perplexity", 30.0, float, lo=2.0, hi=200.0),
@@ -37,11 +40,15 @@ if embed is None:
 result = cached.job_result(store, embed)
 rows = pd.DataFrame(cached.artifact(store, embed, "embedding", []))
 test = result["hidden"] if space == "hidden" else result["inputs"]
-ui.chart(map_figure(rows, space), key="map")
+picked = selection.chart(map_figure(rows, space), key="map")
 st.caption(f"Consensus stragglers (in ≥ ½ of the seeds): {int(rows['straggler'].sum())} of {len(rows)}, outlined, "
            "larger with their consensus frequency. Hover a point for its index and class.")
+selection.show(picked, data, key="map")
 ui.chart(distance_figure(rows, test, space), key="distances")
-stats = pd.DataFrame([{"map": space, "stragglers": test.get("n_stragglers"), "Mann–Whitney U": test.get("U"),
+st.caption("The test is done in " + (test.get("space") or space) + ", not on the map: t-SNE keeps neighbours, "
+           "not distances.")
+stats = pd.DataFrame([{"space": test.get("space", space), "stragglers": test.get("n_stragglers"),
+                       "Mann–Whitney U": test.get("U"),
                        "p (stragglers farther)": test.get("p"), "P(straggler farther)": test.get("effect"),
                        "median distance, stragglers": test.get("median_stragglers"),
                        "median distance, rest": test.get("median_rest")}])

@@ -2,19 +2,21 @@
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import cached
-from dashboard.figures_analysis import (phi_band, prune_figure, prune_table, sweep_frame, sweep_geometry_figure,
+from dashboard import cached, executor_ui
+from dashboard.figures_analysis import (phi_band, present_phi, prune_figure, prune_table, sweep_frame,
+                                        sweep_geometry_figure,
                                         sweep_test_figure)
 
 SIGMAS = [0.0, 0.5, 0.75, 1.0, 1.2, 1.5]
 store, job = ui.run_page("Pruning", "Pruning the stragglers")
+executor, _ = executor_ui.choose()  # where a launched experiment trains (sidebar)
 epochs = int(job["config"]["epochs"])
-band = phi_band(cached.summary(store, job)["inversion"]["phi"]["per_seed"])
+band = phi_band(present_phi(cached.summary(store, job)))
 
 st.header("Fig. 2a — dynamics after pruning")
 retrain = st.number_input("retrain epochs", 1, 100000, ui.qp("retrain", epochs, int, lo=1, hi=100000), key="retrain")
 prune = ui.experiment(store, "prune", ui.experiment_config(job, retrain_epochs=int(retrain)),
-                      key="prune", button="Retrain without the stragglers",
+                      key="prune", executor=executor, button="Retrain without the stragglers",
                       what="From each seed's own initialisation: retrain without S(t*), without S(t) at an epoch "
                            "before and one after t*, and without random sets of the same sizes.")
 if prune is not None:
@@ -37,7 +39,7 @@ ui.set_qp(retrain=None if retrain == epochs else retrain, grid=None if n_grid ==
           sigmas=None if sigmas == SIGMAS else sigmas)
 sweep = ui.experiment(store, "sweep", ui.experiment_config(job, n_grid=int(n_grid), sigmas=sorted(sigmas),
                                                            retrain_epochs=int(retrain)),
-                      key="sweep", button="Sweep ε",
+                      key="sweep", executor=executor, button="Sweep ε",
                       what="For each ε on the grid, retrain without S(t(ε)) and without a random set of the same "
                            "size, to convergence; test error on clean and noisy test sets.")
 if sweep is not None:

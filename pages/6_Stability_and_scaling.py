@@ -3,22 +3,24 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis_ui as ui
-from dashboard import cached
+from dashboard import cached, executor_ui
 from dashboard.figures_analysis import (fmt_num, grid_figure, matrix_from_rows, overlap_figure, phi_caption,
                                         phi_figure, stability_caption, z_figure)
 
 store, job = ui.run_page("Stability & scaling", "Stability and scaling")
+executor, _ = executor_ui.choose()  # where a launched experiment trains (sidebar)
 P = int(job["config"]["n_train"])
 
 st.header("Fig. 2d — are S(t(ε)) the same points across seeds?")
 n_grid = st.number_input("ε grid points", 2, 60, ui.qp("grid", 16, int, lo=2, hi=60), key="grid")
 stab = ui.experiment(store, "stability", ui.experiment_config(job, n_grid=int(n_grid)), key="stability",
+                     executor=executor,
                      button="Measure the stability",
                      what="z-score (Eq. 11) of the overlap of S(t(ε)) between pairs of seeds against the "
                           "hypergeometric overlap of random sets of the same sizes, on an ε grid.")
 if stab is not None:
     res = cached.job_result(store, stab)
-    ui.chart(z_figure(res["points"], res["best"]), key="z")
+    ui.chart(z_figure(res["points"], res["best"], res.get("phi")), key="z")
     st.caption(stability_caption(res, int(job["config"]["seeds"])))
     at = ui.choice(st, "overlap matrix at", ["max z", "t*"], "matrix", widget="radio", horizontal=True)
     name = "overlap_matrix_best" if at == "max z" else "overlap_matrix_t_star"
@@ -48,7 +50,7 @@ if len(n_trains) < 3:
     st.stop()
 scal = ui.experiment(store, "scaling", ui.experiment_config(job, n_trains=n_trains, depths=ds or None,
                                                             widths=ws or None),
-                     key="scaling", button="Measure φ(P)",
+                     key="scaling", executor=executor, button="Measure φ(P)",
                      what="Trains the run's seeds at each size P (and each depth × width), fits Eq. 12 "
                           "φ(P) = φ∞ [1 − (P/P0)^(−γ)] with a bootstrap error on φ∞.")
 if scal is not None:

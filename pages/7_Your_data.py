@@ -15,7 +15,8 @@ st.markdown("An **.npz** with `x_train`, `y_train`, `x_test`, `y_test`: images `
             "unpickling anything.")
 file = st.file_uploader("Dataset (.npz)", type=["npz"], key="upload")
 if file is not None:
-    checked = upload.check(file.getvalue(), max_bytes=st.get_option("server.maxUploadSize") * 2**20)
+    checked = upload.check(file.getvalue(), max_bytes=st.get_option("server.maxUploadSize") * 2**20,
+                           key=file.file_id)  # validated once per upload
     if not checked.ok:
         st.error(f"**{file.name}** cannot be used: {checked.error} Nothing was stored.")
     else:

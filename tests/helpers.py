@@ -208,3 +208,19 @@ class Downloads:
             return real(storage, path_or_data, mimetype, kind, filename)
 
         monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+
+
+def select_points(at, key: str, points: list[dict]):
+    """Rerun the page as the browser does after a box/lasso selection on the chart with
+    this key: the chart's widget state is the selection event's JSON. `points` are
+    plotly event points ({"curve_number", "point_index", "customdata", ...})."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+    chart = next(c for c in at.get("plotly_chart") if getattr(c, "key", None) == key)
+    states = WidgetStates()
+    states.CopyFrom(at._tree.get_widget_states())
+    state = states.widgets.add()
+    state.id = chart.proto.id
+    state.string_value = json.dumps({"selection": {"points": points,
+                                                   "point_indices": [p["point_index"] for p in points],
+                                                   "box": [{"x": [0, 1], "y": [0, 1]}], "lasso": []}})
+    return at._run(states)

@@ -128,18 +128,36 @@ def test_the_eta_starts_at_the_estimate_and_follows_the_measured_speed():
     assert blind.update(2.0, 10.0) == pytest.approx(16.0)
 
 
-def test_a_prune_job_knows_its_total_before_the_first_epoch_and_never_grows_it(coef):
+def _prune_reports(config: dict) -> list:
     from engine.experiments import JOB_KINDS
     from engine.experiments.context import LocalContext
-    from engine.jobs.queue import normalise
-    config = {**RunConfig(**SMALL).to_dict(), "prune_epochs": [5, 30]}
     reports = []
     JOB_KINDS["prune"](dict(config), LocalContext(on_progress=lambda d, t, e: reports.append((d, t, e))))
+    return reports
+
+
+def test_a_prune_job_knows_its_total_before_the_first_epoch_and_never_grows_it(coef):
+    """With the horizon at 1 (no training on past --epochs) the plan is the whole work."""
+    from engine.jobs.queue import normalise
+    config = {**RunConfig(**SMALL).to_dict(), "prune_epochs": [5, 30], "horizon": 1}
+    reports = _prune_reports(config)
     totals = [t for _, t, _ in reports]
     assert totals[0] == normalise("prune", config)[2] == 4 * 41 + 6 * 4 * 41  # as submit stores it
     assert set(totals) == {totals[0]} and reports[-1][0] == totals[0]  # one total, reached at the end
     assert [d for d, _, _ in reports] == sorted(d for d, _, _ in reports)
     assert all(e is not None and e >= 0 for _, _, e in reports) and reports[-1][2] < reports[0][2]
+
+
+def test_a_prune_job_whose_rows_are_undetermined_grows_its_total_by_the_epochs_it_adds(coef):
+    """The default horizon trains an ensemble on while a row is undetermined: the total
+    grows then, by exactly the seed-epochs added, and is still reached at the end."""
+    config = {**RunConfig(**SMALL).to_dict(), "prune_epochs": [5, 30]}
+    reports = _prune_reports(config)
+    totals, done = [t for _, t, _ in reports], [d for d, _, _ in reports]
+    assert totals[0] == 4 * 41 + 6 * 4 * 41 and totals == sorted(totals) and done == sorted(done)
+    assert reports[-1][0] == totals[-1]
+    grown = sorted(set(totals))
+    assert all((b - a) % 4 == 0 for a, b in zip(grown, grown[1:]))  # whole epochs of whole ensembles
 
 
 def _cli(*args):

@@ -13,15 +13,24 @@ SMALL = ["--dataset", "digits", "--n-train", "512", "--seeds", "3", "--epochs", 
 
 
 def test_prune_writes_result_and_curves(tmp_path):
-    assert main(["prune", *SMALL, "--prune-epochs", "5,50", "--out", str(tmp_path)]) == 0
+    assert main(["prune", *SMALL, "--lr", "0.5", "--prune-epochs", "5,50", "--horizon", "2",
+                 "--out", str(tmp_path)]) == 0
     r = json.loads((tmp_path / "result.json").read_text())
     for name in ("stragglers", "random", "s_t5", "s_t50"):
         v = r["variants"][name]
         assert len(v["inversion_present"]) == len(v["final_test_error"]) == len(v["n_removed"]) == 3
-    assert r["config"]["prune_epochs"] == [5, 50]
+    assert r["config"]["prune_epochs"] == [5, 50] and r["config"]["horizon"] == 2
+    assert all(v["epochs"] in (60, 120) for v in r["variants"].values())  # never past 2 x --epochs
     header = (tmp_path / "curves.csv").read_text().splitlines()[0]
     assert header.startswith("variant,epoch,loss,train_error,test_error,r_plus,r_minus,distance")
     assert (tmp_path / "seed_curves.csv").exists()
+
+
+def test_prune_without_any_inversion_says_so_and_exits_1(tmp_path, capsys):
+    assert main(["prune", *SMALL, "--epochs", "10", "--horizon", "1", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: no seed of the base run shows an inversion (states: undetermined")
+    assert "run longer" in err[-1] and not (tmp_path / "result.json").exists()
 
 
 def test_scaling_and_stability_names(tmp_path):

@@ -9,12 +9,33 @@ from engine.experiments.ensemble import run_rows
 from engine.experiments.pruning import random_like
 
 BASE = dict(dataset="digits", n_train=1024, epochs=150, seeds=5, device="cpu")
+# the retrains may go on to 2 x 150 epochs here (the default, 4x, is tested on its own below)
+HORIZON = 2
 
 
 @pytest.fixture(scope="module")
 def pruned():
     ctx = LocalContext()
-    return JOB_KINDS["prune"]({**BASE, "prune_epochs": [5, 150]}, ctx), ctx
+    return JOB_KINDS["prune"]({**BASE, "prune_epochs": [5, 150], "horizon": HORIZON}, ctx), ctx
+
+
+def test_a_run_goes_on_until_its_verdict_is_determined_and_equals_a_longer_run(digits_data):
+    """Digits at P = 512 turn after ~40-60 epochs: planned for 20, the rows are
+    undetermined at 20 and training goes on (checkpoints every 20 epochs) until every
+    row is judged, at most 4x; the curves are exactly those of a run planned that long."""
+    from engine.config import RunConfig
+    cfg = RunConfig(dataset="digits", n_train=512, epochs=20, seeds=3, device="cpu", lr=0.5)
+    short = run_rows(cfg, digits_data, cfg.seed_list).result
+    assert any(i.state == "undetermined" for i in short.inversions())  # the fixed budget cannot tell
+    ens = run_rows(cfg, digits_data, cfg.seed_list, max_epochs=80)
+    res = ens.result
+    assert res.epochs_done in (40, 60, 80) and res.config.epochs == res.epochs_done
+    states = [i.state for i in res.inversions()]
+    assert "undetermined" not in states or res.epochs_done == 80
+    straight = run_rows(cfg.replace(epochs=res.epochs_done), digits_data, cfg.seed_list).result
+    for c in ("loss", "r_plus", "distance", "test_error"):
+        np.testing.assert_allclose(res.curves[c], straight.curves[c], rtol=1e-5)
+    assert max(ens.params) == res.epochs_done  # the final parameters are those of the last epoch
 
 
 def test_a_row_with_every_point_is_the_base_run(digits_config, digits_data):
@@ -51,12 +72,18 @@ def test_pruning_stragglers_hurts_more_than_random(pruned):
     assert np.mean(v["full"]["inversion_present"]) >= 0.8
     assert np.mean(v["random"]["inversion_present"]) >= 0.8
     assert np.mean(v["stragglers"]["inversion_present"]) <= 0.4
+    # a variant with a seed still undetermined was retrained to the cap, never judged early
+    for name, var in v.items():
+        if var["states"]["undetermined"]:
+            assert var["epochs"] == HORIZON * 150, name
+    assert r["seeds_used"] == [s for s, ok in zip(range(5), v["full"]["inversion_present"]) if ok]
     assert {row["variant"] for row in ctx.artifacts["curves"]} == set(v)
 
 
 def test_sweep_records_noisy_test_errors():
     ctx = LocalContext()
-    r = JOB_KINDS["sweep"]({**BASE, "seeds": 4, "epochs": 120, "n_grid": 3, "sigmas": [0.0, 1.5]}, ctx)
+    r = JOB_KINDS["sweep"]({**BASE, "seeds": 4, "epochs": 120, "n_grid": 3, "sigmas": [0.0, 1.5],
+                            "horizon": HORIZON}, ctx)
     assert len(r["points"]) >= 2
     eps = [p["epsilon"] for p in r["points"]]
     assert eps == sorted(eps, reverse=True)

@@ -30,11 +30,48 @@ def test_bootstrap_error_covers_the_truth():
     assert noisier["phi_inf_err"] > out["phi_inf_err"]
 
 
+def test_error_is_the_larger_of_bootstrap_and_fit_and_points_off_the_law_widen_it():
+    """Seeds that agree closely (small bootstrap spread) on means that miss the law:
+    the fit's standard error, inflated by sqrt(chi2/dof), is the honest error (before,
+    only the bootstrap was reported, ten times smaller)."""
+    rng = np.random.default_rng(1)
+    truth = phi_law(SIZES, 0.1, 1000.0, 0.7) + np.array([0.004, -0.004, 0.004, -0.004])  # off the law
+    out = phi_scaling(SIZES, [t + rng.normal(0, 0.001, size=20) for t in truth], n_boot=100)
+    assert out["chi2_dof"] > 4
+    assert out["phi_inf_err"] == max(out["phi_inf_boot_err"], out["phi_inf_fit_err"]) == out["phi_inf_fit_err"]
+    assert out["phi_inf_fit_err"] > 3 * out["phi_inf_boot_err"]
+    assert out["phi_inf_2sigma"] == 2 * out["phi_inf_err"] and out["error_sigma"] == 1
+
+
+def test_fit_is_weighted_by_the_seeds_sem():
+    """One size measured on noisy seeds (large SEM) pulls an unweighted fit off the
+    law; the SEM-weighted fit follows the well-measured sizes."""
+    rng = np.random.default_rng(2)
+    truth = phi_law(SIZES, 0.1, 1000.0, 0.7)
+    per_seed = [t + rng.normal(0, s, size=20) for t, s in zip(truth, (0.0005, 0.0005, 0.0005, 0.03))]
+    per_seed[3] = per_seed[3] - per_seed[3].mean() + truth[3] + 0.02  # its mean is off by 1.5 SEM
+    means = [v.mean() for v in per_seed]
+    weighted = fit_phi(SIZES, means, [np.std(v, ddof=1) / np.sqrt(len(v)) for v in per_seed])
+    unweighted = fit_phi(SIZES, means)
+    assert abs(weighted["phi_inf"] - 0.1) < abs(unweighted["phi_inf"] - 0.1)
+    assert phi_scaling(SIZES, per_seed, n_boot=0)["phi_inf"] == pytest.approx(weighted["phi_inf"])
+
+
+def test_a_size_without_any_inversion_is_left_out_and_said_so():
+    truth = phi_law(SIZES, 0.1, 1000.0, 0.7)
+    rng = np.random.default_rng(3)
+    per_seed = [[]] + [t + rng.normal(0, 0.002, size=10) for t in truth[1:]]
+    out = phi_scaling(SIZES, per_seed, n_boot=20)
+    assert out["sizes_left_out"] == [4096] and out["points"][0]["phi_mean"] is None
+    assert out["points"][0]["seeds"] == 0 and np.isfinite(out["phi_inf"])
+
+
 def test_scaling_job_runs_each_size_and_grid_cell():
     ctx = LocalContext()
-    r = JOB_KINDS["scaling"](dict(dataset="digits", epochs=60, seeds=3, device="cpu", n_trains=[256, 512, 1024],
+    r = JOB_KINDS["scaling"](dict(dataset="digits", epochs=100, seeds=3, device="cpu", n_trains=[512, 768, 1024],
                                   n_boot=10, widths=[10, 20]), ctx)
-    assert [p["n_train"] for p in r["points"]] == [256, 512, 1024]
-    assert all(0 <= p["phi_mean"] < 0.5 for p in r["points"])
+    assert [p["n_train"] for p in r["points"]] == [512, 768, 1024]
+    assert all(p["seeds"] >= 2 and 0 < p["phi_mean"] < 0.5 for p in r["points"])  # phi from present seeds
+    assert r["sizes_left_out"] == []
     assert {(c["depth"], c["width"]) for c in r["grid"]} == {(2, 10), (2, 20)}
-    assert {"phi_inf", "phi_inf_err", "P0", "gamma"} <= set(r)
+    assert {"phi_inf", "phi_inf_err", "phi_inf_2sigma", "P0", "gamma"} <= set(r)

@@ -1,9 +1,9 @@
-"""R+-, D against Eq. 8-9 evaluated literally, and the inversion criterion on
-constructed curves."""
+"""R+-, D against Eq. 8-9 evaluated literally, and the inversion criterion (curve and
+seed states) on constructed curves."""
 import numpy as np
 import torch
 
-from engine.geometry import class_geometry, gyration_radius_direct, inversion, turns
+from engine.geometry import class_geometry, gyration_radius_direct, inversion, judge_curve
 
 
 def test_radii_and_distance_match_the_direct_definition():
@@ -55,43 +55,99 @@ def _curves(kind, T=200):
 def test_inversion_detected_on_a_turning_curve():
     curves, err = _curves("inversion")
     inv = inversion(curves, err)
-    assert inv.present and all(inv.turns.values())
+    assert inv.state == "present" and all(inv.turns.values())
     assert 25 <= inv.t_star["r_plus"] <= 40 and 25 <= inv.t_star["distance"] <= 40
+    assert inv.t_star == inv.extremum  # noise-free: t* is Eq. 10's argmin/argmax
     assert inv.straggler_epoch == round(np.mean(list(inv.t_star.values())))
-    assert inv.phi == np.mean([err[t] for t in inv.t_star.values()])
+    assert inv.phi == np.mean([err[t] for t in inv.t_star.values()]) == inv.phi_eq10
 
 
-def test_no_inversion_on_flat_radii_and_monotone_distance():
+def test_flat_radii_and_a_rising_distance_are_absent():
     curves, err = _curves("random")
     inv = inversion(curves, err)
-    assert not inv.present
-    assert not any(inv.turns.values())
+    assert inv.state == "absent" and not inv.present
+    assert [v.state for v in inv.curves.values()] == ["flat", "flat", "moving"]
+    assert inv.phi is None and inv.straggler_epoch is None and inv.t_star == {m: None for m in inv.t_star}
+    assert inv.extremum["distance"] == len(err) - 1  # Eq. 10 as written still says "the last epoch"
 
 
 def test_radii_that_only_wobble_are_no_inversion_but_radii_that_turn_are():
-    """Randomised labels on MNIST: the radii dip and come back by < 0.01 while D only
-    grows: no inversion. A linear net: the radii dip by ~0.2 and come back while D
-    is still rising at the end: an inversion (two of the three curves turn)."""
+    """Randomised labels on MNIST: the radii dip and come back by < 0.02 while D only
+    grows: absent. A linear net: the radii dip by ~0.2 and come back while D is still
+    rising at the end: present, and phi comes from the two radii only (before, t*_D
+    = T, the last epoch, entered phi and the straggler epoch)."""
     curves, err = _curves("random")
     t = np.arange(len(err), dtype=float)
     curves["r_plus"] = 0.99 - 0.009 * np.sin(np.pi * t / len(t))
     curves["r_minus"] = curves["r_plus"].copy()
     inv = inversion(curves, err)
-    assert not any(inv.turns.values()) and not inv.present
+    assert not any(inv.turns.values()) and inv.state == "absent"
     curves["r_plus"] = 0.99 - 0.2 * np.sin(np.pi * t / len(t))
     curves["r_minus"] = curves["r_plus"].copy()
     inv = inversion(curves, err)
     assert inv.turns["r_plus"] and inv.turns["r_minus"] and not inv.turns["distance"]
-    assert inv.present
+    assert inv.state == "present" and inv.t_star["distance"] is None
+    t_r = inv.t_star["r_plus"]
+    assert inv.phi == err[t_r] and inv.straggler_epoch == t_r
+    assert inv.phi_eq10 == np.mean([err[t_r], err[t_r], err[-1]]) != inv.phi
 
 
 def test_extremum_at_the_end_or_a_tiny_rebound_is_not_a_turn():
     t = np.arange(101.0)
-    falling = 1 - 0.5 * (1 - np.exp(-t / 10))
-    assert not turns(falling, "r_plus")
+    falling = 1 - 0.5 * (1 - np.exp(-t / 8))
+    assert judge_curve(falling, "r_plus").state == "settled"  # converged for the second half
+    still_falling = 1 - 0.3 * np.log1p(t / 5)
+    assert judge_curve(still_falling, "r_plus").state == "moving"
     tiny_rebound = falling.copy()
     tiny_rebound[60:] = falling[60] + 1e-5
-    assert not turns(tiny_rebound, "r_plus")
+    assert judge_curve(tiny_rebound, "r_plus").state != "turned"
     rebound = falling.copy()
     rebound[60:] = falling[60] + np.linspace(0, 0.1, 41)
-    assert turns(rebound, "r_plus")
+    v = judge_curve(rebound, "r_plus")
+    assert v.state == "turned" and v.t_star == 60 and abs(v.comeback - 0.09) < 0.02
+
+
+def test_a_curve_just_at_its_bottom_is_moving_not_settled():
+    """A segregation that turns after the last epoch must not read as "no inversion":
+    a curve that reached its level only in the second half of the run may still turn."""
+    t = np.arange(61.0)
+    x = 0.95 - 0.2 * (1 - np.exp(-t / 12))  # near its bottom from epoch ~45 on
+    assert judge_curve(x, "r_plus").state == "moving"
+    assert judge_curve(np.concatenate([x, np.full(60, x[-1])]), "r_plus").state == "settled"
+
+
+def test_seed_states_from_curve_states():
+    t = np.arange(201.0)
+    turn = 0.95 - 0.2 * (1 - np.exp(-t / 8)) + 0.08 * (1 - np.exp(-np.clip(t - 30, 0, None) / 60))
+    falling = 0.95 - 0.1 * np.log1p(t / 5)
+    flat = 0.95 + 1e-3 * np.sin(t)
+    err = np.linspace(0.5, 0.01, len(t))
+
+    def state(rp, rm, d):
+        return inversion({"r_plus": rp, "r_minus": rm, "distance": -d}, err).state
+    assert state(turn, turn, turn) == "present"
+    assert state(turn, turn, falling) == "present"        # two of three
+    assert state(turn, falling, flat) == "undetermined"   # one turned, one may still
+    assert state(falling, falling, flat) == "undetermined"
+    assert state(turn, flat, flat) == "absent"            # at most one can ever turn
+    assert state(flat, flat, falling) == "absent"         # randomised labels
+
+
+def test_divergence_rule_and_nothing_after_it_is_evidence():
+    t = np.arange(101.0)
+    r = 0.8 - 0.4 * (1 - np.exp(-t / 8)) + 0.1 * np.clip(t - 30, 0, None) / 100
+    curves = {"r_plus": r, "r_minus": r.copy(), "distance": 1.2 - r}
+    err = np.linspace(0.5, 0.0, 101)
+    loss = np.linspace(0.7, 0.1, 101)
+    assert inversion(curves, err, loss).state == "present"
+    blown = loss.copy()
+    blown[50:] = 7.5  # > 10 x 0.7 from epoch 50, finite, never NaN
+    inv = inversion(curves, err, blown)
+    assert inv.state == "diverged" and inv.diverged_epoch == 50 and inv.phi is None
+    assert all(v.state == "diverged" for v in inv.curves.values())
+    spike = loss.copy()
+    spike[3] = 6.9  # below 10x: a bump, not a divergence
+    assert inversion(curves, err, spike).state == "present"
+    nan = loss.copy()
+    nan[70] = np.inf
+    assert inversion(curves, err, nan).diverged_epoch == 70

@@ -103,11 +103,15 @@ def test_a_diverging_run_fails_naming_the_epoch_and_keeps_its_epochs(store):
     job = jobs.submit("run", config(epochs=50, lr=1e6, activation="linear"), store=store)
     final = jobs.wait(job, store, timeout=TIMEOUT)
     assert final["status"] == "failed"
-    m = re.fullmatch(r"diverged at epoch (\d+) \(seeds 0, 1, 2\): lower the learning rate", final["error"])
+    m = re.fullmatch(r"diverged at epoch (\d+) \(seeds 0 at \1, 1 at \1, 2 at \1\): the loss grew above 10x its "
+                     r"initial value or stopped being finite, no inversion is claimed for these seeds; "
+                     r"lower the learning rate", final["error"])
     assert m, final["error"]
     frame = assert_complete_epochs(store, job)
     assert frame.epoch.max() == int(m.group(1))
     assert store.result(job).diverged == {0: int(m.group(1)), 1: int(m.group(1)), 2: int(m.group(1))}
+    s = store.get_artifact(job, "summary")  # the same per-seed states as the CLI's summary.json
+    assert s["inversion"]["state"] == ["diverged"] * 3 and s["inversion"]["phi"]["per_seed"] == [None] * 3
 
 
 def test_a_worker_that_cannot_start_fails_its_job_instead_of_respawning_forever(store, tmp_path, monkeypatch):
@@ -209,18 +213,19 @@ def test_cli_submit_wait_list_show_export(store, tmp_path, capsys):
         assert main(["jobs", *args]) == rc
         return capsys.readouterr().out
 
-    job = int(cli("submit", "--dataset", "digits", "--n-train", "256", "--seeds", "2", "--epochs", "40",
-                  "--device", "cpu", "--wait").split()[0])
+    job = int(cli("submit", "--dataset", "digits", "--n-train", "512", "--seeds", "2", "--epochs", "60",
+                  "--lr", "1.0", "--device", "cpu", "--wait").split()[0])  # turns at ~15: "phi =" is shown
     listed = json.loads(cli("list", "--json"))
-    assert [(j["id"], j["status"], j["progress"]) for j in listed] == [(job, "done", "40/40")]
+    assert [(j["id"], j["status"], j["progress"]) for j in listed] == [(job, "done", "60/60")]
     assert {"id", "kind", "status", "progress", "pid", "error"} <= set(listed[0])
     assert f"{job} " in cli("list") and "phi =" in cli("show", str(job))
     shown = json.loads(cli("show", str(job), "--json"))
     assert shown["status"] == "done" and "summary" in shown["artifacts"]
     cli("export", str(job), "--out", str(tmp_path / "export"))
     assert {p.name for p in (tmp_path / "export").iterdir()} == {"summary.json", "metrics.csv", "stragglers.csv",
-                                                                 "stragglers.npy", "manifest.json"}
-    assert json.loads((tmp_path / "export" / "summary.json").read_text())["epochs_done"] == 40
+                                                                 "stragglers.npy", "manifest.json", "scores.csv",
+                                                                 "scores.parquet", "scores.json"}
+    assert json.loads((tmp_path / "export" / "summary.json").read_text())["epochs_done"] == 60
     assert "already done" in cli("cancel", str(job))
     cli("show", "999", rc=2)
     assert "removed 1 finished job" in cli("gc", "--older-than", "0")
@@ -248,6 +253,7 @@ def test_a_replaced_upload_is_new_data_for_the_job_hash(tmp_path, monkeypatch):
     time.sleep(0.01)
     save_user_dataset("mine", {**arrays, "y_train": arrays["y_train"][::-1].copy()}, overwrite=True)
     assert jobs.normalise("run", cfg)[1] != before
+    save_user_dataset("other", arrays)  # a job on an upload that is not there is refused (test_config)
     assert jobs.normalise("prune", cfg)[1] != jobs.normalise("prune", {**cfg, "dataset": "user:other"})[1]
 
 
@@ -261,3 +267,48 @@ def test_error_text_kept_by_a_failed_job():
         {}["missing"]
     except KeyError as e:
         assert jobs.describe(e) == "KeyError: 'missing'"
+
+
+# --- issue 14, case 7 -------------------------------------------------------------------------
+def test_the_same_task_spelled_another_way_is_the_same_job():
+    parity = jobs.normalise("run", config())[1]
+    assert jobs.normalise("run", config(labels="0,2,4,6,8|1,3,5,7,9"))[1] == parity
+    assert jobs.normalise("run", config(labels=" 8,6,4,2,0|9,7,5,3,1"))[1] == parity
+    assert jobs.normalise("run", config(label_seed=3))[1] == parity  # a seed of random labels, not used here
+    assert jobs.normalise("run", config(labels="random", label_seed=3))[1] != \
+        jobs.normalise("run", config(labels="random"))[1]
+    assert jobs.normalise("run", config(labels="1,3,5,7,9|0,2,4,6,8"))[1] != parity  # flipped: another task
+
+
+def test_a_worker_whose_store_is_deleted_stops(store):
+    """Deleting runs/ during a job used to leave a worker writing into a deleted file,
+    invisible to every list and impossible to cancel."""
+    job = jobs.submit("run", config(epochs=100_000), store=store)
+    wait_until(lambda: len(store.metrics_frame(job)) >= 15)
+    running = store.get_job(job)
+    import shutil
+    shutil.rmtree(store.path.parent)
+    wait_until(lambda: not jobs.alive(running["pid"], running["pid_start"], jobs.HOST), timeout=60, poll=0.1)
+
+
+def test_finished_workers_do_not_linger_as_zombies(store):
+    job = jobs.submit("run", config(epochs=3), store=store)
+    wait_until(lambda: store.get_job(job)["status"] == "done", poll=0.05)  # no refresh(): nothing polls the child
+    pid = store.get_job(job)["pid"]
+
+    # the worker exits once the queue is empty; reaped, it leaves no /proc entry (a zombie keeps one, state Z)
+    wait_until(lambda: jobs._proc_stat(pid) is None, timeout=30, poll=0.05)
+
+
+def test_a_closed_pipe_ends_the_listing_quietly(store, tmp_path):
+    """`python -m engine jobs list | head -1`: the reader goes away while the list is written."""
+    for i in range(3):
+        with store.write() as c:
+            c.execute("INSERT INTO jobs (kind, config, config_hash, status, created) VALUES ('run', ?, ?, 'done', ?)",
+                      (json.dumps(config(seed_offset=i)), f"h{i}", time.time()))
+    for args in (["jobs", "list"], ["jobs", "list", "--json"], ["data", "list"]):
+        p = subprocess.Popen([sys.executable, "-m", "engine", *args], cwd=helpers.ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        p.stdout.close()  # like `head` after its lines
+        err = p.stderr.read().decode()
+        assert p.wait(timeout=120) in (0, 141) and "Traceback" not in err and "Exception ignored" not in err, err

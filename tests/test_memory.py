@@ -41,16 +41,14 @@ def test_chunked_training_gives_the_same_result_as_one_chunk(digits_config, digi
 
 def test_a_cancel_in_a_later_chunk_is_a_stopped_run_and_one_after_the_last_record_is_not(
         digits_config, digits_data, monkeypatch):
-    from engine.memory import BUDGET_ENV
     from engine.run import run
-    monkeypatch.setenv(BUDGET_ENV, "0")  # one seed per chunk
     config = digits_config.replace(epochs=5, seeds=3)
     seen = []
 
     def stop_in_chunk_2():  # asked after every record; the second chunk is seed 1
         seen.append(1)
         return len(seen) == (config.epochs + 1) + 2
-    result, _ = run(config, data=digits_data, should_stop=stop_in_chunk_2)
+    result, _ = run(config, data=digits_data, should_stop=stop_in_chunk_2, budget=1)  # a seed per chunk
     assert result.stopped and result.epochs_done == config.epochs  # chunk 1 ran to the end
     assert np.isnan(result.curves["loss"][2]).all()               # chunk 3 never started
     seen.clear()
@@ -58,6 +56,6 @@ def test_a_cancel_in_a_later_chunk_is_a_stopped_run_and_one_after_the_last_recor
     def stop_after_the_last_record():
         seen.append(1)
         return len(seen) == 3 * (config.epochs + 1)
-    result, _ = run(config, data=digits_data, should_stop=stop_after_the_last_record)
+    result, _ = run(config, data=digits_data, should_stop=stop_after_the_last_record, budget=1)
     assert len(seen) == 3 * (config.epochs + 1)
     assert not result.stopped and np.isfinite(result.curves["loss"]).all()

@@ -106,3 +106,23 @@ def test_epoch_from_the_link_is_clamped_to_the_run(env):
 def test_note_says_the_map_opens_on_the_inputs():
     from dashboard.notes import note
     assert "t-SNE) of the **inputs**" in note("Map") and "hidden layer" in note("Map")
+
+
+def test_selecting_points_on_the_map_shows_their_images_and_class_counts(env):
+    import re
+
+    from helpers import select_points
+    at = app_test("pages/4_Map.py", {"job": env["job"], **PARAMS})
+    assert not at.exception and not at.get("image")
+    strag = traces(figures(at)[0], "stragglers")[0]
+    curve = [t.get("meta") for t in figures(at)[0]["data"]].index("stragglers")
+    cd = values(strag, "customdata")
+    # a real browser's event may leave customdata out: the page looks the point up in its figure
+    at = select_points(at, "map", [{"curve_number": curve, "point_index": i, "point_number": i} for i in range(5)])
+    assert not at.exception
+    shown = [int(re.match(r"#(\d+)", c).group(1)) for c in at.get("image")[0].captions]
+    assert shown == cd[:5, 0].astype(int).tolist()
+    counts = next(d.value for d in at.dataframe if "selected" in d.value.columns)
+    assert counts["selected"].sum() == 5
+    assert dict(zip(counts["class"], counts["selected"])) == {
+        c: int((cd[:5, 1].astype(int) == c).sum()) for c in counts["class"]}

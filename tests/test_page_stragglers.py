@@ -218,3 +218,24 @@ def test_a_replaced_upload_shows_its_new_images(upload_run, monkeypatch):
     at = app_test("pages/3_Stragglers.py", params)
     assert not at.exception
     np.testing.assert_array_equal(drawn[0], 16 - before)  # not the cached images of the old file
+
+
+def test_gallery_sorts_and_filters_by_any_difficulty_score(env):
+    scores = views.score_frame(env["store"], env["job"]).set_index("index")
+    rows = [r["index"] for r in env["table"]]
+    # least confident first, the value in the caption
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], "sort": "confidence (lowest first)"})
+    assert not at.exception
+    want = sorted(rows, key=lambda i: (scores.loc[i, "confidence"], i))
+    gallery = at.get("image")[0]
+    assert caption_indices(gallery) == want[:48]
+    assert gallery.captions[0].endswith(f" · confidence {scores.loc[want[0], 'confidence']:.3g}")
+    # only the stragglers with 1 to 3 forgetting events (mean over seeds), most forgotten first
+    at = app_test("pages/3_Stragglers.py", {"job": env["job"], "fscore": "forgetting_events", "flo": 1, "fhi": 3,
+                                  "sort": "forgetting events (highest first)"})
+    assert not at.exception
+    inside = [i for i in rows if 1 <= scores.loc[i, "forgetting_events"] <= 3]
+    assert 0 < shown_count(at) == len(inside) < len(rows)
+    want = sorted(inside, key=lambda i: (-scores.loc[i, "forgetting_events"], i))
+    assert caption_indices(at.get("image")[0]) == want[:48]
+    assert at.slider(key="frange-forgetting_events").value == (1.0, 3.0)

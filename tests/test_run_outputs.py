@@ -13,7 +13,7 @@ from engine.environment import ROOT
 def test_cli_run_writes_consistent_outputs(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "engine", "run", "--dataset", "digits", "--n-train", "1024",
-                           "--epochs", "120", "--seeds", "4", "--device", "cpu", "--out", str(out)],
+                           "--epochs", "250", "--seeds", "4", "--device", "cpu", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "phi =" in proc.stdout
@@ -21,15 +21,21 @@ def test_cli_run_writes_consistent_outputs(tmp_path):
     assert s["seeds"] == [0, 1, 2, 3] and s["n_train"] == 1024
     for m in ("r_plus", "r_minus", "distance"):
         assert len(s["inversion"]["t_star"][m]) == 4
-    assert len(s["inversion"]["phi"]["per_seed"]) == 4
-    assert np.isclose(s["inversion"]["phi"]["mean"], np.mean(s["inversion"]["phi"]["per_seed"]))
+    inv = s["inversion"]
+    assert inv["state"] == ["present"] * 4 and inv["states"]["present"] == 4 == inv["phi"]["seeds"]
+    assert "inversion: present 4" in proc.stdout
+    assert len(inv["phi"]["per_seed"]) == 4
+    assert np.isclose(inv["phi"]["mean"], np.mean(inv["phi"]["per_seed"]))
 
     rows = list(csv.DictReader((out / "metrics.csv").open()))
-    assert len(rows) == 4 * 121
-    # phi is the mean training error at the three t* of that seed
+    assert len(rows) == 4 * 251
+    # phi is the mean training error at the t* of the curves that turned, per seed
+    for seed in range(4):
+        errs = {int(r["epoch"]): float(r["train_error"]) for r in rows if r["seed"] == str(seed)}
+        ts = [inv["t_star"][m][seed] for m in ("r_plus", "r_minus", "distance")]
+        assert all((t is None) == (not inv["turns"][m][seed]) for t, m in zip(ts, inv["turns"]))
+        assert np.isclose(np.mean([errs[t] for t in ts if t is not None]), inv["phi"]["per_seed"][seed])
     seed0 = {int(r["epoch"]): float(r["train_error"]) for r in rows if r["seed"] == "0"}
-    t0 = [s["inversion"]["t_star"][m][0] for m in ("r_plus", "r_minus", "distance")]
-    assert np.isclose(np.mean([seed0[t] for t in t0]), s["inversion"]["phi"]["per_seed"][0])
 
     table = list(csv.DictReader((out / "stragglers.csv").open()))
     assert list(table[0]) == ["index", "class", "label", "consensus", "learned_epoch"]

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from engine import sources
+from engine import inventory, sources
 from engine.sources import DatasetCorrupt, DatasetUnavailable
 
 
@@ -109,14 +109,14 @@ def test_md5_mismatch_for_known_files_names_the_file(empty_data):
 
 def test_status_reports_without_downloading(empty_data):
     write_kmnist(empty_data, n_train=12, n_test=5)
-    rows = {r["name"]: r for r in sources.status()}
+    rows = {r["name"]: r for r in inventory.status()}
     assert list(rows) == list(sources.NAMES)
     assert rows["digits"]["ready"] and (rows["digits"]["n_train"], rows["digits"]["n_test"]) == (1437, 360)
     assert rows["kmnist"]["ready"] and (rows["kmnist"]["n_train"], rows["kmnist"]["n_test"]) == (12, 5)
     assert rows["kmnist"]["source"] == "data folder"
     for name in ("mnist", "fashion", "cifar10"):
         assert not rows[name]["ready"] and name in rows[name]["how_to_fetch"]
-    assert set(rows["mnist"]) == {"name", "ready", "source", "n_train", "n_test", "how_to_fetch"}
+    assert set(rows["mnist"]) == {"name", "ready", "source", "n_train", "n_test", "how_to_fetch", "problem"}
 
 
 def test_unavailable_message_names_folder_and_reasons(empty_data, monkeypatch):
@@ -178,3 +178,46 @@ def test_cifar_batches_are_read_and_channels_averaged(empty_data, monkeypatch):
     first = pickle.loads((folder / "data_batch_1").read_bytes())[b"data"][0].reshape(3, 32, 32)
     np.testing.assert_allclose(raw.x_train[0], first.mean(axis=0), rtol=1e-6)
     assert list(raw.y_test) == [5, 1, 2, 9] and raw.md5 == md5
+
+
+# --- a damaged file is "damaged", not "ready", and fetch --force repairs it (issue 14, case 7) --
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("which", ["train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"])
+def test_status_says_damaged_for_a_cut_short_file(empty_data, gz, which):
+    raw, _ = write_kmnist(empty_data, gz=gz)
+    bad = raw / (which + (".gz" if gz else ""))
+    bad.write_bytes(bad.read_bytes()[:-100])
+    row = {r["name"]: r for r in inventory.status()}["kmnist"]
+    assert not row["ready"] and str(bad) in row["problem"], row
+
+
+def test_status_checks_the_md5_of_label_files(empty_data):
+    raw = empty_data / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in sources.IDX_FILES:  # well-formed and consistent, but not MNIST's bytes
+        (raw / f).write_bytes(idx_bytes(np.zeros((3, 28, 28) if "images" in f else (3,))))
+    row = {r["name"]: r for r in inventory.status()}["mnist"]
+    assert not row["ready"] and "md5" in row["problem"] and "train-labels-idx1-ubyte" in row["problem"]
+
+
+def test_fetch_force_replaces_damaged_files(empty_data, monkeypatch, capsys):
+    from engine.cli import main
+    raw, arrays = write_kmnist(empty_data)
+    good = {p.name: p.read_bytes() for p in raw.iterdir()}
+    bad = raw / "train-images-idx3-ubyte"
+    bad.write_bytes(bad.read_bytes()[:-100])
+    assert main(["data", "list"]) == 0
+    assert f"kmnist   damaged: {bad}" in capsys.readouterr().out
+    with pytest.raises(DatasetCorrupt, match="--force"):
+        sources.fetch("kmnist")
+    fetched = []
+
+    def download(name):  # a source that has the good bytes (the real ones need the network)
+        fetched.append(name)
+        for f, data in good.items():
+            sources.atomic_write(raw / f, data)
+    monkeypatch.setattr(sources, "_torchvision_download", download)
+    assert main(["data", "fetch", "kmnist", "--force"]) == 0
+    assert fetched == ["kmnist"] and "kmnist: 12 train + 5 test" in capsys.readouterr().out
+    np.testing.assert_array_equal(sources.load_raw("kmnist").x_train, arrays["train-images-idx3-ubyte"])
+    assert {r["name"]: r for r in inventory.status()}["kmnist"]["ready"]

@@ -152,3 +152,146 @@ def test_the_engine_loads_a_saved_upload(tmp_path, monkeypatch):
     raw = load_raw("user:eng")
     np.testing.assert_array_equal(raw.x_train, arrays["x_train"])
     np.testing.assert_array_equal(raw.y_test, arrays["y_test"])
+
+
+# --- hostile archives (issue 14, case 2): refused from the zip's directory and the .npy
+# headers, before any array is read; every failure is an UploadError ------------------------
+def _patch_member(data: bytes, member: str, offsets: dict) -> bytes:
+    """Overwrite fields of `member`'s local header and central-directory entry:
+    offsets maps (local offset, central offset, struct format) -> value."""
+    import struct
+    raw = bytearray(data)
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(member)
+    central = data.index(b"PK\x01\x02")  # the first central-directory entry, then the next ones
+    while data[central + 46:central + 46 + len(member)] != member.encode():
+        central = data.index(b"PK\x01\x02", central + 4)
+    for (local_at, central_at, fmt), value in offsets.items():
+        if local_at is not None:
+            struct.pack_into(fmt, raw, info.header_offset + local_at, value)
+        struct.pack_into(fmt, raw, central + central_at, value)
+    return bytes(raw)
+
+
+def test_an_encrypted_member_is_refused():
+    data = npz(**good_arrays())
+    flag = zipfile.ZipFile(io.BytesIO(data)).getinfo("x_train.npy").flag_bits
+    msg = message(_patch_member(data, "x_train.npy", {(6, 8, "<H"): flag | 0x1}))
+    assert msg.startswith("x_train.npy is encrypted") and "np.savez" in msg
+
+
+def test_an_unknown_compression_method_is_refused():
+    data = npz(**good_arrays())
+    msg = message(_patch_member(data, "y_test.npy", {(8, 10, "<H"): 99}))
+    assert "y_test.npy is compressed with method 99" in msg and "np.savez_compressed" in msg
+
+
+def test_declared_sizes_beyond_the_cap_are_refused_before_reading():
+    from engine.upload import MAX_UNPACKED_MB
+    data = npz(**good_arrays())  # stored members: claim 3 GB for one of them
+    forged = _patch_member(data, "x_train.npy", {(22, 24, "<I"): 3 * 2**30})
+    msg = message(forged)
+    assert "unpacks to 3072 MB" in msg and f"the limit is {MAX_UNPACKED_MB} MB" in msg
+
+
+def test_a_zip_bomb_is_refused_without_decompressing_it():
+    import tracemalloc
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        a = good_arrays()
+        for k in ("y_train", "x_test", "y_test"):
+            with z.open(f"{k}.npy", "w") as f:
+                np.lib.format.write_array(f, a[k])
+        with z.open("x_train.npy", "w", force_zip64=True) as f:  # 64 MB of zeros, ~60 KB compressed
+            np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False,
+                                                     "shape": (2**20, 8, 8)})
+            for _ in range(64):
+                f.write(bytes(2**20))
+    bomb = buf.getvalue()
+    assert len(bomb) < 2**20
+    tracemalloc.start()
+    try:
+        msg = message(bomb, max_unpacked=32 * 2**20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "unpacks to 64 MB" in msg and "the limit is 32 MB" in msg
+    assert peak < 4 * 2**20, peak  # nothing near the 64 MB was allocated
+
+
+def _npz_with_header(key: str, header: dict, payload: bytes) -> bytes:
+    a = good_arrays()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for k in KEYS_ORDER:
+            with z.open(f"{k}.npy", "w") as f:
+                if k == key:
+                    np.lib.format.write_array_header_1_0(f, header)
+                    f.write(payload)
+                else:
+                    np.lib.format.write_array(f, a[k])
+    return buf.getvalue()
+
+
+KEYS_ORDER = ("x_train", "y_train", "x_test", "y_test")
+
+
+def test_an_npy_header_that_claims_more_than_the_member_holds_is_refused():
+    msg = message(_npz_with_header("x_train", {"descr": "|u1", "fortran_order": False, "shape": (10**18,)},
+                                   bytes(64)))
+    assert msg.startswith("x_train declares shape (1000000000000000000) of uint8") and "64 bytes" in msg
+    msg = message(_npz_with_header("y_train", {"descr": "<i8", "fortran_order": False, "shape": (40,)}, bytes(8)))
+    assert "y_train declares" in msg and "320 bytes" in msg
+
+
+def test_a_damaged_npy_header_is_an_upload_error():
+    a = good_arrays()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for k in KEYS_ORDER:
+            z.writestr(f"{k}.npy", b"\x93NUMPY\x01\x00\x10\x00{'descr': <bad" if k == "x_test" else
+                       _npy(a[k]))
+    assert message(buf.getvalue()).startswith("x_test cannot be read")
+
+
+def _npy(a) -> bytes:
+    b = io.BytesIO()
+    np.save(b, a)
+    return b.getvalue()
+
+
+def test_the_page_validates_an_upload_once(monkeypatch):
+    from dashboard import upload as page_upload
+    from engine import upload as engine_upload
+    calls = []
+    real = engine_upload.validate_npz
+    monkeypatch.setattr(page_upload, "validate_npz", lambda data, **kw: calls.append(1) or real(data, **kw))
+    data = npz(**good_arrays())
+    first = page_upload.check(data, key="file-1")
+    again = page_upload.check(data, key="file-1")  # the page's next rerun, same uploaded file
+    assert first.ok and again is first and len(calls) == 1
+    page_upload.check(data, key="file-2")
+    assert len(calls) == 2
+
+
+def test_data_import_from_the_command_line(tmp_path, monkeypatch, capsys):
+    from engine.cli import main
+    monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path / "data"))
+    good = tmp_path / "good.npz"
+    good.write_bytes(npz(**good_arrays()))
+    assert main(["data", "import", "mine", str(good)]) == 0
+    assert "user:mine" in capsys.readouterr().out
+    assert load_user_dataset("mine")["x_train"].shape == (40, 8, 8)
+    # the same checks and messages as the page, one line, exit 2
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(npz(**{**good_arrays(), "y_test": np.arange(10.0)}))
+    assert main(["data", "import", "other", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {bad}: y_test has dtype float64: labels must be integers 0..9."
+    assert main(["data", "import", "mine", str(good)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["data", "import", "mine", str(good), "--replace"]) == 0
+    assert main(["data", "import", "x", str(tmp_path / "missing.npz")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["data", "import", "../evil", str(good)]) == 2
+    assert "not a valid dataset name" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "data" / "user").iterdir()) == ["mine.npz"]

@@ -35,7 +35,8 @@ def dry_run(kind: str, config: dict, as_json: bool, stream=None) -> int:
     if as_json:
         print(json.dumps({"seconds": round(est["seconds"], 1), "memory_bytes": est["memory_bytes"],
                           "device": est["device"], "low": round(est["low"], 1), "high": round(est["high"], 1),
-                          "phases": est["phases"], "how": est["how"]}), file=stream)
+                          "phases": est["phases"], "how": est["how"], "horizon": _horizon(kind, config)}),
+              file=stream)
         return 0
     print(f"{kind}: about {fmt_seconds(est['seconds'])} ({fmt_seconds(est['low'])} to {fmt_seconds(est['high'])}) "
           f"and {est['memory_bytes'] / 2**20:.0f} MiB on {est['device']}; {est['how']}", file=stream)
@@ -43,5 +44,16 @@ def dry_run(kind: str, config: dict, as_json: bool, stream=None) -> int:
         for p in est["phases"]:
             print(f"  {p['what']}: {p['rows']} rows x {p['epochs'] + 1} epochs, {fmt_seconds(p['seconds'])}",
                   file=stream)
+    horizon = _horizon(kind, config)
+    if horizon > 1:  # engine.experiments.verdicts: what the plan cannot know
+        print(f"  an ensemble with an undetermined row trains on, up to {horizon}x its epochs (--horizon): "
+              "then it takes longer", file=stream)
     return 0
+
+
+def _horizon(kind: str, config: dict) -> int:
+    if kind == "run":
+        return 1
+    from ..config import HORIZON
+    return int(config.get("horizon", HORIZON))
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .options import add_run_options, config_from_args
+from .options import add_executor_options, add_run_options, config_from_args, executor_from_args
 from .progress import Progress
 from .run import human_summary
 
@@ -22,6 +22,7 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="jobs_command", required=True)
     s = sub.add_parser("submit", help="queue a run (or --kind KIND) and print its id")
     add_run_options(s)
+    add_executor_options(s)
     s.add_argument("--kind", default="run", help="run, or an experiment kind with its default options "
                                                  "(to set them: python -m engine KIND ... --job)")
     s.add_argument("--force", action="store_true", help="rerun even if an identical job is done")
@@ -70,6 +71,9 @@ def cmd_submit(args) -> int:
     from ..jobs import queue
     from ..jobs.store import Store
     config = config_from_args(args).to_dict()
+    if (executor := executor_from_args(args)) is not None:
+        config["executor"] = executor
+    queue.normalise(args.kind, config)  # refused before the store is even opened
     store = Store()
     job_id = queue.submit(args.kind, config, force=args.force, store=store, max_workers=args.max_workers)
     print(job_id, flush=True)
@@ -100,10 +104,9 @@ def _bar(stream=None):
 
 @_guarded
 def cmd_list(args) -> int:
-    from ..jobs.queue import refresh
     from ..jobs.store import Store
     store = Store()
-    refresh(store)
+    _refresh(store)
     rows = store.list_jobs(kind=args.kind, status=args.status)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
@@ -112,6 +115,22 @@ def cmd_list(args) -> int:
     for job in rows:
         print("  ".join(f"{str(_cell(job, name)):<{width}}" for name, width in TABLE).rstrip())
     return 0
+
+
+def _refresh(store) -> None:
+    """queue.refresh for a command that only reads: a store that cannot take the
+    update (a full disk) is still listed, with a note that statuses may be stale."""
+    from ..jobs.queue import refresh
+    from ..jobs.store import StoreError
+    try:
+        refresh(store)
+        problem = store.read_only
+    except StoreError as e:
+        if e.kind == "damaged":
+            raise
+        problem = e
+    if problem is not None:
+        print(f"note: statuses were not brought up to date (dead workers, queued jobs): {problem}", file=sys.stderr)
 
 
 def _cell(job: dict, name: str):
@@ -129,10 +148,9 @@ def _cell(job: dict, name: str):
 
 @_guarded
 def cmd_show(args) -> int:
-    from ..jobs.queue import refresh
     from ..jobs.store import Store
     store = Store()
-    refresh(store)
+    _refresh(store)
     job = store.get_job(args.id)
     job["artifacts"] = store.artifact_names(args.id)
     if args.json:
@@ -163,32 +181,56 @@ def cmd_cancel(args) -> int:
 
 @_guarded
 def cmd_export(args) -> int:
+    from ..config import run_config
+    from ..files import check_output_folder
     from ..jobs.store import Store
+    from ..preflight import FIXED_BYTES, output_bytes
+    check_output_folder(args.out)  # a file, a folder of other files, a read-only place: before reading
     store = Store()
     job = store.get_job(args.id)
     out = Path(args.out)
+    if job["kind"] == "run":
+        cfg = run_config(job["config"])
+        check_output_folder(out, output_bytes(cfg.seeds, cfg.epochs, cfg.n_train))
+    else:
+        check_output_folder(out, FIXED_BYTES + 4 * store.artifact_bytes(args.id))  # JSON/CSV text of the blobs
     if job["status"] != "done":
         print(f"note: job {args.id} is {job['status']}; exporting the epochs recorded so far", file=sys.stderr)
+    try:
+        written = _export(store, args.id, job, out)
+    except OSError as e:  # the disk filled up since the check: the folder is as it was (engine.files)
+        print(f"error: could not write {out} ({e.strerror or e}); it was left as it was", file=sys.stderr)
+        return 1
+    if written:
+        print(f"job {args.id} written to {out}")
+    return 0 if written else 1
+
+
+def _export(store, job_id: int, job: dict, out: Path) -> bool:
     if job["kind"] == "run":
         import numpy as np
 
         from ..jobs import views
         from ..report import write_outputs
-        result = store.result(args.id)
+        result = store.result(job_id)
         if not np.isfinite(result.curves["train_error"]).any():
-            print(f"error: job {args.id} has no epochs yet; export it once it has run", file=sys.stderr)
-            return 1
-        write_outputs(result, views.dataset(store, args.id), out)
-    else:
-        from ..experiments.context import write_result
-        names = [n for n in store.artifact_names(args.id) if n != "result"]
-        result = store.get_artifact(args.id, "result")
-        if result is None:
-            print(f"error: job {args.id} has no result yet", file=sys.stderr)
-            return 1
-        write_result(out, result, {n: store.get_artifact(args.id, n) for n in names})
-    print(f"job {args.id} written to {out}")
-    return 0
+            print(f"error: job {job_id} has no epochs yet; export it once it has run", file=sys.stderr)
+            return False
+        result.scores = views.scores(store, job_id)
+        if result.scores is None:
+            print(f"note: job {job_id} has no difficulty scores (it ran before they were recorded, or has not "
+                  f"finished); rerun it with `python -m engine jobs submit ... --force` to get scores.csv",
+                  file=sys.stderr)
+        write_outputs(result, views.dataset(store, job_id), out)
+        return True
+    from ..experiments.context import write_result
+    names = [n for n in store.artifact_names(job_id) if n != "result"]
+    result = store.get_artifact(job_id, "result")
+    if result is None:
+        print(f"error: job {job_id} has no result yet", file=sys.stderr)
+        return False
+    write_result(out, result, {n: store.get_artifact(job_id, n) for n in names})
+    return True
 
 
 @_guarded

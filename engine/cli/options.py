@@ -33,3 +33,20 @@ def add_dry_run(parser: argparse.ArgumentParser) -> None:
                              "(engine.estimate, the Run form's numbers); nothing is trained")
     parser.add_argument("--json", action="store_true", help="with --dry-run: one JSON object "
                                                             '{"seconds", "memory_bytes", "device", ...}')
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """Where the training runs: here, or spread over a Ray cluster (engine.jobs.executors)."""
+    g = parser.add_argument_group("executor options")
+    g.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: this process / the local workers (default) | ray: tasks on a Ray cluster, "
+                        "one per chunk of seeds or piece of the experiment")
+    g.add_argument("--ray-address", dest="ray_address", default=None, metavar="ADDR",
+                   help="the cluster's head, host:port as `ray start --head` prints it, or auto (the one "
+                        "started on this machine); default: start a local Ray for this job")
+    g.add_argument("--ray-cpus", dest="ray_cpus", type=int, default=1, metavar="N",
+                   help="CPUs each Ray task asks for (torch uses that many threads) (default: 1)")
+
+
+def executor_from_args(args: argparse.Namespace) -> dict | None:
+    """The "executor" entry of a job config (None: local), validated."""
+    from ..jobs.executors import spec
+    return spec(args.executor, args.ray_address, args.ray_cpus)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import OPTIONS, ConfigError, RunConfig
-from ..files import atomic_write, csv_text, jsonable
+from ..files import csv_text, jsonable, output_folder
 from ..run import Stopped
 
 def split(config: dict, defaults: dict) -> tuple[RunConfig, dict]:
@@ -27,7 +27,12 @@ def split(config: dict, defaults: dict) -> tuple[RunConfig, dict]:
     if unknown:
         name = sorted(unknown)[0]
         raise ConfigError(name, extra[name], "not an option of this experiment")
-    return RunConfig.from_dict(run).validate(), {**defaults, **extra}
+    opts = {**defaults, **extra}
+    if "horizon" in defaults:  # verdicts.HORIZON: how far past --epochs a run may go to be judged
+        h = opts["horizon"]
+        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+            raise ConfigError("horizon", h, "an integer >= 1 (1: stop at --epochs)")
+    return RunConfig.from_dict(run).validate(), opts
 
 
 class LocalContext:
@@ -58,46 +63,56 @@ class Steps:
     progress bar, one ETA and one cancel point however many it trains.
 
     The experiment lists its phases up front (engine.estimate.Phase: rows x epochs
-    each), so the total is known before the first epoch and never grows; progress is
-    counted in seed-epochs (one row trained one epoch). The ETA weighs each epoch by
-    its modelled seconds (engine.estimate, this machine's calibration when it has
-    one), so a phase that costs more per epoch is not taken for a slowdown.
-    `begin(k)` starts phase k, with its actual shape when it differs from the plan
-    (e.g. fewer ε values than asked for: the total only shrinks)."""
+    each), so the total is known before the first epoch. Progress is counted in
+    seed-epochs (one row trained one epoch), and the ETA weighs each by its modelled
+    seconds (engine.estimate, this machine's calibration when it has one), so an
+    ensemble that costs more per epoch is not taken for a slowdown. The total moves
+    only when the experiment learns something the plan could not know:
+    `replan(k, phase)` (e.g. fewer variants or seeds than planned), `grow(...)` when an
+    ensemble trains past its planned epochs (verdicts.HORIZON: a row undetermined)
+    or stops before them (every row diverged)."""
 
     def __init__(self, ctx, phases: list, device: str | None = None):
         from ..calibration import cached
-        from ..estimate import Clock, device_of, epoch_seconds
+        from ..estimate import Clock, device_of
         self.ctx, self.phases = ctx, list(phases)
-        calib = cached(device or device_of(self.phases[0].config))
-        self._cost = (lambda p: epoch_seconds(p.config, p.rows, calib["coefficients"])) if calib else \
-            (lambda p: float(p.rows))
-        self.costs = [self._cost(p) for p in self.phases]
+        calib = cached(device or device_of(self.phases[0].config)) if self.phases else None
+        self._coef = calib["coefficients"] if calib else None
+        self._costs: dict = {}
+        self.extra, self.extra_s = 0, 0.0  # seed-epochs and modelled seconds outside the plan
         self.clock = Clock(self.modelled_total if calib else None)
-        self.index, self.done, self.done_s = 0, 0, 0.0
+        self.done, self.done_s = 0, 0.0
+
+    def cost(self, config, rows: int) -> float:
+        """Modelled seconds of one epoch of `rows` rows of `config` (rows, without a calibration)."""
+        key = (repr(config), int(rows))
+        if key not in self._costs:
+            from ..estimate import epoch_seconds
+            self._costs[key] = epoch_seconds(config, rows, self._coef) if self._coef else float(rows)
+        return self._costs[key]
 
     @property
     def total(self) -> int:
-        return sum(p.rows * (p.config.epochs + 1) for p in self.phases)
+        return sum(p.rows * (p.config.epochs + 1) for p in self.phases) + self.extra
 
     @property
     def modelled_total(self) -> float:
-        return sum(c * (p.config.epochs + 1) for p, c in zip(self.phases, self.costs))
+        return sum(self.cost(p.config, p.rows) * (p.config.epochs + 1) for p in self.phases) + self.extra_s
 
-    def begin(self, index: int, phase=None) -> "Steps":
-        """Phase `index` starts (everything before it counts as done, e.g. after a
-        divergence ended one early); `phase` replaces the planned one."""
-        if phase is not None:
-            self.phases[index], self.costs[index] = phase, self._cost(phase)
-        before = self.phases[:index]
-        self.index = index
-        self.done = sum(p.rows * (p.config.epochs + 1) for p in before)
-        self.done_s = sum(c * (p.config.epochs + 1) for p, c in zip(before, self.costs[:index]))
+    def replan(self, index: int, phase) -> "Steps":
+        """Phase `index` has this shape after all (known only once earlier phases ran)."""
+        self.phases[index] = phase
         return self
 
-    def __call__(self, record=None) -> None:
-        self.done += self.phases[self.index].rows
-        self.done_s += self.costs[self.index]
+    def grow(self, config, rows: int, epochs: int) -> None:
+        """An ensemble of `rows` rows trains `epochs` more epochs than planned (fewer if < 0)."""
+        self.extra += rows * epochs
+        self.extra_s += epochs * self.cost(config, rows)
+
+    def count(self, config, rows: int, epochs: int = 1) -> None:
+        """`epochs` epochs of an ensemble of `rows` rows of `config` are done."""
+        self.done += rows * epochs
+        self.done_s += epochs * self.cost(config, rows)
         total = self.total
         self.ctx.progress(min(self.done, total), total, self.clock.update(self.done_s, self.modelled_total))
 
@@ -108,17 +123,20 @@ class Steps:
 
 def write_result(out: Path, result: dict, artifacts: dict) -> list[Path]:
     """result.json plus one file per artifact: a list of row dicts -> CSV, an
-    array -> .npy, anything else -> JSON. Every file is written atomically."""
+    array -> .npy, anything else -> JSON; one folder that appears whole or not at
+    all (engine.files.output_folder)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [atomic_write(out / "result.json", json.dumps(jsonable(result), indent=2))]
+    files = {"result.json": json.dumps(jsonable(result), indent=2)}
     for name, obj in artifacts.items():
         if isinstance(obj, np.ndarray):
             buf = io.BytesIO()
             np.save(buf, obj)
-            written.append(atomic_write(out / f"{name}.npy", buf.getvalue()))
+            files[f"{name}.npy"] = buf.getvalue()
         elif isinstance(obj, list) and obj and isinstance(obj[0], dict):
-            written.append(atomic_write(out / f"{name}.csv", csv_text(obj)))
+            files[f"{name}.csv"] = csv_text(obj)
         else:
-            written.append(atomic_write(out / f"{name}.json", json.dumps(jsonable(obj), indent=2)))
-    return written
+            files[f"{name}.json"] = json.dumps(jsonable(obj), indent=2)
+    with output_folder(out) as tmp:
+        for name, content in files.items():
+            (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    return [out / name for name in files]

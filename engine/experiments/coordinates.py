@@ -13,17 +13,17 @@ import itertools
 
 import numpy as np
 
-from ..data import prepare
 from ..curves import CURVES, METRICS
 from ..results import RunResult
 from ..stragglers import epoch_at_error
 from ..config import parse_overrides, typed_value
 from ..estimate import Phase
 from .context import Steps, split
-from .ensemble import run_rows
+from .pieces import Rows, run_pieces
+from .verdicts import HORIZON, max_epochs, verdict_fields
 
 DEFAULT_EPSILONS = tuple(float(e) for e in np.geomspace(0.4, 1e-3, 28).round(6))
-OPTIONS = {"epsilons": list(DEFAULT_EPSILONS), "variants": {}}
+OPTIONS = {"epsilons": list(DEFAULT_EPSILONS), "variants": {}, "horizon": HORIZON}
 
 
 def epsilon_grid(train_error: np.ndarray, n_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,27 +71,25 @@ def _last_tested(curve: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def geometry_summary(result: RunResult) -> dict:
-    """Per seed: R+-, D at initialisation, at each t* and at the end (Fig. 1c-d),
-    whether the inversion is present, phi and t*."""
+    """Per seed: the verdict (state, t* and phi where curves turned), R+-, D at
+    initialisation, at each extremum (Eq. 10, raw) and at the end (Fig. 1c-d)."""
     invs = result.inversions()
     last = result.epochs_done
     out = {
-        "inversion_present": [i.present for i in invs],
-        "phi": [i.phi for i in invs],
-        "t_star": {m: [i.t_star[m] for i in invs] for m in METRICS},
+        **verdict_fields(invs),
         "turns": {m: [i.turns[m] for i in invs] for m in METRICS},
+        "extremum": {m: [i.extremum[m] for i in invs] for m in METRICS},
         # how far each curve moved from its initial value to its extremum: near zero
-        # for the radii under randomised labels, whatever the turning criterion says
-        "excursion": {m: [abs(result.curves[m][r, i.t_star[m]] - result.curves[m][r, 0]) for r, i in enumerate(invs)]
-                      for m in METRICS},
+        # for the radii under randomised labels
+        "excursion": {m: [abs(result.curves[m][r, i.extremum[m]] - result.curves[m][r, 0])
+                          for r, i in enumerate(invs)] for m in METRICS},
         "initial": {m: result.curves[m][:, 0].tolist() for m in METRICS},
         "final": {m: result.curves[m][:, last].tolist() for m in METRICS},
-        "at_t_star": {m: [result.curves[m][r, i.t_star[m]] for r, i in enumerate(invs)] for m in METRICS},
+        "at_extremum": {m: [result.curves[m][r, i.extremum[m]] for r, i in enumerate(invs)] for m in METRICS},
         "final_train_error": result.curves["train_error"][:, last].tolist(),
         "final_test_error": result.curves["test_error"][:, last].tolist(),
+        "epochs": int(last),
     }
-    phi = np.array(out["phi"])
-    out["phi_mean"], out["phi_std"] = float(phi.mean()), float(phi.std())
     out["inversion_fraction"] = float(np.mean(out["inversion_present"]))
     return out
 
@@ -122,15 +120,19 @@ def phases(base, opts) -> list[Phase]:
 
 
 def compare(config: dict, ctx) -> dict:
-    """Job "compare": the base run, or each variant, in epoch and eps coordinates."""
+    """Job "compare": the base run, or each variant, in epoch and eps coordinates;
+    each trained until its verdict is determined (at most horizon x its epochs)."""
     base, opts = split(config, OPTIONS)
     configs = _configs(base, opts)
     steps = Steps(ctx, phases(base, opts))
     eps = [float(e) for e in opts["epsilons"]]
     out, by_epoch, by_eps = {}, [], []
-    for k, (name, cfg) in enumerate(configs.items()):
-        ens = run_rows(cfg, prepare(cfg), cfg.seed_list, steps=steps.begin(k),
-                       on_epoch=ctx.on_epoch if len(configs) == 1 else None)
+    # each variant is an independent piece (side by side under an executor); the live
+    # view streams the run only when there is one
+    pieces = [Rows(cfg, cfg.seed_list, stream=len(configs) == 1, label=f"variant {name}",
+                   max_epochs=max_epochs(cfg.epochs, opts["horizon"]))
+              for name, cfg in configs.items()]
+    for (name, cfg), ens in zip(configs.items(), run_pieces(steps, pieces)):
         res = ens.result
         out[name] = {"config": cfg.to_dict(), **geometry_summary(res)}
         by_epoch += _epoch_rows(name, res, ens.seeds)

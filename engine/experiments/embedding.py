@@ -3,9 +3,14 @@
 t-SNE (openTSNE) of the training inputs after PCA to 50 components. The input map depends only on (dataset, block, P), so it is
 computed once and cached under <runs>/cache keyed by a hash of those, the
 dataset's checksums and the t-SNE settings. Optionally the same for the hidden
-representation (on the unit sphere) of one seed at a chosen epoch. Each point's
-distance to the centre of its class (of the 10 original classes) in the map is
-compared between stragglers and the rest with a one-sided Mann-Whitney test.
+representation (on the unit sphere) of one seed at a chosen epoch.
+
+The map only draws: t-SNE distorts distances (it keeps neighbourhoods, not lengths),
+so "are stragglers farther from their class centre?" (each point's distance to the
+centroid of its own class, of the 10 original classes, one-sided Mann-Whitney) is
+tested in the input space (the standardised pixels the network sees) and in the
+hidden layer (on the unit sphere, as the geometry sees it) of one seed at its t*
+(or at the chosen epoch).
 """
 from __future__ import annotations
 
@@ -20,13 +25,14 @@ from scipy.stats import mannwhitneyu
 
 from ..data import prepare
 from ..files import atomic_write
-from ..stragglers import CONSENSUS_THRESHOLD, consensus, stragglers_at
+from ..stragglers import CONSENSUS_THRESHOLD, consensus, stragglers_at, with_inversion
 from ..estimate import Phase
 from .context import Steps, split
 from .ensemble import hidden_of, run_rows
+from .verdicts import HORIZON, max_epochs
 
 OPTIONS = {"perplexity": 30.0, "n_iter": 500, "early_iter": 250, "tsne_seed": 0, "hidden_epoch": None,
-           "hidden_seed_row": 0, "benchmark": False, "cache": True, "tsne_jobs": -1}
+           "hidden_seed_row": 0, "benchmark": False, "cache": True, "tsne_jobs": -1, "horizon": HORIZON}
 PCA_COMPONENTS = 50
 
 
@@ -93,7 +99,8 @@ def input_key(cfg, data) -> dict:
 
 
 def class_centre_distance(emb: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Distance of each point to the centroid of its own class in the map."""
+    """Distance of each point to the centroid of its own class, in whatever space
+    `emb` lives (inputs, hidden layer; a t-SNE map only for drawing)."""
     d = np.empty(len(emb))
     for c in np.unique(classes):
         sel = classes == c
@@ -147,35 +154,55 @@ def map_is_cached(cfg, data, opts) -> bool:
 
 
 def embed(config: dict, ctx) -> dict:
-    """Job "embed": the input map (cached), the stragglers on it and the test."""
+    """Job "embed": the input map (cached) with the stragglers on it, and the
+    farther-from-the-class-centre test in the input space and in the hidden layer."""
     cfg, opts = split(config, OPTIONS)
     data = prepare(cfg)
     hidden_epoch = opts["hidden_epoch"]
     steps = Steps(ctx, phases(cfg, opts))
     keep = (int(hidden_epoch),) if hidden_epoch is not None else ()
-    ens = run_rows(cfg, data, cfg.seed_list, steps=steps.begin(0), on_epoch=ctx.on_epoch, keep_epochs=keep)
-    freq = consensus(stragglers_at(ens.result))
-    strag = freq >= CONSENSUS_THRESHOLD
+    ens = run_rows(cfg, data, cfg.seed_list, steps=steps, on_epoch=ctx.on_epoch, keep_epochs=keep,
+                   max_epochs=max_epochs(cfg.epochs, opts["horizon"]))
+    present = with_inversion(ens.result)
+    freq = consensus(stragglers_at(ens.result), present)
+    strag = freq >= CONSENSUS_THRESHOLD if present.any() else np.zeros(data.n_train, bool)
     kw = {"perplexity": float(opts["perplexity"]), "n_iter": int(opts["n_iter"]), "early_iter": int(opts["early_iter"]),
           "seed": int(opts["tsne_seed"]), "n_jobs": int(opts["tsne_jobs"])}
     emb, info = cached_tsne(data.x_train, input_key(cfg, data), use_cache=bool(opts["cache"]), **kw)
-    dist = class_centre_distance(emb, data.classes_train)
+    dist = class_centre_distance(np.asarray(data.x_train, np.float64), data.classes_train)
     out = {"kind": "embed", "n_train": data.n_train, "n_stragglers": int(strag.sum()), "tsne": info,
-           "inputs": farther_test(dist, strag)}
+           "seeds_with_inversion": int(present.sum()), "epochs": int(ens.result.epochs_done),
+           "inputs": {"space": "inputs (standardised pixels)", **farther_test(dist, strag)}}
     rows = [{"index": int(i), "class": int(c), "label": int(y), "x": e[0], "y": e[1], "consensus": f,
              "straggler": bool(s), "distance": d}
             for i, c, y, e, f, s, d in zip(data.index_train, data.classes_train, data.y_train, emb, freq, strag, dist)]
+    row = int(opts["hidden_seed_row"])
     if hidden_epoch is not None:
-        epoch, row = int(hidden_epoch), int(opts["hidden_seed_row"])
+        epoch = int(hidden_epoch)
         if epoch not in ens.params:
             raise ValueError(f"hidden_epoch {epoch} was not reached (last epoch {ens.result.epochs_done})")
-        h = hidden_of(cfg, data, ens.params[epoch], row)
+        params, at = ens.params[epoch], row
+    else:  # the hidden layer at that seed's own t* (the first seed with an inversion if it has none)
+        invs = ens.result.inversions()
+        if not invs[row].present and present.any():
+            row = int(np.flatnonzero(present)[0])
+        epoch = invs[row].straggler_epoch if invs[row].present else ens.result.epochs_done
+        if epoch == ens.result.epochs_done:
+            params, at = ens.final_params(), row
+        else:  # that seed retrained to t*: an ensemble row equals its single-seed run (tests/test_golden.py)
+            params, at = run_rows(cfg.replace(epochs=epoch), data, [int(ens.seeds[row])]).final_params(), 0
+    h = hidden_of(cfg, data, params, at)
+    hdist = class_centre_distance(h, data.classes_train)
+    out["hidden"] = {"space": "hidden layer (unit sphere)", "epoch": epoch, "seed": int(ens.seeds[row]),
+                     **farther_test(hdist, strag)}
+    for r, d in zip(rows, hdist):
+        r["hidden_distance"] = d
+    if hidden_epoch is not None:  # the map of that hidden layer, to draw
         key = {"what": "hidden", "config": cfg.config_hash(), "epoch": epoch, "seed": int(ens.seeds[row])}
         hemb, hinfo = cached_tsne(h, key, use_cache=bool(opts["cache"]), **kw)
-        hdist = class_centre_distance(hemb, data.classes_train)
-        out["hidden"] = {"epoch": epoch, "seed": int(ens.seeds[row]), "tsne": hinfo, **farther_test(hdist, strag)}
-        for r, e, d in zip(rows, hemb, hdist):
-            r.update({"hidden_x": e[0], "hidden_y": e[1], "hidden_distance": d})
+        out["hidden"]["tsne"] = hinfo
+        for r, e in zip(rows, hemb):
+            r.update({"hidden_x": e[0], "hidden_y": e[1]})
     if opts["benchmark"]:
         out["benchmark"] = benchmark(data.x_train, **kw)
     ctx.put_artifact("embedding", rows)

@@ -9,6 +9,7 @@ number and the seed of each row is kept beside them.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from ..config import RunConfig
 from ..data import Dataset
 from ..models import forward
+from ..preflight import check_rows
 from ..results import RunResult
 from ..environment import resolve_device
 from ..train import train
@@ -33,30 +35,79 @@ class Ensemble:
 
 
 def run_rows(config: RunConfig, data: Dataset, seeds, include=None, steps=None, on_epoch=None,
-             keep_epochs=()) -> Ensemble:
+             keep_epochs=(), max_epochs: int | None = None) -> Ensemble:
     """Train one row per entry of `seeds` (repeats allowed) on its own subset
-    `include[row]` (default: every point). `steps` (a context.Steps) counts epochs
-    and is asked whether to stop; `keep_epochs` are epochs whose parameters are
-    kept besides the final ones (e.g. for an embedding of the hidden layer)."""
+    `include[row]` (default: every point). `steps` (a context.Steps) counts its
+    seed-epochs and is asked whether to stop; `keep_epochs` are epochs whose parameters are
+    kept besides the final ones (e.g. for an embedding of the hidden layer).
+
+    `max_epochs` > config.epochs: a run honest about its horizon. At every multiple
+    of config.epochs the rows are judged (engine.geometry); while some row is still
+    undetermined (a curve still moving at the end) training goes on, up to
+    max_epochs. result.config.epochs is then the epochs actually trained."""
+    rows, planned, trained = len(seeds), [config.epochs + 1], 0
+
+    def more(epochs):  # the horizon grew: so does the job's total
+        planned[0] += epochs
+        if steps is not None:
+            steps.grow(config, rows, epochs)
+    gen = train_rows(config, data, seeds, include, keep_epochs, max_epochs=max_epochs, on_more=more)
+    while True:
+        try:
+            rec = next(gen)
+        except StopIteration as done:
+            if steps is not None and trained < planned[0]:  # every row diverged: the rest is not trained
+                steps.grow(config, rows, trained - planned[0])
+            return done.value
+        trained += 1
+        if steps is not None:
+            steps.count(config, rows)
+        if on_epoch is not None:
+            on_epoch(rec)
+        if steps is not None:
+            steps.check()
+
+
+def train_rows(config: RunConfig, data: Dataset, seeds, include=None, keep_epochs=(), masks: bool = True,
+               max_epochs: int | None = None, on_more=None):
+    """run_rows as a generator: yields every EpochRecord (with the seed ids of its
+    rows) and returns the Ensemble, so the same training runs in this process or in
+    a task elsewhere that streams its records back (engine.jobs.executors).
+    masks=False keeps no S(t) in the result (phi and the curves need none; a large
+    run's masks are the bulk of what a remote task would send back). `on_more(n)`
+    hears of the n epochs added each time the horizon grows (run_rows' max_epochs)."""
     seeds = np.asarray(seeds, dtype=int)
     rows, P = len(seeds), data.n_train
+    check_rows(config, data, rows)  # all rows train at once: refused before anything is allocated
     include = np.broadcast_to(np.ones(P, bool) if include is None else np.asarray(include, bool), (rows, P))
-    result = RunResult.empty(config, np.arange(rows), P, device=str(resolve_device(config.device)))
+    T = config.epochs
+    cap = max(T, int(max_epochs or T))
+    # test errors at every checkpoint, where the run may end
+    train_config = config if cap == T else config.replace(epochs=cap, test_every=math.gcd(config.test_every, T))
+    result = RunResult.empty(config, np.arange(rows), P if masks else 0, device=str(resolve_device(config.device)))
+    result.n_train = P
     params = {}
     # one shared mask when every row has the same subset (mini-batch SGD needs that)
     shared = bool((include == include[0]).all())
-    gen = train(config, data, include=include[0] if shared else include, seeds=list(seeds))
+    gen = train(train_config, data, include=include[0] if shared else include, seeds=list(seeds))
     for rec in gen:
-        if steps is not None:
-            steps()
-        if on_epoch is not None:
-            on_epoch(rec)
+        yield rec
         rec.seeds = np.arange(rows)
+        if not masks:
+            rec.misclassified = rec.misclassified[:, :0]
         result.add(rec)
-        if rec.epoch in keep_epochs or rec.epoch == config.epochs or rec.diverged.any():
+        checkpoint = rec.epoch > 0 and (rec.epoch % T == 0 or rec.epoch == cap)
+        if rec.epoch in keep_epochs or checkpoint or rec.diverged.all():
+            for e in [e for e in params if e not in keep_epochs]:
+                del params[e]  # only the latest checkpoint is kept besides keep_epochs
             params[rec.epoch] = [p.detach().clone() for p in rec.params]
-        if steps is not None:
-            steps.check()
+        if checkpoint and rec.epoch < cap:
+            if not any(i.state == "undetermined" for i in result.inversions()):
+                break
+            result.grow(min(rec.epoch + T, cap))
+            if on_more is not None:
+                on_more(min(T, cap - rec.epoch))
+    gen.close()
     return Ensemble(result=result, seeds=seeds, params=params)
 
 

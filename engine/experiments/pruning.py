@@ -7,7 +7,11 @@ same size, retrain to convergence and record the asymptotic geometry and the
 errors on the clean test set and on noisy copies of it (sigma grid).
 
 Every retrain of an experiment is a row of ONE batched ensemble: the seed is
-repeated once per variant and each row masks its own removed points.
+repeated once per variant and each row masks its own removed points. Every ensemble
+trains until no row is undetermined (at most `horizon` x its epochs, verdicts.py):
+a curve still moving at the end is reported "undetermined", never "no inversion".
+Fig. 2a uses only the seeds whose base run shows an inversion: the others have no
+t*, hence no S(t*) to remove.
 """
 from __future__ import annotations
 
@@ -17,15 +21,17 @@ import numpy as np
 
 from ..data import prepare, with_noise
 from ..curves import CURVES, METRICS
-from ..stragglers import stragglers_at, stragglers_at_error
+from ..stragglers import stragglers_at_error
 from ..estimate import Phase
 from .context import Steps, split
 from .coordinates import epochs_at, epsilon_grid
-from .ensemble import errors_on, last_values, run_rows
+from .ensemble import errors_on, last_values
+from .pieces import Rows, run_pieces
+from .verdicts import HORIZON, NoInversion, max_epochs, verdict_fields
 
-PRUNE_OPTIONS = {"prune_epochs": None, "retrain_epochs": None, "random_seed": 12345}
+PRUNE_OPTIONS = {"prune_epochs": None, "retrain_epochs": None, "random_seed": 12345, "horizon": HORIZON}
 SWEEP_OPTIONS = {"epsilons": None, "n_grid": 8, "sigmas": [0.0, 0.5, 0.75, 1.0, 1.2, 1.5],
-                 "retrain_epochs": None, "random_seed": 12345, "noise_seed": 0}
+                 "retrain_epochs": None, "random_seed": 12345, "noise_seed": 0, "horizon": HORIZON}
 
 
 def random_like(removed: np.ndarray, seeds, tag: int) -> np.ndarray:
@@ -46,15 +52,23 @@ def noisy_test(data, sigma: float, seed: int) -> np.ndarray:
     return with_noise(data.x_test, float(sigma), seed=seed)
 
 
-def retrain(config, data, seeds, removed: dict, steps=None, sigmas=(), noise_seed=0) -> dict:
+def retrain(config, data, seeds, removed: dict, steps=None, sigmas=(), noise_seed=0, horizon=HORIZON) -> dict:
     """Retrain every (variant, seed) from seed's initialisation on T minus
-    removed[variant][row], all as one ensemble. Returns per variant: per-seed
-    lists of the final numbers and inversion flags; "rows": its rows in "result"."""
+    removed[variant][row], all as one ensemble, until no row is undetermined (at most
+    horizon x config.epochs). Returns per variant: per-seed lists of the final
+    numbers and verdicts; "rows": its rows in "result"."""
     names = list(removed)
     R = len(seeds)
     all_seeds = np.tile(np.asarray(seeds), len(names))
     include = ~np.concatenate([removed[n] for n in names])
-    ens = run_rows(config, data, all_seeds, include, steps=steps)
+    # one ensemble here; one piece per variant where an executor fans them out. With a
+    # horizon the ensemble trains on while any row is undetermined, and the verdicts
+    # depend on the run's length: split variants would stop at other epochs than the one
+    # ensemble does, so a piece with a horizon stays whole (same numbers everywhere)
+    cap = max_epochs(config.epochs, horizon)
+    whole = Rows(config, list(all_seeds), include, label="retrain", max_epochs=cap,
+                 parts=[slice(v * R, (v + 1) * R) for v in range(len(names))] if cap == config.epochs else [])
+    ens = run_pieces(steps, [whole], data)[0]
     res = ens.result
     invs = res.inversions()
     finals = {c: last_values(res, c) for c in CURVES}
@@ -66,9 +80,8 @@ def retrain(config, data, seeds, removed: dict, steps=None, sigmas=(), noise_see
         out[name] = {
             "seeds": [int(s) for s in seeds],
             "n_removed": removed[name].sum(1).astype(int).tolist(),
-            "inversion_present": [i.present for i in invs[rows]],
-            "t_star": {m: [i.t_star[m] for i in invs[rows]] for m in METRICS},
-            "phi": [i.phi for i in invs[rows]],
+            "epochs": int(res.epochs_done),
+            **verdict_fields(invs[rows]),
             **{f"final_{c}": finals[c][rows].tolist() for c in CURVES},
             "noisy_test_error": {str(s): e[rows].tolist() for s, e in noisy.items()},
         }
@@ -97,30 +110,40 @@ def prune(config: dict, ctx) -> dict:
     cfg, opts = split(config, PRUNE_OPTIONS)
     retrain_cfg = _prune_retrain(cfg, opts)
     data = prepare(cfg)
-    seeds = cfg.seed_list
     plan = prune_phases(cfg, opts)
     steps = Steps(ctx, plan)
-    base = run_rows(cfg, data, seeds, steps=steps.begin(0), on_epoch=ctx.on_epoch).result
+    base = run_pieces(steps, [Rows(cfg, cfg.seed_list, stream=True, label="base run",
+                                   max_epochs=max_epochs(cfg.epochs, opts["horizon"]))], data)[0].result
     invs = base.inversions()
-    t_star = np.array([i.straggler_epoch for i in invs])
-    removed = {"stragglers": stragglers_at(base, t_star)}
+    use = np.array([i.present for i in invs])
+    if not use.any():
+        raise NoInversion("no seed of the base run shows an inversion (states: "
+                         + ", ".join(i.state for i in invs) + "), so there is no S(t*) to remove; "
+                         "run longer (--epochs, --horizon) or check the run")
+    seeds = [int(s) for s, u in zip(cfg.seed_list, use) if u]
+    t_star = np.array([i.straggler_epoch for i in invs if i.present])
+    removed = {"stragglers": _rows(base, use, t_star)}
     epochs = opts["prune_epochs"] or _before_after(t_star, base.epochs_done)
     for t in sorted({int(t) for t in epochs}):
-        removed[f"s_t{t}"] = base.misclassified(min(t, base.epochs_done))
+        removed[f"s_t{t}"] = _rows(base, use, min(t, base.epochs_done))
     for k, name in enumerate(list(removed)):
         control = "random" if name == "stragglers" else "random_" + name[2:]
         removed[control] = random_like(removed[name], seeds, opts["random_seed"] + k)
-    # the default epochs t*/3 and 3 t* can coincide on a short run: fewer rows than planned
-    fit = retrain(retrain_cfg, data, seeds, removed,
-                  steps=steps.begin(1, dataclasses.replace(plan[1], rows=len(removed) * len(seeds))))
+    # the seeds without an inversion are left out, and the default epochs t*/3 and 3 t* can
+    # coincide on a short run: fewer rows than planned
+    steps.replan(1, dataclasses.replace(plan[1], rows=len(removed) * len(seeds)))
+    fit = retrain(retrain_cfg, data, seeds, removed, steps=steps, horizon=opts["horizon"])
     variants = {"full": _base_variant(base, invs)}
-    curves = _mean_curves("full", base, slice(0, len(seeds)))
+    curves = _mean_curves("full", base, slice(0, len(cfg.seed_list)))
     for name, v in fit["variants"].items():
         curves += _mean_curves(name, fit["result"], fit["rows"][name])
         variants[name] = v
     ctx.put_artifact("curves", curves)
     ctx.put_artifact("seed_curves", _seed_curves(base, fit, seeds))
     return {"kind": "prune", "t_star": t_star.tolist(), "prune_epochs": sorted({int(t) for t in epochs}),
+            "seeds_used": seeds, "seeds_left_out": {str(s): i.state for s, i in zip(cfg.seed_list, invs)
+                                                     if not i.present},
+            "base_epochs": int(base.epochs_done), "retrain_epochs": fit["variants"]["stragglers"]["epochs"],
             "variants": variants}
 
 
@@ -139,6 +162,11 @@ def sweep_phases(cfg, opts) -> list[Phase]:
     return [Phase("base run", cfg, cfg.seeds, test_passes=sigmas),
             Phase(f"retrain, {2 * n_eps} variants", _sweep_retrain(cfg, opts), 2 * n_eps * cfg.seeds,
                   loads_data=False, test_passes=sigmas)]
+def _rows(base, use: np.ndarray, epochs) -> np.ndarray:
+    """S(t) of the seeds in use, (n_used, P): t one epoch or one per used seed."""
+    ep = np.zeros(len(use), dtype=int)
+    ep[use] = epochs
+    return base.misclassified(ep)[use]
 
 
 def sweep(config: dict, ctx) -> dict:
@@ -149,7 +177,8 @@ def sweep(config: dict, ctx) -> dict:
     seeds = cfg.seed_list
     plan = sweep_phases(cfg, opts)
     steps = Steps(ctx, plan)
-    base_ens = run_rows(cfg, data, seeds, steps=steps.begin(0), on_epoch=ctx.on_epoch)
+    base_ens = run_pieces(steps, [Rows(cfg, seeds, stream=True, label="base run",
+                                       max_epochs=max_epochs(cfg.epochs, opts["horizon"]))], data)[0]
     base = base_ens.result
     if opts["epsilons"]:
         eps = np.array(sorted((float(e) for e in opts["epsilons"]), reverse=True))
@@ -160,8 +189,9 @@ def sweep(config: dict, ctx) -> dict:
         removed[f"stragglers_{k}"] = stragglers_at_error(base, e)
         removed[f"random_{k}"] = random_like(removed[f"stragglers_{k}"], seeds, opts["random_seed"] + k)
     sigmas = [float(s) for s in opts["sigmas"]]
-    fit = retrain(retrain_cfg, data, seeds, removed, sigmas=sigmas, noise_seed=opts["noise_seed"],
-                  steps=steps.begin(1, dataclasses.replace(plan[1], rows=len(removed) * len(seeds))))
+    steps.replan(1, dataclasses.replace(plan[1], rows=len(removed) * len(seeds)))
+    fit = retrain(retrain_cfg, data, seeds, removed, steps=steps, sigmas=sigmas, noise_seed=opts["noise_seed"],
+                  horizon=opts["horizon"])
     full_noisy = {str(s): errors_on(cfg, data, base_ens.final_params(), noisy_test(data, s, opts["noise_seed"]),
                                     data.y_test).tolist() for s in sigmas}
     t_eps = epochs_at(base, eps)
@@ -177,27 +207,29 @@ def sweep(config: dict, ctx) -> dict:
     full = {"final_" + c: last_values(base, c).tolist() for c in CURVES}
     full["noisy_test_error"] = full_noisy
     full["n_removed"] = [0] * len(seeds)
+    full.update(verdict_fields(base.inversions()))
     rows += _sweep_rows(0.0, "full", full)
     ctx.put_artifact("sweep", rows)
-    return {"kind": "sweep", "sigmas": sigmas, "points": points, "full": _sweep_numbers(full)}
+    return {"kind": "sweep", "sigmas": sigmas, "points": points, "full": _sweep_numbers(full),
+            "base_epochs": int(base.epochs_done), "retrain_epochs": int(fit["result"].epochs_done)}
 
 
 def _before_after(t_star: np.ndarray, last: int) -> list[int]:
-    """Default S(t) epochs for Fig. 2a: a third of the mean t* and three times it."""
+    """Default S(t) epochs for Fig. 2a: a third of the mean t* (of the seeds with an
+    inversion) and three times it."""
     t = float(np.mean(t_star))
     return [max(1, int(round(t / 3))), min(last, max(int(round(3 * t)), int(round(t)) + 1))]
 
 
 def _base_variant(base, invs) -> dict:
-    return {"seeds": [int(s) for s in base.seeds], "n_removed": [0] * len(invs),
-            "inversion_present": [i.present for i in invs],
-            "t_star": {m: [i.t_star[m] for i in invs] for m in METRICS}, "phi": [i.phi for i in invs],
+    return {"seeds": [int(s) for s in base.config.seed_list], "n_removed": [0] * len(invs),
+            "epochs": int(base.epochs_done), **verdict_fields(invs),
             **{f"final_{c}": last_values(base, c).tolist() for c in CURVES}}
 
 
 def _sweep_numbers(v: dict) -> dict:
-    """Means over seeds of what Fig. 2b-c plots."""
-    out = {"n_removed": float(np.mean(v["n_removed"]))}
+    """Means over seeds of what Fig. 2b-c plots, and how many rows are in each state."""
+    out = {"n_removed": float(np.mean(v["n_removed"])), "states": v.get("states")}
     for c in ("train_error", "test_error") + METRICS:
         out[c] = float(np.nanmean(v[f"final_{c}"]))
         out[c + "_std"] = float(np.nanstd(v[f"final_{c}"]))
@@ -208,7 +240,7 @@ def _sweep_numbers(v: dict) -> dict:
 def _sweep_rows(eps: float, kind: str, v: dict) -> list[dict]:
     rows = []
     for r in range(len(v["n_removed"])):
-        row = {"epsilon": eps, "removed": kind, "row": r, "n_removed": v["n_removed"][r]}
+        row = {"epsilon": eps, "removed": kind, "row": r, "n_removed": v["n_removed"][r], "state": v["state"][r]}
         row.update({c: v[f"final_{c}"][r] for c in ("train_error", "test_error") + METRICS})
         row.update({f"test_error_sigma_{s}": e[r] for s, e in v["noisy_test_error"].items()})
         rows.append(row)
@@ -223,7 +255,7 @@ def _mean_curves(name, res, rows) -> list[dict]:
 
 def _seed_curves(base, fit, seeds) -> list[dict]:
     out = [{"variant": "full", "seed": int(s), "epoch": t, **{c: base.curves[c][r, t] for c in CURVES}}
-           for r, s in enumerate(seeds) for t in range(base.epochs_done + 1)]
+           for r, s in enumerate(base.config.seed_list) for t in range(base.epochs_done + 1)]
     res = fit["result"]
     for v, name in enumerate(fit["variants"]):
         for r, s in enumerate(seeds):

@@ -17,19 +17,19 @@ engine.experiments.JOB_KINDS[name] = fn(config: dict, ctx: JobContext).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
-from ..config import ConfigError, RunConfig
-from ..environment import ROOT
+from ..config import ConfigError, RunConfig, canonical_labels, science_hash
+from ..environment import ROOT, gpu_count
 from ..sources import DatasetUnavailable
-from .store import ACTIVE, FINISHED, Store
+from .store import ACTIVE, FINISHED, Store, StoreGone
 
 HOST = socket.gethostname()
 _children: list[subprocess.Popen] = []  # workers this process started, reaped by refresh()
@@ -44,6 +44,7 @@ class JobContext:
     should_stop()          True once cancel() was asked; check between epochs, then stop
     on_epoch(record)       stream one EpochRecord (all its seeds) into the store, one transaction
     put_artifact(name, obj) a JSON-able object or a numpy array, kept with the job
+    executor               where the job's pieces train (engine.jobs.executors); None: here
 
     With `epochs_total` (a "run" job) every record is also the progress, written
     in the same transaction as the epoch; its ETA is engine.estimate.Clock's: the
@@ -62,6 +63,7 @@ class JobContext:
         self._last = None       # (done, total, eta_s) not yet written
         self._written = 0.0
         self._epochs_done = None  # engine.run.EpochsDone, made at the first epoch
+        self.executor = None
 
     def progress(self, done: int, total: int, eta_s: float | None = None) -> None:
         self._last = (int(done), int(total), eta_s)
@@ -71,18 +73,25 @@ class JobContext:
                 c.execute("UPDATE jobs SET epoch=?, total=?, eta_s=? WHERE id=?", (*self._last, self.job_id))
             self._written = now
 
-    def on_epoch(self, record) -> None:
+    def on_epoch(self, record, done: int | None = None) -> None:
+        """`done`: the run's epochs done, when the caller counts them (pieces that
+        train side by side); else counted here from the records (chunks in turn)."""
         if self.epochs_total is not None:
-            if self._epochs_done is None:
+            if done is None and self._epochs_done is None:
                 from ..run import EpochsDone
                 self._epochs_done = EpochsDone(self.n_seeds, self.epochs_total)
-            done = self._epochs_done(record)
+            done = self._epochs_done(record) if done is None else int(done)
             self._last = (done, self.epochs_total, self._eta(done, self.epochs_total))
         self.store.write_epoch(self.job_id, record, progress=self._last)
         self._written = time.monotonic()
 
     def should_stop(self) -> bool:
-        row = self.store.conn.execute("SELECT cancel_requested FROM jobs WHERE id=?", (self.job_id,)).fetchone()
+        """True once a cancel was asked; StoreGone when the store file was deleted
+        (the worker then stops: nobody can see or cancel its job any more)."""
+        if self.store.gone():
+            raise StoreGone(self.store.path)
+        with self.store.read() as c:
+            row = c.execute("SELECT cancel_requested FROM jobs WHERE id=?", (self.job_id,)).fetchone()
         self.stopped = self.stopped or bool(row and row[0])
         return self.stopped
 
@@ -105,9 +114,12 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
     """Queue a job and return its id at once. A finished job with the same kind and
     config hash is reused (unless force); an identical queued/running job is joined.
     A failed, cancelled or interrupted one (or a done one with force) is rerun
-    cleanly under the same id: its old epochs are deleted in the same transaction."""
+    cleanly under the same id: its old epochs are deleted in the same transaction
+    (except an interrupted run resubmitted to Ray: its finished seeds are kept and
+    only the others are trained again)."""
     store = store or Store()
     config, digest, total = normalise(kind, config)
+    store = store or Store()
     text = json.dumps(config, sort_keys=True)
     with store.write() as c:
         row = c.execute("SELECT id, status FROM jobs WHERE kind=? AND config_hash=? ORDER BY id DESC LIMIT 1",
@@ -116,7 +128,10 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
             job_id = row[0]
         elif row:
             job_id = row[0]
-            store.clear_job_data(c, job_id)
+            if kind == "run" and row[1] == "interrupted" and config.get("executor"):
+                keep_finished_seeds(c, job_id, total)
+            else:
+                store.clear_job_data(c, job_id)
             c.execute("UPDATE jobs SET config=?, status='queued', epoch=0, total=?, eta_s=NULL, created=?, "
                       "started=NULL, finished=NULL, error=NULL, pid=NULL, pid_start=NULL, host=NULL, device=NULL, "
                       "cancel_requested=0, seconds=NULL WHERE id=?", (text, total, time.time(), job_id))
@@ -128,23 +143,55 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
 
 
 def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
-    """(canonical config, hash, total: epochs of a run, seed-epochs of an experiment) — a bad
-    config fails here, not in a worker."""
+    """(canonical config, hash, total: epochs of a run, seed-epochs of an experiment as
+    planned) — a bad config fails here, not in a worker."""
+    from ..preflight import check_run, dataset_shape, device_kind
     from ..upload import data_version
-    if kind == "run":  # the hash of the run's manifest (engine.report.manifest): one name per run
-        cfg = RunConfig.from_dict(config).validate()
-        return cfg.to_dict(), cfg.config_hash(data_version(cfg.dataset)), cfg.epochs
-    kinds = job_kinds()
-    if kind not in kinds:
-        raise ConfigError("kind", kind, "one of " + ", ".join(["run", *kinds]))
-    from ..experiments.estimate import phases_of
-    # a typo in an option fails here, not later in a worker; the total is known before it starts
-    total = sum(p.rows * (p.config.epochs + 1) for p in phases_of(kind, config))
-    config = json.loads(json.dumps(config, sort_keys=True, default=list))
-    science = {k: v for k, v in config.items() if k != "device"}  # the device changes speed, not results
-    # a replaced upload under the same name is other data: never reuse the old job
-    science["data_version"] = data_version(str(config.get("dataset", "")))
-    return config, hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:16], total
+    from . import executors
+    config, executor = executors.split_config(config)
+    if kind == "run":
+        cfg = RunConfig.from_dict(config).validate().normalised()
+        if executor is None:  # on a cluster, executors.check asks the cluster instead
+            check_run(cfg, job=True)  # device, data, memory, the store's disk: refused here, not in a worker
+        config, total = cfg.to_dict(), cfg.epochs
+    else:
+        kinds = job_kinds()
+        if kind not in kinds:
+            raise ConfigError("kind", kind, "one of " + ", ".join(["run", *kinds]))
+        from ..experiments import JOB_OPTIONS
+        from ..experiments.context import split
+        cfg, _ = split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
+        if executor is None:  # the sizes of its runs are the experiment's: each is checked before it trains
+            device_kind(cfg)
+            dataset_shape(cfg)
+        if "labels" in config:  # only the labels: a variant may switch on an option the base does not use
+            config = {**config, "labels": canonical_labels(cfg.labels)}
+        from ..experiments.estimate import phases_of  # the total is known before it starts
+        total = sum(p.rows * (p.config.epochs + 1) for p in phases_of(kind, config))
+        config = json.loads(json.dumps(config, sort_keys=True, default=list))
+    executors.check(executor, cfg)  # a cluster that cannot run it: refused now (e.g. cuda without GPUs)
+    # one hash (RunConfig.config_hash for a run, the one its manifest writes): the device and the
+    # executor change where and how fast, not the results; a replaced upload is other data
+    digest = science_hash(config, data_version(str(config.get("dataset", ""))))
+    if executor is not None:
+        config["executor"] = executor
+    return config, digest, total
+
+
+def finished_seeds(c, job_id: int, epochs: int) -> list[int]:
+    """Seeds of a job with every epoch 0..epochs in the store (a run resumed on Ray skips them)."""
+    return [r[0] for r in c.execute("SELECT seed FROM metrics WHERE job_id=? AND epoch<=? GROUP BY seed "
+                                    "HAVING count(*)=? ORDER BY seed", (job_id, epochs, epochs + 1))]
+
+
+def keep_finished_seeds(c, job_id: int, epochs: int) -> None:
+    """Inside a write transaction: delete what a rerun recomputes, the rows of the
+    seeds that did not finish and the artefacts; keep the finished seeds."""
+    done = finished_seeds(c, job_id, epochs)
+    marks = ",".join("?" * len(done))
+    for table in ("metrics", "masks"):
+        c.execute(f"DELETE FROM {table} WHERE job_id=? AND seed NOT IN ({marks})", (job_id, *done))
+    c.execute("DELETE FROM artifacts WHERE job_id=?", (job_id,))
 
 
 def job_kinds() -> dict:
@@ -281,19 +328,6 @@ def describe(e: BaseException) -> str:
 
 
 # --- refresh: the only place workers are started --------------------------------------
-def gpu_count() -> int:
-    """GPUs visible, without importing torch in a process that has not (the pages, the CLI)."""
-    if "torch" in sys.modules:
-        return sys.modules["torch"].cuda.device_count()
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([v for v in visible.split(",") if v.strip() and not v.strip().startswith("-")])
-    try:
-        return len(os.listdir("/proc/driver/nvidia/gpus"))
-    except OSError:
-        return 0
-
-
 def default_max_workers() -> int:
     """STRAGGLERS_MAX_WORKERS, else one per GPU, else one."""
     value = os.environ.get("STRAGGLERS_MAX_WORKERS")
@@ -317,8 +351,8 @@ def refresh(store: Store | None = None, max_workers: int | None = None) -> int:
         queued = c.execute("SELECT count(*) FROM jobs WHERE status='queued'").fetchone()[0]
     dead = any(not alive(*r) for r in running + workers)
     live = sum(alive(*w) for w in workers)
-    if not dead and not (queued and live < cap):
-        return 0
+    if not dead and not (queued and live < cap) or store.read_only is not None:
+        return 0  # nothing to do, or nothing that can be written (store.read_only says why)
     started = 0
     with store.write() as c:  # spawning under the lock: two refreshes never overshoot the cap
         mark_dead(store, c)
@@ -331,6 +365,16 @@ def refresh(store: Store | None = None, max_workers: int | None = None) -> int:
     return started
 
 
+def _reap(p: subprocess.Popen) -> None:
+    """Wait for a worker this process started, so it leaves no zombie behind (the
+    app may not call refresh() for hours), and forget it."""
+    p.wait()
+    try:
+        _children.remove(p)
+    except ValueError:
+        pass
+
+
 def _spawn(store: Store, cap: int) -> subprocess.Popen:
     """A fresh interpreter (spawn semantics: CUDA-safe) in its own session, so it
     outlives the Streamlit app or the CLI that started it."""
@@ -341,4 +385,5 @@ def _spawn(store: Store, cap: int) -> subprocess.Popen:
                               "--max-workers", str(cap)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     _children.append(p)
+    threading.Thread(target=_reap, args=(p,), name=f"reap-worker-{p.pid}", daemon=True).start()
     return p

@@ -22,16 +22,18 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from ..config import run_config
 from ..curves import CURVES
 from ..environment import runs_dir
+from .store_errors import READ_ONLY_CAUSES, StoreError, StoreGone, store_error  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..results import RunResult
 
 ACTIVE = ("queued", "running")                          # a job's statuses: the one list
@@ -89,10 +91,6 @@ SCHEMA_VERSION = max(MIGRATIONS)
 PAGE_SIZE = 16384
 
 
-class StoreError(RuntimeError):
-    """The store file cannot be used; the message names the file and the fix."""
-
-
 class UnknownJob(KeyError):
     """No job with that id in this store."""
 
@@ -105,51 +103,118 @@ class Store:
     """One store file. Safe to share between threads (one connection each) and
     to open from many processes at once."""
 
-    def __init__(self, path: str | Path | None = None, busy_timeout_s: float = 30.0):
+    def __init__(self, path: str | Path | None = None, busy_timeout_s: float = 30.0, follow: bool = True):
+        """follow: when the file is deleted or replaced (runs/ removed), open the one now at
+        `path` (a new store) instead of going on with the deleted one; a worker passes
+        False and stops instead (its jobs went with the file)."""
         self.path = Path(path) if path is not None else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_s = busy_timeout_s
+        self.follow = follow
+        # None, or the StoreError why the file is open for reading only (a read-only
+        # file or folder, a full disk): every write raises it, reading works
+        self.read_only: StoreError | None = None
         self._local = threading.local()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"the store's folder {self.path.parent} cannot be created ({e.strerror}): set "
+                             "STRAGGLERS_RUNS to a folder you can write", "read_only") from None
         self._migrate()
 
     # --- connections and transactions -------------------------------------------
     @property
     def conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
-        if c is None or self._local.pid != os.getpid():  # never reuse a connection across fork
-            c = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
-                                check_same_thread=False)
-            self._local.conn, self._local.pid = c, os.getpid()
+        fresh = c is not None and self.follow and self.gone()  # what a reader sees must be what writers write
+        if fresh:  # forget the deleted file; the one now at path is opened (or created) below
+            self.close()
+            self.read_only, c = None, None
             try:
-                c.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: survives kill -9, cheap commits
-            except sqlite3.DatabaseError as e:
-                raise self._unreadable(e) from None
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass  # _connect says why, if it matters
+        if c is None or self._local.pid != os.getpid():  # never reuse a connection across fork
+            c = self._connect()
+            st = os.stat(self.path)
+            self._local.conn, self._local.pid, self._local.identity = c, os.getpid(), (st.st_dev, st.st_ino)
+            if fresh:
+                self._migrate()
         return c
+
+    def _connect(self) -> sqlite3.Connection:
+        """A connection that has read the schema. Where SQLite cannot open the store for
+        writing (a read-only file or folder, where WAL cannot make its -wal/-shm files),
+        it is opened read-only, and as immutable when no write-ahead log is left to
+        replay: list, show and export work, every write is a StoreError naming the fix."""
+        first = None
+        for how in ("rw", "ro", "immutable"):
+            if how == "immutable" and self.path.with_name(self.path.name + "-wal").exists() and \
+                    self.path.with_name(self.path.name + "-wal").stat().st_size > 0:
+                break  # commits still in the log: reading the main file alone would be stale
+            if how != "rw" and not self.path.exists():
+                break
+            uri = f"file:{quote(str(self.path))}" + {"rw": "", "ro": "?mode=ro", "immutable": "?immutable=1"}[how]
+            try:
+                c = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_s, isolation_level=None,
+                                    check_same_thread=False)
+                if how == "rw":
+                    c.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: survives kill -9, cheap commits
+                c.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as e:
+                first = first or e
+                name = getattr(e, "sqlite_errorname", "") or ""
+                if name not in READ_ONLY_CAUSES and not name.startswith(("SQLITE_IOERR", "SQLITE_FULL")):
+                    raise self.error(e) from None
+                continue
+            self.read_only = self.error(first) if how != "rw" else None
+            return c
+        raise self.error(first) from None
 
     @contextmanager
     def write(self):
         """A write transaction, lock taken at BEGIN so it cannot fail half way on a busy store."""
-        c = self.conn
-        c.execute("BEGIN IMMEDIATE")
+        if self.read_only is not None:
+            raise self.read_only
         try:
-            yield c
-            c.execute("COMMIT")
-        except BaseException:
-            # also when COMMIT itself fails (disk full): an open transaction would make
-            # every later BEGIN on this thread's connection fail
-            if c.in_transaction:
-                c.execute("ROLLBACK")
-            raise
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+                c.execute("COMMIT")
+            except BaseException:
+                # also when COMMIT itself fails (disk full): an open transaction would make
+                # every later BEGIN on this thread's connection fail
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise self.error(e) from None
 
     @contextmanager
     def read(self):
         """A short read transaction: several SELECTs see one snapshot."""
-        c = self.conn
-        c.execute("BEGIN")
         try:
-            yield c
-        finally:
-            c.execute("COMMIT")
+            c = self.conn
+            c.execute("BEGIN")
+            try:
+                yield c
+            finally:
+                if c.in_transaction:
+                    c.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise self.error(e) from None
+
+    def gone(self) -> bool:
+        """The file this store opened was deleted or replaced since (an open connection
+        would go on writing into the deleted file, seen by nobody)."""
+        identity = getattr(self._local, "identity", None)  # (device, inode) of the file this thread opened
+        if identity is None:
+            return False
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return True
+        return (st.st_dev, st.st_ino) != identity
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)
@@ -157,10 +222,9 @@ class Store:
             c.close()
             self._local.conn = None
 
-    def _unreadable(self, e: Exception) -> StoreError:
-        return StoreError(f"{self.path} is not a readable Stragglers store ({e}). It was left untouched: move it "
-                          f"aside (mv '{self.path}' '{self.path}.broken') and a new store is created on the next "
-                          f"start, or set STRAGGLERS_RUNS to another folder.")
+    def error(self, e: BaseException) -> StoreError:
+        """The StoreError for an SQLite failure of this store (engine.jobs.store_errors)."""
+        return store_error(self.path, e)
 
     def _migrate(self) -> None:
         try:
@@ -185,8 +249,8 @@ class Store:
                     for statement in _statements(MIGRATIONS[v]):
                         c.execute(statement)
                     c.execute(f"PRAGMA user_version={v}")
-        except sqlite3.DatabaseError as e:
-            raise self._unreadable(e) from None
+        except sqlite3.Error as e:
+            raise self.error(e) from None
 
     def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
@@ -195,11 +259,30 @@ class Store:
                              f"STRAGGLERS_RUNS to another folder to use a separate store.")
 
     def schema_version(self) -> int:
-        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+        with self.read() as c:
+            return c.execute("PRAGMA user_version").fetchone()[0]
 
     def integrity(self) -> str:
         """'ok', or SQLite's list of problems."""
-        return "\n".join(r[0] for r in self.conn.execute("PRAGMA integrity_check"))
+        with self.read() as c:
+            return "\n".join(r[0] for r in c.execute("PRAGMA integrity_check"))
+
+    def _job_dict(self, description, row) -> dict:
+        """A jobs row as a dict; a row that a damaged page turned into garbage (SQLite
+        does not always notice) is the store's damage, not a TypeError."""
+        try:
+            return _job_dict(description, row)
+        except (TypeError, ValueError, KeyError) as e:
+            raise self.error(sqlite3.DatabaseError(f"database disk image is malformed: {e}")) from None
+
+    def missing(self, c: sqlite3.Connection, job_id: int) -> StoreError | UnknownJob:
+        """What "no row for this job" means: the job is not there, or the store is
+        damaged and the row unreadable (a quick check, on this rare path only)."""
+        check = c.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if check != "ok":
+            problem = " ".join(check.replace("*** in database main ***", "").split())
+            return self.error(sqlite3.DatabaseError(f"database disk image is malformed: {problem}"))
+        return UnknownJob(f"no job {job_id} in {self.path}")
 
     # --- jobs (rows only; the lifecycle is engine/jobs/queue.py) -----------------------------
     def get_job(self, job_id: int) -> dict:
@@ -211,8 +294,8 @@ class Store:
         cur = c.execute("SELECT * FROM jobs WHERE id=?", (int(job_id),))
         row = cur.fetchone()
         if row is None:
-            raise UnknownJob(f"no job {job_id} in {self.path}")
-        job = _job_dict(cur.description, row)
+            raise self.missing(c, job_id)
+        job = self._job_dict(cur.description, row)
         job["queue_position"] = c.execute("SELECT count(*) FROM jobs WHERE status='queued' AND id<=?",
                                           (job["id"],)).fetchone()[0] if job["status"] == "queued" else None
         return job
@@ -226,7 +309,7 @@ class Store:
             sql, args = sql + " AND status=?", args + [status]
         with self.read() as c:
             cur = c.execute(sql + " ORDER BY id DESC", args)
-            jobs = [_job_dict(cur.description, r) for r in cur.fetchall()]
+            jobs = [self._job_dict(cur.description, r) for r in cur.fetchall()]
             queued = [r[0] for r in c.execute("SELECT id FROM jobs WHERE status='queued' ORDER BY id")]
         position = {j: i + 1 for i, j in enumerate(queued)}
         for job in jobs:
@@ -270,8 +353,10 @@ class Store:
     def metrics_frame(self, job_id: int) -> pd.DataFrame:
         """DataFrame[seed, epoch, loss, train_error, test_error, r_plus, r_minus, distance],
         by seed then epoch; NaN where not measured (test error between test epochs)."""
-        rows = self.conn.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id=?",
-                                 (int(job_id),)).fetchall()  # one statement = one snapshot
+        import pandas as pd  # here: a worker writes and never needs pandas (2 s of its start-up)
+        with self.read() as c:
+            rows = c.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id=?",
+                             (int(job_id),)).fetchall()
         frame = pd.DataFrame.from_records(rows, columns=["seed", "epoch", *METRIC_COLUMNS])
         frame = frame.astype({"seed": "int64", "epoch": "int64", **{m: "float64" for m in METRIC_COLUMNS}})
         return frame.sort_values(["seed", "epoch"], kind="stable").reset_index(drop=True)
@@ -289,40 +374,10 @@ class Store:
         return np.unpackbits(bits, count=n).astype(bool)
 
     def result(self, job_id: int) -> "RunResult":
-        """The RunResult of a job's streamed epochs (all of them so far, if it still runs)."""
-        from ..results import RunResult  # imports torch: only when a result is asked for
-        with self.read() as c:  # one snapshot for job, metrics and masks
-            job = c.execute("SELECT config, device, seconds, started, finished FROM jobs WHERE id=?",
-                            (int(job_id),)).fetchone()
-            if job is None:
-                raise UnknownJob(f"no job {job_id} in {self.path}")
-            rows = c.execute(f"SELECT seed, epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE job_id=?",
-                             (int(job_id),)).fetchall()
-            bits = c.execute("SELECT seed, epoch, bits FROM masks WHERE job_id=?", (int(job_id),)).fetchall()
-        config = run_config(json.loads(job[0]))
-        values = np.array([r[2:] for r in rows], dtype=np.float64).reshape(-1, len(METRIC_COLUMNS))
-        seed_of = np.array([r[0] for r in rows], dtype=np.int64)
-        epoch_of = np.array([r[1] for r in rows], dtype=np.int64)
-        seeds = np.unique(seed_of) if len(rows) else np.asarray(config.seed_list)
-        result = RunResult.empty(config, seeds, config.n_train, device=job[1] or "cpu")
-        keep = epoch_of <= config.epochs
-        r, t = np.searchsorted(seeds, seed_of[keep]), epoch_of[keep]
-        for i, name in enumerate(METRIC_COLUMNS):
-            result.curves[name][r, t] = values[keep, i]
-        if bits:
-            b_seed = np.array([b[0] for b in bits])
-            b_epoch = np.array([b[1] for b in bits])
-            ok = b_epoch <= config.epochs
-            packed = np.frombuffer(b"".join(b[2] for b, k in zip(bits, ok) if k), dtype=np.uint8)
-            result.masks[np.searchsorted(seeds, b_seed[ok]), b_epoch[ok]] = packed.reshape(int(ok.sum()), -1)
-        result.epochs_done = int(t.max()) if len(t) else 0
-        bad = np.zeros(result.curves["loss"].shape, dtype=bool)  # recorded, and not finite
-        bad[r, t] = ~np.isfinite(result.curves["loss"][r, t])
-        for row in np.flatnonzero(bad.any(1)):
-            result.diverged[int(seeds[row])] = int(bad[row].argmax())  # its first such epoch
-        result.seconds = job[2] if job[2] is not None else \
-            ((job[4] or time.time()) - job[3] if job[3] else 0.0)
-        return result
+        """The RunResult of a job's streamed epochs (all of them so far, if it still runs),
+        read back in batches (engine.jobs.readback)."""
+        from .readback import run_result
+        return run_result(self, job_id)
 
     # --- artefacts ---------------------------------------------------------------------
     def put_artifact(self, job_id: int, name: str, obj) -> None:
@@ -337,22 +392,32 @@ class Store:
             c.execute("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?)", (int(job_id), name, fmt, data, time.time()))
 
     def get_artifact(self, job_id: int, name: str, default=None):
-        row = self.conn.execute("SELECT format, data FROM artifacts WHERE job_id=? AND name=?",
-                                (int(job_id), name)).fetchone()
+        with self.read() as c:
+            row = c.execute("SELECT format, data FROM artifacts WHERE job_id=? AND name=?",
+                            (int(job_id), name)).fetchone()
         if row is None:
             return default
         if row[0] == "npy":
             return np.load(io.BytesIO(row[1]), allow_pickle=False)
         return json.loads(row[1])
 
+    def artifact_bytes(self, job_id: int) -> int:
+        """The stored size of a job's artefacts (to check a disk has room for their export)."""
+        with self.read() as c:
+            return int(c.execute("SELECT coalesce(sum(length(data)), 0) FROM artifacts WHERE job_id=?",
+                                 (int(job_id),)).fetchone()[0])
+
     def artifact_names(self, job_id: int) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT name FROM artifacts WHERE job_id=? ORDER BY name",
-                                                (int(job_id),))]
+        with self.read() as c:
+            return [r[0] for r in c.execute("SELECT name FROM artifacts WHERE job_id=? ORDER BY name",
+                                            (int(job_id),))]
 
 
 def _job_dict(description, row) -> dict:
     job = dict(zip((d[0] for d in description), row))
     job["config"] = json.loads(job["config"])
+    if not isinstance(job["config"], dict) or job["status"] not in STATUSES or not isinstance(job["epoch"], int):
+        raise ValueError(f"job row {job.get('id')!r} is not a job")
     job["progress"] = f"{job['epoch']}/{job['total']}"
     job["cancel_requested"] = bool(job["cancel_requested"])
     return job

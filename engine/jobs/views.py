@@ -39,6 +39,22 @@ def summary(store: Store, job_id: int) -> dict:
     return run_summary(result, dataset(store, job_id))
 
 
+def scores(store: Store, job_id: int):
+    """The job's difficulty scores (engine.scores.RunScores), None for a job that
+    ran before they were recorded."""
+    from ..scores import RunScores
+    array, meta = store.get_artifact(job_id, "scores"), store.get_artifact(job_id, "scores_meta")
+    return None if array is None or meta is None else RunScores.from_stored(array, meta)
+
+
+def score_frame(store: Store, job_id: int):
+    """engine.score_table.frame of a job: one row per training point (a DataFrame),
+    or None without stored scores."""
+    from ..score_table import frame
+    stored = scores(store, job_id)
+    return None if stored is None else frame(store.result(job_id), dataset(store, job_id), stored)
+
+
 def stragglers(store: Store, job_id: int, epochs=None) -> np.ndarray:
     """S(t) per seed, (R, P) bool; default t = each seed's t* (engine.stragglers)."""
     from ..stragglers import stragglers_at

@@ -14,8 +14,8 @@ import sys
 import time
 import traceback
 
-from . import queue
-from .store import Store
+from . import executors, queue
+from .store import Store, StoreGone
 
 
 class Terminated(BaseException):
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--store", help="store file (default: $STRAGGLERS_RUNS/store.sqlite)")
     parser.add_argument("--max-workers", type=int, default=None, help="jobs running at once, all workers")
     args = parser.parse_args(argv)
-    store = Store(args.store)
+    store = Store(args.store, follow=False)  # a deleted store stops this worker (store.gone())
     cap = args.max_workers or queue.default_max_workers()
     pid = os.getpid()
     with store.write() as c:
@@ -53,6 +53,9 @@ def main(argv=None) -> int:
     if n_gpus == 0 and cap > 1 and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // cap))  # CPU workers share the cores, not oversubscribe
     while True:
+        if store.gone():  # runs/ deleted: no one can see this queue any more
+            _log(f"{store.path} is gone; stopping")
+            return 0
         job = queue.claim(store, cap, pid, n_gpus)
         if job is None:
             return 0
@@ -69,12 +72,27 @@ def execute(store: Store, job: dict) -> bool:
         if job["device"].startswith("cuda:"):
             import torch
             torch.cuda.set_device(int(job["device"].split(":")[1]))
-        if job["kind"] == "run":
-            status, error, seconds = _run(ctx, job["config"])
-        else:
-            status, error = _experiment(ctx, job["kind"], job["config"])
+        config, spec = executors.split_config(job["config"])
+        if spec is not None:  # the driver of tasks elsewhere: no device of this machine is held
+            with store.write() as c:
+                c.execute("UPDATE jobs SET device=? WHERE id=?", (f"ray:{spec['address'] or 'local'}", job["id"]))
+        ctx.executor = executors.open_executor(spec)
+        try:
+            if job["kind"] == "run":
+                status, error, seconds = _run(ctx, config)
+            else:
+                status, error = _experiment(ctx, job["kind"], config)
+            if status == "done":
+                ctx.executor.finished()
+        finally:
+            ctx.executor.close()
     except Terminated:
         status, error, keep_going = "interrupted", "worker stopped by SIGTERM; resubmit to rerun", False
+    except executors.PiecesLost as e:
+        status, error = "interrupted", str(e)
+    except StoreGone as e:  # nothing to record the job in: stop, leave no invisible worker behind
+        _log(f"job {job['id']} stopped: {e}")
+        return False
     except Exception as e:
         from ..run import Stopped
         if isinstance(e, Stopped):
@@ -88,20 +106,38 @@ def execute(store: Store, job: dict) -> bool:
 
 
 def _run(ctx: queue.JobContext, config: dict):
-    """A "run" job: engine.run.run streaming into the store, then its summary."""
+    """A "run" job: its executor's run streaming into the store, then its summary."""
     from ..config import RunConfig
     from ..report import summary
-    from ..run import run
     cfg = RunConfig.from_dict(config)
     ctx.epochs_total, ctx.n_seeds, ctx.epoch_s = cfg.epochs, cfg.seeds, modelled_epoch(cfg)
-    result, data = run(cfg, on_epoch=ctx.on_epoch, should_stop=ctx.should_stop)
-    if result.diverged:
-        seeds = sorted(result.diverged)
-        return ("failed", f"diverged at epoch {min(result.diverged.values())} (seeds {', '.join(map(str, seeds))}): "
-                          f"lower the learning rate", result.seconds)
+    kept = []
+    if ctx.executor.distributed:  # seeds an earlier attempt finished are kept (queue.submit); the pieces are shown
+        kept = queue.finished_seeds(ctx.store.conn, ctx.job_id, cfg.epochs)
+        ctx.executor.report = lambda rows: ctx.put_artifact("pieces", {"kept_seeds": kept, "pieces": rows})
+    out = ctx.executor.run(cfg, on_epoch=ctx.on_epoch, should_stop=ctx.should_stop, skip_seeds=kept)
+    result, data = out.result, out.data
+    if ctx.executor.distributed:  # the store has every seed, those kept from an earlier attempt too
+        seconds, stopped, result = result.seconds, result.stopped, ctx.store.result(ctx.job_id)
+        result.seconds, result.device, result.stopped = seconds, "ray", stopped
+    if out.lost:
+        return "interrupted", str(executors.PiecesLost(out.lost)), result.seconds
+    if result.scores is not None:  # the R x P aggregates, never per-epoch arrays (engine.scores)
+        ctx.put_artifact("scores", result.scores.array())
+        ctx.put_artifact("scores_meta", result.scores.meta())
     if result.stopped:  # also mid-run in a later chunk of seeds, where epochs_done is already T
         return "cancelled", None, result.seconds
-    ctx.put_artifact("summary", summary(result, data))
+    summ = summary(result, data)
+    if kept:  # this attempt trained only the other seeds: its rate counts those alone
+        trained = cfg.seeds - len(kept)
+        summ["timing"]["run_epochs_per_second"] = trained * (cfg.epochs + 1) / result.seconds if trained else None
+        summ["timing"]["kept_seeds"] = kept
+    ctx.put_artifact("summary", summ)  # per-seed states, "diverged" included
+    if result.diverged:
+        seeds = ", ".join(f"{s} at {e}" for s, e in sorted(result.diverged.items()))
+        return ("failed", f"diverged at epoch {min(result.diverged.values())} (seeds {seeds}): the loss grew above "
+                          f"10x its initial value or stopped being finite, no inversion is claimed for these seeds; "
+                          f"lower the learning rate", result.seconds)
     return "done", None, result.seconds
 
 
@@ -117,6 +153,8 @@ def modelled_epoch(cfg) -> float | None:
 def _experiment(ctx: queue.JobContext, kind: str, config: dict):
     """An engine.experiments job: its result dict is kept as the artefact "result"."""
     from ..files import jsonable
+    if ctx.executor.distributed:
+        ctx.executor.report = lambda rows: ctx.put_artifact("pieces", {"pieces": rows})
     result = queue.job_kinds()[kind](dict(config), ctx)
     if ctx.stopped:
         return "cancelled", None

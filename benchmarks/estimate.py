@@ -30,6 +30,7 @@ RUNS = [  # (name, run options)
     ("deeper net", "--dataset mnist --n-train 2048 --seeds 5 --epochs 40 --depth 3"),
     ("paper Fig. 1b, 60 epochs", "--dataset mnist --n-train 8192 --seeds 20 --epochs 60"),
     ("paper Fig. 1b", "--dataset mnist --n-train 8192 --seeds 20 --epochs 300"),
+    ("paper Fig. 1b, bf16", "--dataset mnist --n-train 8192 --seeds 20 --epochs 300 --precision bf16"),
 ]
 QUICK = {"quick preset", "digits demo", "wide net", "deeper net"}
 EXPERIMENTS = [  # (kind, flat config overrides)
@@ -72,6 +73,8 @@ def experiment_case(kind: str, overrides: dict, device: str) -> dict:
     later = max((b - a for a, b in zip(promised, promised[1:])), default=0.0)
     return {"case": kind, "estimate_s": round(expected, 1), "actual_s": round(actual, 1),
             "ratio": round(actual / expected, 2), "totals": sorted({tot for _, _, tot, _ in trace}),
+            # > the planned total: an ensemble trained on past its epochs (a row undetermined: --horizon)
+            "horizon_grew": len({tot for _, _, tot, _ in trace}) > 1,
             "first_eta_s": round(trace[0][3], 1), "largest_backward_jump_s": round(later, 1),
             "jump_over_estimate": round(later / expected, 2), "error_factor": est["error"],
             "eta_trace": [(round(t, 1), d, round(e, 1)) for t, d, _, e in trace[:: max(1, len(trace) // 12)]]}

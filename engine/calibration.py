@@ -9,7 +9,8 @@ CNN) and one with mini-batch SGD. A least-squares fit of
 
     seconds per epoch = fixed + elementwise * (R H n) + gemm * FLOPs
 
-gives the three rates; the other probes give the factors of the other paths. It
+gives the three rates; the other probes give the factors of the other paths (autograd,
+mini-batch SGD, and the GEMM precisions: bf16, and tf32 on CUDA). It
 also times a fresh process importing what a worker imports (torch among it: what
 a worker pays before it starts) and the standardisation of a dataset. All of it takes a few seconds and is
 cached under <runs>/cache, keyed by this machine (host, CPU, cores, device) and the
@@ -32,7 +33,7 @@ import numpy as np
 
 from .files import atomic_write
 
-VERSION = 1  # of the probes and the model: a change measures again
+VERSION = 2  # of the probes and the model: a change measures again
 WARMUP, TIMED = 1, 3  # epochs per probe: the first allocate buffers, the next are timed
 
 # (name, R, P, N, H, P_test, overrides of the run options)
@@ -43,7 +44,9 @@ PROBES = (
     ("gemm-wide", 4, 2048, 784, 128, 1024, {}),
     ("autograd", 4, 2048, 784, 20, 1024, {"depth": 3}),
     ("sgd", 2, 1024, 64, 16, 256, {"optimizer": "sgd", "batch_size": 128}),
+    ("gemm-bf16", 16, 4096, 784, 20, 2048, {"precision": "bf16"}),
 )
+CUDA_PROBES = (("gemm-tf32", 16, 4096, 784, 20, 2048, {"precision": "tf32"}),)
 
 
 # --- what the model counts -------------------------------------------------------------------
@@ -125,8 +128,11 @@ def fit(measured: list[tuple[dict, float]]) -> dict:
             "fit_log_error": float(np.sqrt(np.mean(np.log(t / np.maximum(predicted, 1e-12)) ** 2)))}
 
 
-def seconds_per_epoch(coef: dict, work: dict) -> float:
-    return coef["fixed_s"] + coef["elementwise_s"] * work["elementwise"] + coef["gemm_s"] * work["gemm"]
+def seconds_per_epoch(coef: dict, work: dict, precision: str = "fp32") -> float:
+    """The model's seconds of one epoch of this work; a precision's GEMMs at its
+    measured factor (1 for fp32, and for a precision never measured here)."""
+    gemm = coef["gemm_s"] * coef.get(f"gemm_factor_{precision}", 1.0)
+    return coef["fixed_s"] + coef["elementwise_s"] * work["elementwise"] + gemm * work["gemm"]
 
 
 START_CODE = """
@@ -169,7 +175,7 @@ def measure(device: str = "cpu") -> dict:
     import torch
     started = time.perf_counter()
     measured, probes = [], {}
-    for name, R, P, N, H, P_test, overrides in PROBES:
+    for name, R, P, N, H, P_test, overrides in PROBES + (CUDA_PROBES if device.startswith("cuda") else ()):
         seconds = time_probe(R, P, N, H, P_test, overrides, device)
         probes[name] = {"seconds_per_epoch": seconds, "work": probe_work(name, R, P, N, H, P_test, overrides)}
         if not overrides:
@@ -182,6 +188,13 @@ def measure(device: str = "cpu") -> dict:
     sgd = probes["sgd"]
     full = seconds_per_epoch(coef, sgd["work"]) * coef["autograd_factor"]
     coef["batch_s"] = max(0.0, (sgd["seconds_per_epoch"] - full) / sgd["work"]["batches"])
+    # a precision changes the GEMMs' time only: their share of the probe, over fp32's
+    for precision in ("bf16", "tf32"):
+        if f"gemm-{precision}" in probes:
+            probe = probes[f"gemm-{precision}"]
+            rest = probe["seconds_per_epoch"] - seconds_per_epoch({**coef, "gemm_s": 0.0}, probe["work"])
+            fp32 = coef["gemm_s"] * probe["work"]["gemm"]
+            coef[f"gemm_factor_{precision}"] = float(np.clip(rest / fp32, 0.1, 2.0)) if fp32 > 0 else 1.0
     coef.update(time_start())
     coef["standardise_s"] = time_standardise()
 

@@ -85,7 +85,7 @@ def epoch_seconds(config: RunConfig, rows: int, coef: dict, tested: float | None
     if tested is None:
         tested = min(1.0, (config.epochs // config.test_every + 1) / (config.epochs + 1))
     work, autograd = _work(config, rows, tested)
-    seconds = cal.seconds_per_epoch(coef, work) * (coef["autograd_factor"] if autograd else 1.0)
+    seconds = cal.seconds_per_epoch(coef, work, config.precision) * (coef["autograd_factor"] if autograd else 1.0)
     return seconds + coef["batch_s"] * work["batches"]
 
 

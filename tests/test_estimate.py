@@ -182,3 +182,15 @@ def test_dry_run_prints_the_forms_estimate_and_trains_nothing(coef, tmp_path):
     bad = _cli("run", *flags, "--lr=-1", "--dry-run")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "lr" in bad.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_precision_changes_only_the_gemms_share_of_an_epoch(coef):
+    """bf16 is measured on this machine (a probe like the fp32 GEMM one); the model
+    scales the GEMM term by that factor and nothing else."""
+    from engine import calibration as cal
+    assert 0.1 <= coef["gemm_factor_bf16"] <= 2.0
+    c = RunConfig(dataset="mnist", n_train=8192, seeds=20, epochs=300)
+    fp32, bf16 = epoch_seconds(c, 20, coef), epoch_seconds(c.replace(precision="bf16"), 20, coef)
+    work = cal.epoch_work(20, 8192, 784, c.width, 10000, 1.0, 2)
+    gemm = coef["gemm_s"] * work["gemm"]
+    assert fp32 - bf16 == pytest.approx(gemm * (1 - coef["gemm_factor_bf16"]), rel=1e-9)

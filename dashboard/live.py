@@ -185,16 +185,12 @@ def demo_frame():
 def _train_demo():
     import numpy as np
     import pandas as pd
-    import torch
 
     from engine.config import RunConfig
+    from engine.environment import torch_threads
     from engine.run import run
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         result, _ = run(RunConfig(**DEMO))
-    finally:
-        torch.set_num_threads(threads)
     rows = []
     T = result.epochs_done
     for r, seed in enumerate(result.seeds):

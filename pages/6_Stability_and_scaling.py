@@ -4,8 +4,9 @@ import streamlit as st
 
 from dashboard import analysis_ui as ui
 from dashboard import cached, executor_ui
-from dashboard.figures_analysis import (fmt_num, grid_figure, matrix_from_rows, overlap_figure, phi_caption,
-                                        phi_figure, stability_caption, z_figure)
+from dashboard.figures_analysis import fmt_num
+from dashboard.figures_stability import (grid_figure, matrix_from_rows, overlap_figure, phi_caption, phi_figure,
+                                         stability_caption, z_figure)
 
 store, job = ui.run_page("Stability & scaling", "Stability and scaling")
 executor, _ = executor_ui.choose()  # where a launched experiment trains (sidebar)

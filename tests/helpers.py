@@ -59,13 +59,9 @@ def run_job(store, kind: str, config: dict) -> int:
         job_id = jobs.submit(kind, config, store=store)
     job = jobs.claim(store, cap=1, pid=os.getpid(), n_gpus=0)
     assert job is not None and job["id"] == job_id, f"could not claim job {job_id}: {job}"
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny problem: one thread is ~10x faster on a busy 2-core machine
-    try:
+    from engine.environment import torch_threads
+    with torch_threads(1):  # a tiny problem
         worker.execute(store, job)
-    finally:
-        torch.set_num_threads(threads)
     final = store.get_job(job_id)
     assert final["status"] == "done", f"job {job_id} ended {final['status']}: {final.get('error')}"
     return job_id

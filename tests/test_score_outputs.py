@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from helpers import env_restored, seed_store
 
 from engine.config import RunConfig
+from engine.environment import torch_threads
 from engine.run import run
 from engine.score_table import COLUMNS, frame
 from engine.scores import SCORES
@@ -70,12 +70,8 @@ def test_cli_run_writes_the_scores_table_parquet_and_sidecar(cli_run):
 
 def test_the_python_api_returns_the_same_table(cli_run):
     out, _ = cli_run
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         result, data = run(RunConfig(**CLI))
-    finally:
-        torch.set_num_threads(threads)
     df = frame(result, data)
     assert isinstance(df, pd.DataFrame) and list(df.columns) == list(COLUMNS)
     parquet = pd.read_parquet(out / "scores.parquet")

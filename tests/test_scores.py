@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from engine.data import prepare
 from engine.config import ConfigError, RunConfig
+from engine.environment import torch_threads
 from engine.grand import closed_form, closed_form_applies, per_example
 from engine.models import forward, init_ensemble
 from engine.run import run
@@ -20,11 +21,8 @@ BASE = dict(dataset="digits", n_train=384, seeds=3, epochs=30, device="cpu", lr=
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny problems: one thread is ~10x faster on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 class Recorder:

@@ -165,10 +165,22 @@ def chart(fig, key: str) -> None:
     st.plotly_chart(fig, config=MODEBAR, key=key)
 
 
+def shown(df):
+    """The table as a reader sees it: a missing number (a size where no seed shows an
+    inversion has no φ) is "–", never a literal "None"; columns without gaps are untouched."""
+    out = df.copy()
+    for col in out.columns:
+        missing = out[col].isna()
+        if missing.any():
+            out[col] = [("–" if gap else f"{v:.4g}" if isinstance(v, float) else v)
+                        for v, gap in zip(out[col].tolist(), missing)]
+    return out
+
+
 def table(df, name: str, key: str, label: str = "Table as CSV", **kw) -> None:
-    """A table and its CSV download (what is shown is what is downloaded); the
-    download does not rerun the page."""
-    st.dataframe(df, hide_index=True, key=f"table-{key}", **kw)
+    """A table and its CSV download (the same numbers; the CSV leaves a missing one
+    empty); the download does not rerun the page."""
+    st.dataframe(shown(df), hide_index=True, key=f"table-{key}", **kw)
     st.download_button(label, frame_csv(df), file_name=f"{name}.csv", mime="text/csv", key=f"csv-{key}",
                        on_click="ignore")
 

@@ -156,3 +156,13 @@ def test_note_describes_what_the_page_shows():
     for shown in ("z against ε", "overlap matrix", "Eq. 12", "φ∞", "depth × width"):
         assert shown in text, shown
     assert "blocks" not in text and "noise" not in text
+
+
+def test_tables_show_a_missing_number_as_a_dash_not_none():
+    """φ of a size where no seed shows an inversion is missing: the page says '–'."""
+    import pandas as pd
+    from dashboard.analysis_ui import shown
+    df = pd.DataFrame({"n_train": [128, 512], "phi_mean": [None, 0.04281234], "seeds": [0, 10]})
+    out = shown(df)
+    assert out["phi_mean"].tolist() == ["–", "0.04281"] and out["n_train"].tolist() == [128, 512]
+    assert df["phi_mean"].isna().tolist() == [True, False]  # the CSV's frame is unchanged

@@ -36,6 +36,7 @@ class RunResult:
     device: str = "cpu"
     stopped: bool = False             # a consumer stopped it (cancel) before its last record
     scores: object = None             # engine.scores.RunScores: difficulty scores per seed and point
+    _verdicts: tuple = field(default=None, repr=False, compare=False)  # (fingerprint, list): inversions()
 
     @classmethod
     def empty(cls, config: RunConfig, seeds, n_train: int, device: str = "cpu") -> "RunResult":
@@ -94,13 +95,19 @@ class RunResult:
         return np.unpackbits(packed, axis=-1, count=self.n_train).astype(bool)
 
     def inversions(self) -> list[Inversion]:
-        """The verdict of every seed (engine.geometry.inversion): state, t*, phi."""
+        """The verdict of every seed (engine.geometry.inversion): state, t*, phi. Kept
+        while the curves it read are unchanged: a report asks for it several times
+        (summary, straggler table, consensus set), each judging every curve anew."""
         T = self.epochs_done + 1
-        return [
-            inversion({m: self.curves[m][r, :T] for m in METRICS}, self.curves["train_error"][r, :T],
-                      self.curves["loss"][r, :T])
-            for r in range(len(self.seeds))
-        ]
+        used = ("loss", "train_error", *METRICS)
+        key = hash(b"".join(np.ascontiguousarray(self.curves[c][:, :T]).tobytes() for c in used))
+        if self._verdicts is None or self._verdicts[0] != key:
+            self._verdicts = (key, [
+                inversion({m: self.curves[m][r, :T] for m in METRICS}, self.curves["train_error"][r, :T],
+                          self.curves["loss"][r, :T])
+                for r in range(len(self.seeds))
+            ])
+        return list(self._verdicts[1])
 
 
 def _sorted(a: np.ndarray) -> bool:

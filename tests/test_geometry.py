@@ -151,3 +151,28 @@ def test_divergence_rule_and_nothing_after_it_is_evidence():
     nan = loss.copy()
     nan[70] = np.inf
     assert inversion(curves, err, nan).diverged_epoch == 70
+
+
+def test_a_results_verdicts_are_kept_until_its_curves_change():
+    """RunResult.inversions is asked for several times per report: judged once, and
+    judged again as soon as any curve it reads changes (a new epoch, an edit)."""
+    from engine.config import RunConfig
+    from engine.results import RunResult
+    T = 80
+    t = np.arange(T + 1, dtype=float)
+    r = RunResult.empty(RunConfig(dataset="digits", n_train=16, seeds=2, epochs=T), [0, 1], 16)
+    r.reserve(T + 1)
+    for row in range(2):
+        r.curves["loss"][row, :T + 1] = np.exp(-t / 30)
+        r.curves["train_error"][row, :T + 1] = 0.3 * np.exp(-t / 20)
+        r.curves["r_plus"][row, :T + 1] = 1 - 0.4 * np.exp(-((t - 40) / 15) ** 2)   # turns at 40
+        r.curves["r_minus"][row, :T + 1] = 1 - 0.4 * np.exp(-((t - 35) / 15) ** 2)
+        r.curves["distance"][row, :T + 1] = 1 + 0.4 * np.exp(-((t - 38) / 15) ** 2)
+    r.epochs_done = T
+    first = r.inversions()
+    assert [i.state for i in first] == ["present", "present"]
+    assert r.inversions()[0] is first[0]  # kept
+    for m in ("r_plus", "r_minus", "distance"):
+        r.curves[m][1, :T + 1] = np.linspace(1, 0.5, T + 1)  # seed 1 now only moves down
+    again = r.inversions()
+    assert again[0] is not first[0] and again[1].state != "present"

@@ -62,19 +62,21 @@ def _num(v) -> float:
 
 def auroc_figure(comparison: dict, height: int = 360) -> go.Figure:
     """AUROC of each score (oriented so that larger = harder) with the null's 95 %
-    interval around 0.5: a bar outside it predicts the stragglers better than chance."""
+    interval around 0.5: a bar outside it predicts the stragglers better than chance.
+    Bars lie down: eight score names read in full beside them, not cut under them."""
     rows = comparison["scores"]
     names = [label(r["score"]) for r in rows]
     auc = np.array([_num(r["auroc"]) for r in rows])
     low, high = np.array([_num(r["null_low"]) for r in rows]), np.array([_num(r["null_high"]) for r in rows])
-    fig = go.Figure(go.Bar(x=names, y=auc, meta="auroc", name="AUROC", marker_color=OKABE_ITO[0],
+    fig = go.Figure(go.Bar(y=names, x=auc, orientation="h", meta="auroc", name="AUROC", marker_color=OKABE_ITO[0],
                            text=[f"{a:.2f}" for a in auc], textposition="outside"))
-    fig.add_trace(go.Scatter(x=names, y=np.full(len(rows), 0.5), mode="markers", meta="null",
-                             name="no better than chance (95 %)", marker=dict(color="grey", symbol="line-ew-open",
+    fig.add_trace(go.Scatter(y=names, x=np.full(len(rows), 0.5), mode="markers", meta="null",
+                             name="no better than chance (95 %)", marker=dict(color="grey", symbol="line-ns-open",
                                                                             size=14),
-                             error_y=dict(type="data", array=high - 0.5, arrayminus=0.5 - low, color="grey")))
-    layout(fig, title=f"Predicting the {comparison['n_stragglers']} consensus stragglers", y="AUROC", height=height)
-    fig.update_yaxes(range=[0, 1.08])
+                             error_x=dict(type="data", array=high - 0.5, arrayminus=0.5 - low, color="grey")))
+    layout(fig, title=f"Predicting the {comparison['n_stragglers']} consensus stragglers", x="AUROC", height=height)
+    fig.update_xaxes(range=[0, 1.12])
+    fig.update_yaxes(autorange="reversed", automargin=True)  # the first score on top, as in the table
     return fig
 
 
@@ -84,12 +86,13 @@ def overlap_figure(comparison: dict, height: int = 360) -> go.Figure:
     names = [label(r["score"]) for r in rows]
     frac = [_num(r["top_overlap_fraction"]) for r in rows]
     chance = [_num(r["chance_overlap"]) / m if m else float("nan") for r in rows]
-    fig = go.Figure(go.Bar(x=names, y=frac, meta="overlap", name="top-|S| ∩ S", marker_color=OKABE_ITO[2],
-                           text=[f"{f:.0%}" for f in frac], textposition="outside"))
-    fig.add_trace(go.Scatter(x=names, y=chance, mode="markers", meta="chance", name="random |S| points",
-                             marker=dict(color="grey", symbol="line-ew-open", size=14, line=dict(width=2))))
-    layout(fig, title=f"Each score's {m} hardest points that are stragglers", y="fraction of |S|", height=height)
-    fig.update_yaxes(range=[0, 1.1], tickformat=".0%")
+    fig = go.Figure(go.Bar(y=names, x=frac, orientation="h", meta="overlap", name="top-|S| ∩ S",
+                           marker_color=OKABE_ITO[2], text=[f"{f:.0%}" for f in frac], textposition="outside"))
+    fig.add_trace(go.Scatter(y=names, x=chance, mode="markers", meta="chance", name="random |S| points",
+                             marker=dict(color="grey", symbol="line-ns-open", size=14, line=dict(width=2))))
+    layout(fig, title=f"Each score's {m} hardest points that are stragglers", x="fraction of |S|", height=height)
+    fig.update_xaxes(range=[0, 1.15], tickformat=".0%")
+    fig.update_yaxes(autorange="reversed", automargin=True)
     return fig
 
 

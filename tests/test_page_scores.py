@@ -43,10 +43,10 @@ def test_figures_are_the_stored_scores_and_their_comparison(env):
     np.testing.assert_allclose(values(points, "x"), table.loc[idx, "variability"])
     np.testing.assert_allclose(values(points, "y"), table.loc[idx, "confidence"])
     np.testing.assert_allclose(values(points["marker"], "color"), table.loc[idx, "straggler_frequency"])
-    np.testing.assert_allclose(values(traces(auroc, "auroc")[0], "y"), [r["auroc"] for r in cmp["scores"]])
-    null = traces(auroc, "null")[0]["error_y"]
+    np.testing.assert_allclose(values(traces(auroc, "auroc")[0], "x"), [r["auroc"] for r in cmp["scores"]])
+    null = traces(auroc, "null")[0]["error_x"]
     np.testing.assert_allclose(values(null, "array"), [r["null_high"] - 0.5 for r in cmp["scores"]])
-    np.testing.assert_allclose(values(traces(overlap, "overlap")[0], "y"),
+    np.testing.assert_allclose(values(traces(overlap, "overlap")[0], "x"),
                                [r["top_overlap_fraction"] for r in cmp["scores"]])
     np.testing.assert_allclose(values(traces(spearman, "spearman")[0], "z"), cmp["spearman"]["matrix"])
     assert f"{cmp['n_stragglers']} consensus stragglers" in [h.value for h in at.subheader][1]

@@ -170,17 +170,35 @@ def time_standardise(rows: int = 20000, N: int = 784) -> float:
     return (time.perf_counter() - start) / (rows * N)
 
 
-def measure(device: str = "cpu") -> dict:
-    """Run every probe on `device` and fit the model (a few seconds)."""
-    import torch
-    started = time.perf_counter()
+# A fit this far off its own probes (rms of log(measured / modelled)), or with no cost per
+# FLOP at all, was measured while something else held the cores: measured again, the best kept
+GOOD_FIT, MAX_ATTEMPTS = 0.15, 3
+
+
+def _probe_and_fit(device: str) -> tuple[dict, dict]:
     measured, probes = [], {}
     for name, R, P, N, H, P_test, overrides in PROBES + (CUDA_PROBES if device.startswith("cuda") else ()):
         seconds = time_probe(R, P, N, H, P_test, overrides, device)
         probes[name] = {"seconds_per_epoch": seconds, "work": probe_work(name, R, P, N, H, P_test, overrides)}
         if not overrides:
             measured.append((probes[name]["work"], seconds))
-    coef = fit(measured)
+    return probes, fit(measured)
+
+
+def measure(device: str = "cpu") -> dict:
+    """Run every probe on `device` and fit the model (a few seconds)."""
+    import torch
+    started = time.perf_counter()
+    best = None
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        probes, coef = _probe_and_fit(device)
+        if best is None or (coef["gemm_s"] > 0, -coef["fit_log_error"]) > (best[1]["gemm_s"] > 0,
+                                                                         -best[1]["fit_log_error"]):
+            best = probes, coef
+        if coef["gemm_s"] > 0 and coef["fit_log_error"] <= GOOD_FIT:
+            break
+    probes, coef = best
+    coef["attempts"] = attempt
     # the other paths, as factors on the same units: autograd keeps every activation and
     # goes through the graph; SGD adds a cost per mini-batch step
     auto = probes["autograd"]

@@ -166,9 +166,8 @@ class RunConfig:
                               f"(or -1: epoch 10, or the last epoch of a shorter run)")
         _one_of("device", self.device, DEVICES)
         _one_of("precision", self.precision, PRECISIONS)
-        if self.precision == "tf32" and self.device == "cpu":
-            raise ConfigError("precision", self.precision, "tf32 needs a CUDA GPU: use fp32, or bf16 for faster "
-                              "GEMMs on the CPU")
+        if self.device != "auto":  # auto: checked once the device is known (engine.preflight, engine.run)
+            check_precision(self.precision, self.device)
         return self
 
     @property
@@ -214,6 +213,14 @@ HASHED_WHEN_SET = {"score_epoch": -1, "precision": "fp32"}
 
 # name -> Option, in the dataclass's order: the one description of every run option
 OPTIONS = {f.name: Option(name=f.name, default=f.default, **f.metadata["option"]) for f in dataclasses.fields(RunConfig)}
+
+
+def check_precision(precision: str, device_type: str) -> None:
+    """ConfigError when `precision` cannot run on a `device_type` ("cpu" | "cuda")
+    device: TF32 exists only on CUDA. The one check: options, preflight and the run."""
+    if precision == "tf32" and device_type != "cuda":
+        raise ConfigError("precision", precision, f"tf32 needs a CUDA GPU and this run is on {device_type}: "
+                          "use fp32, or bf16 for faster GEMMs on the CPU")
 
 
 def science_options(config: dict) -> dict:

@@ -21,15 +21,6 @@ from contextlib import contextmanager, nullcontext
 
 import torch
 
-from .config import PRECISIONS, ConfigError  # noqa: F401  (PRECISIONS: the option's choices)
-
-
-def check(precision: str, device: torch.device) -> None:
-    """ConfigError when `precision` cannot run on `device` (TF32 exists only on CUDA)."""
-    if precision == "tf32" and device.type != "cuda":
-        raise ConfigError("precision", precision, f"tf32 needs a CUDA GPU and this run is on {device.type}: "
-                          "use fp32, or bf16 for faster GEMMs on the CPU")
-
 
 def gemm_dtype(precision: str) -> torch.dtype | None:
     """The dtype the GEMM inputs are cast to, None when they stay float32."""

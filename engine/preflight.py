@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import memory
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, check_precision
 from .environment import gpu_count
 
 # Bytes a run's output folder takes (engine.report): metrics.csv has one line per
@@ -93,10 +93,9 @@ def device_kind(config: RunConfig) -> str:
     n = int(torch.cuda.is_available()) * torch.cuda.device_count() if torch is not None else gpu_count()
     if config.device == "cuda" and n == 0:
         raise ConfigError("device", config.device, "no CUDA device is visible here: use --device auto or cpu")
-    if config.precision == "tf32" and n == 0:  # --device auto that will be the CPU
-        raise ConfigError("precision", config.precision, "tf32 needs a CUDA GPU and none is visible here: use "
-                          "fp32, or bf16 for faster GEMMs on the CPU")
-    return "cuda" if n else "cpu"
+    kind = "cuda" if n else "cpu"
+    check_precision(config.precision, kind)  # --device auto that will be the CPU
+    return kind
 
 
 def dataset_shape(config: RunConfig):

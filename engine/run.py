@@ -6,12 +6,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .config import RunConfig
+from .config import RunConfig, check_precision
 from .data import Dataset, prepare
 from .results import RunResult
 from .environment import resolve_device
 from .memory import plan
-from .precision import check as check_precision
 from .scores import ScoreCollector
 from .train import EpochRecord, train
 
@@ -62,7 +61,7 @@ def check_device(config: RunConfig):
     """The run's torch.device; ConfigError, before any work, when the device or the
     precision cannot be had here (--device cuda without a GPU, tf32 on the CPU)."""
     device = resolve_device(config.device)
-    check_precision(config.precision, device)
+    check_precision(config.precision, device.type)
     return device
 
 

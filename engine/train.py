@@ -18,14 +18,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import RunConfig
+from .config import RunConfig, check_precision
 from .data import Dataset
 from .environment import resolve_device
 from .geometry import DIVERGENCE_FACTOR, class_geometry, geometry_from_sums
 from .models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, has_manual_backward,
                      init_ensemble, tanh_via_sigmoid_, used_columns)
 from .optimizers import Adam, GradientDescent
-from .precision import check as check_precision, gemm_dtype, gemms, matmul_mode
+from .precision import gemm_dtype, gemms, matmul_mode
 
 
 @dataclass
@@ -75,7 +75,7 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     flagged from that epoch on and its later numbers are NaN; the others train on
     (seeds never mix), and the loop stops once every seed has diverged."""
     device = resolve_device(config.device)
-    check_precision(config.precision, device)
+    check_precision(config.precision, device.type)
     seeds = list(config.seed_list if seeds is None else seeds)
     R, P = len(seeds), data.n_train
     include = np.ones(P, dtype=bool) if include is None else np.asarray(include, dtype=bool)

@@ -48,6 +48,16 @@ class Phase:
     tsne_maps: int = 0
     tsne_iterations: int = 750
 
+    @property
+    def records(self) -> int:
+        """Epochs it records per row: 0 ... config.epochs."""
+        return self.config.epochs + 1
+
+    @property
+    def seed_epochs(self) -> int:
+        """Its work in the unit a job's progress counts: one row trained one epoch."""
+        return self.rows * self.records
+
 
 def run_phases(config: RunConfig) -> list[Phase]:
     return [Phase("training", config, config.seeds)]
@@ -94,7 +104,7 @@ def phase_seconds(phase: Phase, coef: dict) -> dict:
     c = phase.config
     (h, w), n_split, P_test = dataset_shape(c.dataset)
     data = coef["standardise_s"] * h * w * (n_split + P_test) if phase.loads_data else 0.0
-    train = (c.epochs + 1) * epoch_seconds(c, phase.rows, coef)
+    train = phase.records * epoch_seconds(c, phase.rows, coef)
     extra = 0.0
     if phase.test_passes:  # a forward of every row over the test set, per pass
         one = cal.epoch_work(phase.rows, 0, h * w, c.width, P_test, 1.0, c.depth)
@@ -197,7 +207,7 @@ def _phase_bytes(phase: Phase) -> int:
     if c.model == "cnn":
         H *= (h // c.kernel_size) * (w // c.kernel_size)
     autograd = _work(c, 1, 1.0)[1]
-    kept = phase.rows * (c.epochs + 1) * (math.ceil(P / 8) + 8 * 6)
+    kept = phase.seed_epochs * (math.ceil(P / 8) + 8 * 6)
     return int(estimate_bytes(P, N, H, c.depth, phase.rows, P_test, autograd=autograd, precision=c.precision)
                + kept)
 

@@ -93,11 +93,11 @@ class Steps:
 
     @property
     def total(self) -> int:
-        return sum(p.rows * (p.config.epochs + 1) for p in self.phases) + self.extra
+        return sum(p.seed_epochs for p in self.phases) + self.extra
 
     @property
     def modelled_total(self) -> float:
-        return sum(self.cost(p.config, p.rows) * (p.config.epochs + 1) for p in self.phases) + self.extra_s
+        return sum(self.cost(p.config, p.rows) * p.records for p in self.phases) + self.extra_s
 
     def replan(self, index: int, phase) -> "Steps":
         """Phase `index` has this shape after all (known only once earlier phases ran)."""

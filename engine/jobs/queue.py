@@ -167,7 +167,7 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
         if "labels" in config:  # only the labels: a variant may switch on an option the base does not use
             config = {**config, "labels": canonical_labels(cfg.labels)}
         from ..experiments.estimate import phases_of  # the total is known before it starts
-        total = sum(p.rows * (p.config.epochs + 1) for p in phases_of(kind, config))
+        total = sum(p.seed_epochs for p in phases_of(kind, config))
         config = json.loads(json.dumps(config, sort_keys=True, default=list))
     executors.check(executor, cfg)  # a cluster that cannot run it: refused now (e.g. cuda without GPUs)
     # one hash (RunConfig.config_hash for a run, the one its manifest writes): the device and the

@@ -215,6 +215,17 @@ HASHED_WHEN_SET = {"score_epoch": -1, "precision": "fp32"}
 OPTIONS = {f.name: Option(name=f.name, default=f.default, **f.metadata["option"]) for f in dataclasses.fields(RunConfig)}
 
 
+# activations the two-layer net's hand-written backward has (engine.models.ACTIVATIONS_INPLACE)
+MANUAL_ACTIVATIONS = ("tanh", "relu", "leaky_relu", "linear")
+
+
+def has_manual_backward(config: RunConfig) -> bool:
+    """Full-batch training of the two-layer dense net: the engine's fast path (the
+    rule that training, the memory model and the time model share; no torch here)."""
+    return (config.model == "fc" and config.depth == 2 and config.optimizer != "sgd"
+            and config.activation in MANUAL_ACTIVATIONS)
+
+
 def check_precision(precision: str, device_type: str) -> None:
     """ConfigError when `precision` cannot run on a `device_type` ("cpu" | "cuda")
     device: TF32 exists only on CUDA. The one check: options, preflight and the run."""

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 
 from . import calibration as cal
-from .config import RunConfig
+from .config import RunConfig, has_manual_backward
 from .memory import estimate_bytes
 
 ERROR = 1.5  # the stated error factor before any run here has shown a larger one
@@ -85,7 +85,7 @@ def _work(config: RunConfig, rows: int, tested: float) -> tuple[dict, bool]:
     sgd = config.optimizer == "sgd"
     batches = -(-P // config.batch_size) if sgd else 0
     work = cal.epoch_work(rows, P, N, config.width, P_test, tested, config.depth, patches, batches, eval_pass=sgd)
-    autograd = not (config.model == "fc" and config.depth == 2 and not sgd and config.activation != "silu")
+    autograd = not has_manual_backward(config)
     return work, autograd
 
 

@@ -195,7 +195,7 @@ def plan(config, data, seeds=None, budget: int | None = None) -> list[list[int]]
     """chunk_seeds for a RunConfig and a Dataset (default budget: default_budget of
     the run's device)."""
     from .environment import resolve_device
-    from .models import has_manual_backward
+    from .config import has_manual_backward
     if budget is None:
         budget = default_budget(resolve_device(config.device))
     N, H = data.x_train.shape[1], config.width

@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .config import RunConfig
+from .config import MANUAL_ACTIVATIONS, RunConfig
 
 ACTIVATIONS = {
     "tanh": torch.tanh,
@@ -34,17 +34,12 @@ ACTIVATIONS_INPLACE = {
     "leaky_relu": lambda z: F.leaky_relu_(z, 0.1),
     "linear": lambda z: z,
 }
+assert set(ACTIVATIONS_INPLACE) == set(MANUAL_ACTIVATIONS)  # config.has_manual_backward's rule
 DERIVATIVE_FROM_OUTPUT = {
     "relu": lambda h: (h > 0).to(h.dtype),
     "leaky_relu": lambda h: torch.where(h > 0, 1.0, 0.1).to(h.dtype),
     "linear": torch.ones_like,
 }
-
-
-def has_manual_backward(config: RunConfig) -> bool:
-    """Full-batch training of the two-layer dense net: the engine's fast path."""
-    return (config.model == "fc" and config.depth == 2 and config.optimizer != "sgd"
-            and config.activation in ACTIVATIONS_INPLACE)
 
 
 def used_columns(x: torch.Tensor):

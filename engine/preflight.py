@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import memory
-from .config import ConfigError, RunConfig, check_precision
+from .config import ConfigError, RunConfig, check_precision, has_manual_backward
 from .environment import gpu_count
 
 # Bytes a run's output folder takes (engine.report): metrics.csv has one line per
@@ -118,7 +118,6 @@ def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, a
     """engine.memory's count for this config on a dataset of this shape. Training
     counts `at_once` seeds: a run's chunks of seeds are sized to the memory left
     (engine.run), so one seed at a time is what it needs at least."""
-    from .models import has_manual_backward
     P, N, n_test, R, T = config.n_train, shape.pixels, shape.n_test, config.seeds, config.epochs
     H = config.width
     if config.model == "cnn":  # the hidden layer is channels x patches wide

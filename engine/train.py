@@ -18,12 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import RunConfig, check_precision
+from .config import RunConfig, check_precision, has_manual_backward
 from .data import Dataset
 from .environment import resolve_device
 from .geometry import DIVERGENCE_FACTOR, class_geometry, geometry_from_sums
-from .models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, has_manual_backward,
-                     init_ensemble, tanh_via_sigmoid_, used_columns)
+from .models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, init_ensemble, tanh_via_sigmoid_,
+                     used_columns)
 from .optimizers import Adam, GradientDescent
 from .precision import gemm_dtype, gemms, matmul_mode
 

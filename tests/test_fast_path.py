@@ -5,7 +5,7 @@ pruned points and with per-seed training subsets."""
 import numpy as np
 import pytest
 
-from engine.models import has_manual_backward
+from engine.config import has_manual_backward
 from engine.results import RunResult
 from engine.train import train
 from reference import CURVES, assert_matches_reference

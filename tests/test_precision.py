@@ -7,9 +7,8 @@ import copy
 import numpy as np
 import pytest
 
-from engine.config import ConfigError, RunConfig
+from engine.config import ConfigError, RunConfig, has_manual_backward
 from engine.fidelity import MAX_DPHI, compare, jaccard
-from engine.models import has_manual_backward
 from engine.results import RunResult
 from engine.run import run
 from engine.sources import DatasetUnavailable, load_raw

@@ -32,10 +32,11 @@ def dry_run(kind: str, config: dict, as_json: bool, stream=None) -> int:
         print(f"measuring this machine once ({device}); the result is kept under "
               f"{calibration.cache_path(device).parent}", file=sys.stderr)
     est = estimate_job(kind, config, finished_runs())
+    horizon = _horizon(kind, config)
     if as_json:
         print(json.dumps({"seconds": round(est["seconds"], 1), "memory_bytes": est["memory_bytes"],
                           "device": est["device"], "low": round(est["low"], 1), "high": round(est["high"], 1),
-                          "phases": est["phases"], "how": est["how"], "horizon": _horizon(kind, config)}),
+                          "phases": est["phases"], "how": est["how"], "horizon": horizon}),
               file=stream)
         return 0
     print(f"{kind}: about {fmt_seconds(est['seconds'])} ({fmt_seconds(est['low'])} to {fmt_seconds(est['high'])}) "
@@ -44,7 +45,6 @@ def dry_run(kind: str, config: dict, as_json: bool, stream=None) -> int:
         for p in est["phases"]:
             print(f"  {p['what']}: {p['rows']} rows x {p['epochs'] + 1} epochs, {fmt_seconds(p['seconds'])}",
                   file=stream)
-    horizon = _horizon(kind, config)
     if horizon > 1:  # engine.experiments.verdicts: what the plan cannot know
         print(f"  an ensemble with an undetermined row trains on, up to {horizon}x its epochs (--horizon): "
               "then it takes longer", file=stream)

@@ -13,7 +13,7 @@ import streamlit as st
 
 from . import cached
 from . import jobs_view as jv
-from .figures_dynamics import band_of, dynamics_figure, inversion_stats
+from .figures_dynamics import band_of, dynamics_figure, inversion_stats, state_text
 from .style import MODEBAR
 
 POLL_S = 1.0  # seconds between polls of every live view (runs, the job list, experiment jobs)
@@ -29,7 +29,7 @@ def band_caption(stats: dict | None, band) -> str:
     run goes on and once it has finished: never "yet"."""
     if stats is None:
         return "Waiting for the first epochs."
-    states = ", ".join(f"{s} {n}" for s, n in stats["states"].items() if n)
+    states = state_text(stats["states"])
     more = f" (about {stats['more_epochs']} epochs would likely tell)" if stats.get("more_epochs") else ""
     undecided = (f" Undetermined: curves still moving at the last recorded epoch{more}."
                  if stats["states"].get("undetermined") else "")

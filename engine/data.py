@@ -9,6 +9,7 @@ y = +1 class (even digits for parity), 0 is y = -1.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,17 +85,19 @@ def check_classes(config: RunConfig, y_train: np.ndarray, start: int) -> None:
 def standardised(raw: RawSplits, start: int, stop: int, test_standardisation: str):
     """x_train (the block start:stop on its own pixel statistics) and x_test (on its
     own, or on the training block's), float32, through the on-disk cache."""
-    def train_stats():
-        return _pixel_stats(_flatten(raw.x_train[start:stop]))
+    @functools.cache
+    def block():  # the block flattened and its pixel statistics: at most once, on a cache miss
+        flat = _flatten(raw.x_train[start:stop])
+        return flat, _pixel_stats(flat)
 
     x_train = cached(entry_key(raw.md5, part="train", start=start, stop=stop),
-                     lambda: _standardise(_flatten(raw.x_train[start:stop]), *train_stats()))
+                     lambda: _standardise(block()[0], *block()[1]))
     if test_standardisation == "own":
         key = entry_key(raw.md5, part="test", standardisation="own")
         x_test = cached(key, lambda: _standardise(xte := _flatten(raw.x_test), *_pixel_stats(xte)))
     else:
         key = entry_key(raw.md5, part="test", standardisation="train", start=start, stop=stop)
-        x_test = cached(key, lambda: _standardise(_flatten(raw.x_test), *train_stats()))
+        x_test = cached(key, lambda: _standardise(_flatten(raw.x_test), *block()[1]))
     return x_train, x_test
 
 

@@ -29,9 +29,8 @@ def cmd_fidelity(args) -> int:
     from ..files import check_output_folder, jsonable, output_folder
     from ..preflight import check_run
     from ..report import summary
-    from ..run import EpochsDone, check_device, run
-    check_run(config)  # dataset, memory, ... before any work
-    check_device(config)
+    from ..run import EpochsDone, run
+    check_run(config)  # device and precision, dataset, memory, ... before any work
     if args.out:
         check_output_folder(args.out)
     data = prepare(config)

@@ -89,7 +89,7 @@ OURS = ("manifest.json", "result.json")
 def check_output_folder(out, need_bytes: int = 0) -> Path:
     """ConfigError (option "out") unless `out` can take an output folder now: not a
     file, not a folder of other files, its parent writable, `need_bytes` free."""
-    from .config import ConfigError
+    from engine.config import ConfigError
     out = Path(os.path.abspath(out))
     cwd = Path.cwd()
     if out == cwd or out in cwd.parents:  # it would be replaced under this process's feet

@@ -6,13 +6,14 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .config import RunConfig, check_precision
-from .data import Dataset, prepare
-from .results import RunResult
-from .environment import resolve_device
-from .memory import plan
-from .scores import ScoreCollector
-from .train import EpochRecord, train
+from engine.config import RunConfig, check_precision
+from engine.data.dataset import Dataset, prepare
+from engine.analysis.results import RunResult
+from engine.environment import resolve_device
+from engine.training.memory import plan
+from engine.training.scores import ScoreCollector
+from engine.training.loop import train
+from engine.training.records import EpochRecord
 
 
 class Stopped(Exception):
@@ -20,7 +21,7 @@ class Stopped(Exception):
 
 
 class EpochsDone:
-    """Progress in epochs of a run whose seeds may train in chunks (engine.memory):
+    """Progress in epochs of a run whose seeds may train in chunks (engine.training.memory):
     for each record, the epoch a one-chunk run would be at after the same work.
     With one chunk that is record.epoch; with several, the count goes on across
     chunks instead of restarting, so bars and ETAs stay true."""
@@ -45,7 +46,7 @@ class EpochsDone:
 def train_chunked(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
                   budget: int | None = None) -> Iterator[EpochRecord]:
     """train() over consecutive chunks of config.seed_list, each small enough to fit
-    `budget` bytes (engine.memory; default: a fraction of the memory available).
+    `budget` bytes (engine.training.memory; default: a fraction of the memory available).
     Records come chunk after chunk, each with its own `seeds`; a divergence stops
     only its own chunk. With one chunk this is exactly train()."""
     chunks = plan(config, data, budget=budget)
@@ -73,10 +74,10 @@ def run(config: RunConfig, data: Dataset | None = None, include=None,
     record as it is made (the store writes it); `should_stop` is asked between
     epochs and ends the run early, keeping what was recorded. Seeds are trained in
     chunks that fit `budget` bytes (default: a fraction of the memory available,
-    engine.memory); usually one chunk. A run the machine cannot hold at all is
-    refused (engine.preflight.TooLarge) before its data is prepared. With `scores`,
-    result.scores holds the difficulty scores (engine.scores)."""
-    from .preflight import check_fits, check_run, shape_of
+    engine.training.memory); usually one chunk. A run the machine cannot hold at all is
+    refused (engine.planning.preflight.TooLarge) before its data is prepared. With `scores`,
+    result.scores holds the difficulty scores (engine.training.scores)."""
+    from engine.planning.preflight import check_fits, check_run, shape_of
     if data is None:
         check_run(config)  # also the dataset, its block and classes, before loading it
     else:

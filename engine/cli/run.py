@@ -4,21 +4,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .options import config_from_args, executor_from_args
-from .progress import Progress
+from engine.cli.options import config_from_args, executor_from_args
+from engine.cli.progress import Progress
 
 
 def cmd_run(args) -> int:
-    from ..jobs import executors
-    from ..files import check_output_folder
-    from ..preflight import check_run
-    from ..report import write_outputs  # torch: imported only when a run is asked for
+    from engine.jobs import executors
+    from engine.files import check_output_folder
+    from engine.planning.preflight import check_run
+    from engine.analysis.report import write_outputs  # torch: imported only when a run is asked for
     config, spec = config_from_args(args), executor_from_args(args)
     executors.check(spec, config)  # bad address, no GPU for --device cuda: refused before any work
     if args.dry_run:  # the estimate of a run that would be refused would be no answer
         if spec is None:
             check_run(config)
-        from .estimate import dry_run
+        from engine.cli.estimate import dry_run
         return dry_run("run", config.to_dict(), args.json)
     if not args.out:
         print("error: --out DIR is needed (or --dry-run for the estimate alone)", file=sys.stderr)
@@ -60,7 +60,7 @@ def divergence_line(diverged: dict, out) -> str:
 
 def state_counts(inv: dict) -> str:
     """'present 18, undetermined 2 — run longer (about --epochs 80)': the states that occur."""
-    from ..geometry import STATES
+    from engine.geometry.inversion import STATES
     counts = inv["states"]
     text = ", ".join(f"{s} {counts[s]}" for s in STATES if counts.get(s))
     if counts.get("undetermined"):
@@ -104,7 +104,7 @@ def print_scores(out: Path) -> None:
     """The scores' AUROC line, and what the scores could not use (a short run), said."""
     import json
 
-    from ..score_table import summary_line
+    from engine.analysis.score_table import summary_line
     path = out / "scores.json"
     if not path.exists():
         return

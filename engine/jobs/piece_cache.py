@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..environment import runs_dir
+from engine.environment import runs_dir
 
 
 def key(piece) -> str:
@@ -40,7 +40,7 @@ def load(key: str):
 
 def save(key: str, value) -> None:
     import torch
-    from ..files import atomic_write
+    from engine.files import atomic_write
     buf = io.BytesIO()
     torch.save(value, buf)
     path(key).parent.mkdir(parents=True, exist_ok=True)

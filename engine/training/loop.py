@@ -11,46 +11,26 @@ one host copy (`_record`) and no `.item()`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import RunConfig, check_precision, has_manual_backward
-from .data import Dataset
-from .environment import resolve_device
-from .geometry import DIVERGENCE_FACTOR, class_geometry, geometry_from_sums
-from .models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, init_ensemble, tanh_via_sigmoid_,
-                     used_columns)
-from .optimizers import Adam, GradientDescent
-from .precision import gemm_dtype, gemms, matmul_mode
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    seeds: np.ndarray          # (R,) seed ids this record covers
-    loss: np.ndarray           # (R,) mean cross-entropy on the (included) training set
-    train_error: np.ndarray    # (R,)
-    test_error: np.ndarray     # (R,) NaN on epochs without a test evaluation
-    r_plus: np.ndarray         # (R,)
-    r_minus: np.ndarray        # (R,)
-    distance: np.ndarray       # (R,)
-    misclassified: np.ndarray  # (R, ceil(P/8)) uint8, np.packbits of the training mask
-    diverged: np.ndarray       # (R,) bool: the loss diverged at this epoch or before
-                               # (engine.geometry.diverged_at: non-finite or > 10x epoch 0)
-    # the live parameter tensors (R, ...) at this epoch, NOT copies: valid until the
-    # loop resumes; clone them to keep (experiments evaluate extra test sets on them)
-    params: list | None = None
-    # o1 - o0 of every seed and training point at this epoch, (R, P) on the device, live
-    # like params: what engine.scores accumulates (the prediction is class 1 iff > 0)
-    margin: torch.Tensor | None = None
+from engine.config import RunConfig, check_precision, has_manual_backward
+from engine.data.dataset import Dataset
+from engine.environment import resolve_device
+from engine.geometry.inversion import DIVERGENCE_FACTOR
+from engine.geometry.sphere import class_geometry, geometry_from_sums
+from engine.training.models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, init_ensemble,
+                                    tanh_via_sigmoid_, used_columns)
+from engine.training.optimizers import Adam, GradientDescent
+from engine.training.precision import gemm_dtype, gemms, matmul_mode
+from engine.training.records import EpochRecord
 
 
 def make_optimizer(config: RunConfig, params: list[torch.Tensor]):
-    """torch.optim's arithmetic on the stacked tensors (engine.optimizers): every
+    """torch.optim's arithmetic on the stacked tensors (engine.training.optimizers): every
     update is elementwise, so this is exactly R independent optimisers (the golden
     test checks it)."""
     wd = config.weight_decay
@@ -71,7 +51,7 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     """Yield one EpochRecord per epoch, 0 ... config.epochs, for `seeds` (default:
     config.seed_list). `include` is a (P,) or (R, P) boolean mask of the training
     points each seed trains on (default: all of them). The consumer may
-    stop between epochs. A seed whose loss diverges (engine.geometry.diverged_at) is
+    stop between epochs. A seed whose loss diverges (engine.geometry.inversion.diverged_at) is
     flagged from that epoch on and its later numbers are NaN; the others train on
     (seeds never mix), and the loop stops once every seed has diverged."""
     device = resolve_device(config.device)
@@ -204,7 +184,7 @@ class _Dense2:
     Input pixels that are 0 for every point of a set (MNIST's borders: 115 of 784)
     add exactly 0 to z and get exactly 0 gradient, so the GEMMs skip them.
 
-    Precision bf16 (engine/precision.py): the three GEMMs take bfloat16 inputs, X
+    Precision bf16 (engine/training/precision.py): the three GEMMs take bfloat16 inputs, X
     and X_test rounded once per run, W1^T and act'(z) g once per epoch, and sum in
     float32; z is widened back to float32 as the bias is added, so everything
     after the GEMMs (activation, loss, geometry, the update of the float32

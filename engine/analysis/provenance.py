@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from engine import __version__
 
 
 def versions() -> dict:

@@ -7,7 +7,7 @@ modules list them (engine.experiments.*.phases), plus work that is not training
 
     start-up (once) + data preparation + (epochs + 1) * seconds per epoch
 
-with seconds per epoch from engine.calibration's measured model of this machine
+with seconds per epoch from engine.planning.calibration's measured model of this machine
 (fixed cost + elementwise passes + GEMM FLOPs, the autograd factor for deeper nets
 and the CNN, a cost per mini-batch step for SGD). When runs have finished here, the
 median ratio of their measured to their modelled training time corrects the model
@@ -24,9 +24,9 @@ import math
 import time
 from dataclasses import dataclass
 
-from . import calibration as cal
-from .config import RunConfig, has_manual_backward
-from .memory import estimate_bytes
+from engine.planning import calibration as cal
+from engine.config import RunConfig, has_manual_backward
+from engine.training.memory import estimate_bytes
 
 ERROR = 1.5  # the stated error factor before any run here has shown a larger one
 MIN_HISTORY_S = 5.0  # finished runs shorter than this (modelled) do not correct the model
@@ -67,9 +67,9 @@ def run_phases(config: RunConfig) -> list[Phase]:
 
 def dataset_shape(dataset: str) -> tuple[tuple[int, int], int, int]:
     """((h, w), training split size, test split size) without loading the data
-    (engine.inventory.shape); MNIST's for an upload that cannot be read now (the run
+    (engine.data.inventory.shape); MNIST's for an upload that cannot be read now (the run
     itself will say why)."""
-    from .inventory import shape
+    from engine.data.inventory import shape
     try:
         s = shape(dataset)
     except (OSError, ValueError):  # UploadError is a ValueError
@@ -78,7 +78,7 @@ def dataset_shape(dataset: str) -> tuple[tuple[int, int], int, int]:
 
 
 def _work(config: RunConfig, rows: int, tested: float) -> tuple[dict, bool]:
-    """One epoch's work (engine.calibration.epoch_work) and whether it goes through autograd."""
+    """One epoch's work (engine.planning.calibration.epoch_work) and whether it goes through autograd."""
     (h, w), _, P_test = dataset_shape(config.dataset)
     N, P = h * w, config.n_train
     patches = (h // config.kernel_size) * (w // config.kernel_size) if config.model == "cnn" else 1
@@ -199,7 +199,7 @@ def estimate(config: RunConfig, finished: list[dict] = (), coef: dict | None = N
 
 
 def _phase_bytes(phase: Phase) -> int:
-    """Working set while the phase trains (engine.memory) plus what it keeps: every
+    """Working set while the phase trains (engine.training.memory) plus what it keeps: every
     epoch's curves and packed misclassified masks of every row."""
     c = phase.config
     (h, w), _, P_test = dataset_shape(c.dataset)

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from engine.data.dataset import inventory, sources
+from engine.data import inventory, sources
 from engine.data.sources import DatasetCorrupt, DatasetUnavailable
 
 

@@ -261,7 +261,7 @@ def _npy(a) -> bytes:
 
 def test_the_page_validates_an_upload_once(monkeypatch):
     from dashboard import upload as page_upload
-    from engine.data.dataset import upload as engine_upload
+    from engine.data import upload as engine_upload
     calls = []
     real = engine_upload.validate_npz
     monkeypatch.setattr(page_upload, "validate_npz", lambda data, **kw: calls.append(1) or real(data, **kw))

@@ -23,14 +23,15 @@ def cmd_run(args) -> int:
     if not args.out:
         print("error: --out DIR is needed (or --dry-run for the estimate alone)", file=sys.stderr)
         return 2
-    if spec is None:  # device, data, memory, the output folder: before any work
-        check_run(config, out=args.out)
+    checked = None
+    if spec is None:  # device, data, memory, the output folder: before any work, and only here
+        checked = check_run(config, out=args.out)
     else:  # the cluster's nodes hold the run: only the output folder is this machine's
         check_output_folder(args.out)
     bar = Progress(config.epochs)
     executor = executors.open_executor(spec)
     try:
-        out = executor.run(config, on_epoch=lambda rec, done: bar(done))
+        out = executor.run(config, on_epoch=lambda rec, done: bar(done), checked=checked)
     finally:
         executor.close()
     result, data = out.result, out.data

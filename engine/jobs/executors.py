@@ -160,11 +160,11 @@ class LocalExecutor:
     pieces one after the other)."""
     name, distributed = "local", False
 
-    def run(self, config: RunConfig, on_epoch=None, should_stop=None, skip_seeds=()) -> RunOutcome:
+    def run(self, config: RunConfig, on_epoch=None, should_stop=None, skip_seeds=(), checked=None) -> RunOutcome:
         from engine.run import EpochsDone, run
         done = EpochsDone(config.seeds, config.epochs)
         result, data = run(config, on_epoch=None if on_epoch is None else lambda rec: on_epoch(rec, done(rec)),
-                           should_stop=should_stop)
+                           should_stop=should_stop, checked=checked)
         return RunOutcome(result, data)
 
     def close(self) -> None:
@@ -221,7 +221,7 @@ class RayExecutor:
             ray.shutdown()
 
     # --- a run: chunks of seeds, records streamed back ---------------------------------
-    def run(self, config: RunConfig, on_epoch=None, should_stop=None, skip_seeds=()) -> RunOutcome:
+    def run(self, config: RunConfig, on_epoch=None, should_stop=None, skip_seeds=(), checked=None) -> RunOutcome:
         from engine.data.dataset import prepare
         from engine.experiments.pieces import Rows
         from engine.analysis.results import RunResult

@@ -112,8 +112,6 @@ def phase_seconds(phase: Phase, coef: dict) -> dict:
     if phase.fits:
         extra += phase.fits * coef["fit_s"]
     if phase.tsne_maps:  # Barnes-Hut t-SNE: n log n per iteration
-        if coef.get("tsne_s") is None:
-            raise ValueError("t-SNE was not measured on this machine (is openTSNE installed?)")
         extra += phase.tsne_maps * coef["tsne_s"] * c.n_train * math.log2(max(c.n_train, 2)) * \
             phase.tsne_iterations
     return {"data": data, "train": train, "extra": extra}

@@ -29,7 +29,6 @@ def runs_dir() -> Path:
 
 def gpu_count() -> int:
     """GPUs visible, without importing torch in a process that has not (the pages, the CLI)."""
-    import sys
     if "torch" in sys.modules:
         return sys.modules["torch"].cuda.device_count()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -6,14 +6,15 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from engine.analysis.results import RunResult
 from engine.config import RunConfig, check_precision
 from engine.data.dataset import Dataset, prepare
-from engine.analysis.results import RunResult
 from engine.environment import resolve_device
-from engine.training.memory import plan
-from engine.training.scores import ScoreCollector
+from engine.planning.preflight import check_fits, check_run, shape_of
 from engine.training.loop import train
+from engine.training.memory import plan
 from engine.training.records import EpochRecord
+from engine.training.scores import ScoreCollector
 
 
 class Stopped(Exception):
@@ -79,7 +80,6 @@ def run(config: RunConfig, data: Dataset | None = None, include=None,
     result.scores holds the difficulty scores (engine.training.scores). `checked`: the
     engine.planning.preflight.Estimate of a caller that ran check_run on this config
     (the CLI, the queue); the checks are then not repeated."""
-    from engine.planning.preflight import check_fits, check_run, shape_of
     if checked is None:
         if data is None:
             check_run(config)  # also the dataset, its block and classes, before loading it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,6 @@ from engine import __version__
 
 
 def versions() -> dict:
-    from importlib.metadata import version  # scipy's installed version, without importing it (a second)
     import torch
     return {"stragglers": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "torch": torch.__version__, "scipy": version("scipy")}

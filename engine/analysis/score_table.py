@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.data.dataset import Dataset
-from engine.files import atomic_write, jsonable
 from engine.analysis.provenance import git_commit, versions
 from engine.analysis.results import RunResult
-from engine.training.scores import FORMULAS, HARDER, SCORES, RunScores
+from engine.analysis.score_comparison import compare
 from engine.analysis.stragglers import consensus, stragglers_at
+from engine.data.dataset import Dataset
 from engine.data.upload import data_version
+from engine.files import atomic_write, jsonable
+from engine.training.scores import FORMULAS, HARDER, SCORES, RunScores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,7 +75,6 @@ def sidecar(result: RunResult, scores: RunScores, comparison: dict | None = None
 
 def write_scores(result: RunResult, data: Dataset, out: Path) -> dict:
     """scores.csv, scores.parquet and scores.json in `out`; returns the sidecar."""
-    from engine.analysis.score_comparison import compare
     out = Path(out)
     table = columns(result, data)
     meta = sidecar(result, result.scores, compare(table))

@@ -7,10 +7,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from engine.config import HORIZON
 from engine.cli.options import (add_dry_run, add_executor_options, add_run_options, config_from_args,
                                 executor_from_args)
 from engine.cli.progress import Progress
+from engine.config import HORIZON
+from engine.planning.preflight import dataset_shape, device_kind
 
 
 def _floats(text: str) -> list[float]:
@@ -125,11 +126,11 @@ def _command(kind: str, dests: list[str]):
             print("error: --out DIR is needed unless --job or --dry-run", file=sys.stderr)
             return 2
         from engine.files import check_output_folder
-        from engine.planning.preflight import dataset_shape, device_kind
         check_output_folder(args.out)  # before the work, not after it
         device_kind(config_from_args(args))
         dataset_shape(config_from_args(args))
-        from engine.experiments import JOB_KINDS, JOB_OPTIONS  # here, not at import: `engine run` never needs them
+        from engine.experiments import (JOB_KINDS,  # here, not at import: `engine run` never needs them
+                                        JOB_OPTIONS)
         from engine.experiments.context import LocalContext, split, write_result
         from engine.jobs import executors
         cfg, _ = split(config, JOB_OPTIONS[kind])

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.config import ConfigError
 from engine.cli.options import add_run_options, config_from_args
 from engine.cli.progress import Progress
+from engine.config import ConfigError
+from engine.planning.preflight import check_run
 
 
 def register(subparsers) -> None:
@@ -24,11 +25,10 @@ def cmd_fidelity(args) -> int:
     config = config_from_args(args)
     if config.precision == "fp32":
         raise ConfigError("precision", "fp32", "the precision to check against fp32: bf16 or tf32")
-    from engine.data.dataset import prepare
     from engine.analysis.fidelity import compare, lines
-    from engine.files import check_output_folder, jsonable, output_folder
-    from engine.planning.preflight import check_run
     from engine.analysis.report import summary
+    from engine.data.dataset import prepare
+    from engine.files import check_output_folder, jsonable, output_folder
     from engine.run import EpochsDone, run
     check_run(config)  # device and precision, dataset, memory, ... before any work
     if args.out:

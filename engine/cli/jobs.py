@@ -12,6 +12,8 @@ from pathlib import Path
 from engine.cli.options import add_executor_options, add_run_options, config_from_args, executor_from_args
 from engine.cli.progress import Progress
 from engine.cli.run import human_summary
+from engine.config import run_config
+from engine.planning.preflight import FIXED_BYTES, output_bytes
 
 TABLE = (("id", 5), ("kind", 9), ("status", 11), ("progress", 11), ("eta", 7), ("pid", 7), ("device", 7),
          ("created", 19), ("error", 0))
@@ -181,10 +183,8 @@ def cmd_cancel(args) -> int:
 
 @_guarded
 def cmd_export(args) -> int:
-    from engine.config import run_config
     from engine.files import check_output_folder
     from engine.jobs.store import Store
-    from engine.planning.preflight import FIXED_BYTES, output_bytes
     check_output_folder(args.out)  # a file, a folder of other files, a read-only place: before reading
     store = Store()
     job = store.get_job(args.id)
@@ -210,8 +210,8 @@ def _export(store, job_id: int, job: dict, out: Path) -> bool:
     if job["kind"] == "run":
         import numpy as np
 
-        from engine.jobs import views
         from engine.analysis.report import write_outputs
+        from engine.jobs import views
         result = store.result(job_id)
         if not np.isfinite(result.curves["train_error"]).any():
             print(f"error: job {job_id} has no epochs yet; export it once it has run", file=sys.stderr)

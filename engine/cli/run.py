@@ -1,18 +1,19 @@
 """`python -m engine run ...`: train an ensemble here and write its outputs."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 from engine.cli.options import config_from_args, executor_from_args
 from engine.cli.progress import Progress
+from engine.planning.preflight import check_run
 
 
 def cmd_run(args) -> int:
-    from engine.jobs import executors
-    from engine.files import check_output_folder
-    from engine.planning.preflight import check_run
     from engine.analysis.report import write_outputs  # torch: imported only when a run is asked for
+    from engine.files import check_output_folder
+    from engine.jobs import executors
     config, spec = config_from_args(args), executor_from_args(args)
     executors.check(spec, config)  # bad address, no GPU for --device cuda: refused before any work
     if args.dry_run:  # the estimate of a run that would be refused would be no answer
@@ -103,8 +104,6 @@ def _fmt(v) -> str:
 
 def print_scores(out: Path) -> None:
     """The scores' AUROC line, and what the scores could not use (a short run), said."""
-    import json
-
     from engine.analysis.score_table import summary_line
     path = out / "scores.json"
     if not path.exists():

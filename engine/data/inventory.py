@@ -19,8 +19,10 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from engine.config import USER_PREFIX
-from engine.data.sources import (CIFAR_MD5, IDX_FILES, IDX_MD5, NAMES, SIZES, DatasetCorrupt, _CACHE,
+from engine.data.sources import (_CACHE, CIFAR_MD5, IDX_FILES, IDX_MD5, NAMES, SIZES, DatasetCorrupt,
                                  _corrupt, _fetchers, _how_to, _idx_paths, _missing, _parse_idx, _read,
                                  _target, data_dir)
 
@@ -66,7 +68,6 @@ def train_labels(name: str):
     """The classes (0..9) of the training split when they can be read cheaply: the
     IDX label file (60 KB) when it is there and sound, scikit-learn's digits, an
     upload's y_train; None otherwise (CIFAR-10's labels are inside its pickles)."""
-    import numpy as np
     if name.startswith(USER_PREFIX):
         from engine.data.upload import user_dataset_path
         try:

@@ -17,7 +17,10 @@ import numpy as np
 
 from engine.config import OPTIONS, ConfigError, RunConfig
 from engine.files import csv_text, jsonable, output_folder
+from engine.planning.calibration import cached
+from engine.planning.estimate import Clock, device_of
 from engine.run import Stopped
+
 
 def split(config: dict, defaults: dict) -> tuple[RunConfig, dict]:
     """(validated RunConfig, experiment options filled from `defaults`)."""
@@ -73,8 +76,6 @@ class Steps:
     or stops before them (every row diverged)."""
 
     def __init__(self, ctx, phases: list, device: str | None = None):
-        from engine.planning.calibration import cached
-        from engine.planning.estimate import Clock, device_of
         self.ctx, self.phases = ctx, list(phases)
         calib = cached(device or device_of(self.phases[0].config)) if self.phases else None
         self._coef = calib["coefficients"] if calib else None

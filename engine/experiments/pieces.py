@@ -20,9 +20,11 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
-from engine.config import RunConfig
 from engine.analysis.results import RunResult
+from engine.config import RunConfig
+from engine.data.dataset import prepare
 from engine.experiments.ensemble import Ensemble, run_rows
 
 
@@ -61,7 +63,6 @@ def run_pieces(steps, pieces: list[Rows], data=None) -> list[Ensemble]:
     executor = getattr(steps.ctx, "executor", None) if steps is not None else None
     if executor is not None and getattr(executor, "distributed", False):
         return executor.map(pieces, steps)
-    from engine.data.dataset import prepare
     out = []
     for piece in pieces:
         d = data if data is not None else prepare(piece.config)
@@ -105,5 +106,4 @@ def merge(parts: list[Ensemble]) -> Ensemble:
 
 
 def _cat(tensors):
-    import torch
     return torch.cat([t.to(tensors[0].device) for t in tensors])

@@ -37,7 +37,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.analysis.results import RunResult
 from engine.config import ConfigError, RunConfig
+from engine.data.dataset import prepare
 from engine.environment import ROOT, data_dir, gpu_count
 from engine.jobs import piece_cache, ray_tasks
 
@@ -222,9 +224,7 @@ class RayExecutor:
 
     # --- a run: chunks of seeds, records streamed back ---------------------------------
     def run(self, config: RunConfig, on_epoch=None, should_stop=None, skip_seeds=(), checked=None) -> RunOutcome:
-        from engine.data.dataset import prepare
         from engine.experiments.pieces import Rows
-        from engine.analysis.results import RunResult
         config.validate()
         data = prepare(config)  # here too: the summary names its source and md5, and a missing set fails now
         skip = {int(s) for s in skip_seeds}

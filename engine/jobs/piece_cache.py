@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.environment import runs_dir
+from engine.files import atomic_write
 
 
 def key(piece) -> str:
@@ -40,7 +41,6 @@ def load(key: str):
 
 def save(key: str, value) -> None:
     import torch
-    from engine.files import atomic_write
     buf = io.BytesIO()
     torch.save(value, buf)
     path(key).parent.mkdir(parents=True, exist_ok=True)

@@ -27,9 +27,12 @@ import time
 import traceback
 
 from engine.config import ConfigError, RunConfig, canonical_labels, science_hash
-from engine.environment import ROOT, gpu_count
 from engine.data.sources import DatasetUnavailable
+from engine.data.upload import data_version
+from engine.environment import ROOT, gpu_count
+from engine.jobs import executors
 from engine.jobs.store import ACTIVE, FINISHED, Store, StoreGone
+from engine.planning.preflight import check_run, dataset_shape, device_kind
 
 HOST = socket.gethostname()
 _children: list[subprocess.Popen] = []  # workers this process started, reaped by refresh()
@@ -145,9 +148,6 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
 def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
     """(canonical config, hash, total: epochs of a run, seed-epochs of an experiment as
     planned) — a bad config fails here, not in a worker."""
-    from engine.planning.preflight import check_run, dataset_shape, device_kind
-    from engine.data.upload import data_version
-    from engine.jobs import executors
     config, executor = executors.split_config(config)
     if kind == "run":
         cfg = RunConfig.from_dict(config).validate().normalised()

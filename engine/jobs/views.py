@@ -8,6 +8,8 @@ import json
 
 import numpy as np
 
+from engine.analysis.report import summary as run_summary
+from engine.analysis.stragglers import stragglers_at
 from engine.config import RunConfig, run_config
 from engine.data.dataset import prepare
 from engine.data.upload import data_version
@@ -32,7 +34,6 @@ def summary(store: Store, job_id: int) -> dict:
         stored = store.get_artifact(job_id, "summary")
         if stored is not None:
             return stored
-    from engine.analysis.report import summary as run_summary  # torch, through the results: not for a stored summary
     result = store.result(job_id)
     if not np.isfinite(result.curves["train_error"]).any():
         raise LookupError(f"job {job_id} has no epochs yet")
@@ -57,7 +58,6 @@ def score_frame(store: Store, job_id: int):
 
 def stragglers(store: Store, job_id: int, epochs=None) -> np.ndarray:
     """S(t) per seed, (R, P) bool; default t = each seed's t* (engine.analysis.stragglers)."""
-    from engine.analysis.stragglers import stragglers_at
     return stragglers_at(store.result(job_id), epochs)
 
 

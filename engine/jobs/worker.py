@@ -14,8 +14,13 @@ import sys
 import time
 import traceback
 
+from engine.analysis.report import summary
+from engine.config import RunConfig
+from engine.files import jsonable
 from engine.jobs import executors, queue
 from engine.jobs.store import Store, StoreGone
+from engine.planning.calibration import cached
+from engine.planning.estimate import device_of, epoch_seconds
 
 
 class Terminated(BaseException):
@@ -107,8 +112,6 @@ def execute(store: Store, job: dict) -> bool:
 
 def _run(ctx: queue.JobContext, config: dict):
     """A "run" job: its executor's run streaming into the store, then its summary."""
-    from engine.config import RunConfig
-    from engine.analysis.report import summary
     cfg = RunConfig.from_dict(config)
     ctx.epochs_total, ctx.n_seeds, ctx.epoch_s = cfg.epochs, cfg.seeds, modelled_epoch(cfg)
     kept = []
@@ -144,15 +147,12 @@ def _run(ctx: queue.JobContext, config: dict):
 def modelled_epoch(cfg) -> float | None:
     """Modelled seconds of one epoch of this run on this machine (the ETA's prior), or
     None when the machine was never calibrated (then the ETA is the measured rate)."""
-    from engine.planning.calibration import cached
-    from engine.planning.estimate import device_of, epoch_seconds
     calib = cached(device_of(cfg))
     return epoch_seconds(cfg, cfg.seeds, calib["coefficients"]) if calib else None
 
 
 def _experiment(ctx: queue.JobContext, kind: str, config: dict):
     """An engine.experiments job: its result dict is kept as the artefact "result"."""
-    from engine.files import jsonable
     if ctx.executor.distributed:
         ctx.executor.report = lambda rows: ctx.put_artifact("pieces", {"pieces": rows})
     result = queue.job_kinds()[kind](dict(config), ctx)

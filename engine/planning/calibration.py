@@ -31,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.config import RunConfig
+from engine.data.dataset import Dataset, _flatten, _pixel_stats, _standardise
+from engine.environment import ROOT, runs_dir
 from engine.files import atomic_write
 
 VERSION = 2  # of the probes and the model: a change measures again
@@ -72,7 +75,6 @@ def epoch_work(R: int, P: int, N: int, H: int, P_test: int, tested: float, depth
 # --- measuring --------------------------------------------------------------------------------
 
 def _probe_data(P: int, N: int, P_test: int):
-    from engine.data.dataset import Dataset
     rng = np.random.default_rng(0)
     side = int(round(N ** 0.5))
     classes = rng.integers(0, 10, P)
@@ -90,7 +92,6 @@ def time_probe(R, P, N, H, P_test, overrides: dict, device: str) -> float:
     an epoch costs now, waits for the cores included)."""
     import torch
 
-    from engine.config import RunConfig
     from engine.training.loop import train
     config = RunConfig(dataset="digits", n_train=P, seeds=R, width=H, epochs=WARMUP + TIMED, device=device,
                        **overrides)
@@ -150,7 +151,6 @@ def time_start() -> dict:
     """What a fresh process pays before its first epoch: Python, then the modules a
     worker or `python -m engine run` imports (torch among them), measured in a child
     process; and scikit-learn's import, which only the digits dataset needs."""
-    from engine.environment import ROOT
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", START_CODE], cwd=ROOT, check=True, capture_output=True, text=True,
                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -162,7 +162,6 @@ def time_start() -> dict:
 def time_standardise(rows: int = 20000, N: int = 784) -> float:
     """Seconds per pixel value of reading and standardising a dataset (engine.data.dataset's
     own functions on a synthetic uint8 block)."""
-    from engine.data.dataset import _flatten, _pixel_stats, _standardise
     x = np.random.default_rng(0).integers(0, 256, (rows, N), dtype=np.uint8).reshape(rows, 28, N // 28)
     start = time.perf_counter()
     flat = _flatten(x.copy())
@@ -264,7 +263,6 @@ FOLDER_ENV = "STRAGGLERS_CALIBRATION"  # one folder for several stores (the test
 
 def cache_path(device: str = "cpu", what: str = "calibration") -> Path:
     """<runs>/cache/<what>-<hash of machine()>.json, or under $STRAGGLERS_CALIBRATION."""
-    from engine.environment import runs_dir
     key = hashlib.sha256(json.dumps(machine(device), sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(os.environ.get(FOLDER_ENV) or runs_dir() / "cache")
     return folder / f"{what}-{key}.json"

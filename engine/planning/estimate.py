@@ -21,11 +21,13 @@ six times slower, and the total is known before the first epoch.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 
-from engine.planning import calibration as cal
 from engine.config import RunConfig, has_manual_backward
+from engine.data.inventory import shape
+from engine.planning import calibration as cal
 from engine.training.memory import estimate_bytes
 
 ERROR = 1.5  # the stated error factor before any run here has shown a larger one
@@ -69,7 +71,6 @@ def dataset_shape(dataset: str) -> tuple[tuple[int, int], int, int]:
     """((h, w), training split size, test split size) without loading the data
     (engine.data.inventory.shape); MNIST's for an upload that cannot be read now (the run
     itself will say why)."""
-    from engine.data.inventory import shape
     try:
         s = shape(dataset)
     except (OSError, ValueError):  # UploadError is a ValueError
@@ -154,7 +155,6 @@ def device_of(config: RunConfig) -> str:
         return "cpu"
     if config.device == "cuda":
         return "cuda"
-    import sys
     if "torch" in sys.modules:
         return "cuda" if sys.modules["torch"].cuda.is_available() else "cpu"
     return "cuda" if cal.gpu_names() else "cpu"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.func import grad, vmap
 
 from engine.config import RunConfig
 from engine.training.memory import SCORE_BLOCK_FLOATS  # the block size the memory model counts
@@ -70,7 +71,6 @@ def closed_form(config: RunConfig, params, x, y, image_shape) -> torch.Tensor:
 
 
 def per_example(config: RunConfig, params, x, y, image_shape) -> torch.Tensor:
-    from torch.func import grad, vmap
 
     def loss(seed_params, xi, yi):  # one seed, one point
         logits, _ = forward(config, [p.unsqueeze(0) for p in seed_params], xi.unsqueeze(0), image_shape)

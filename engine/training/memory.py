@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import os
 
+from engine.config import has_manual_backward
+from engine.environment import resolve_device
+
 FLOAT = 4  # bytes; the engine trains in float32
 DEFAULT_FRACTION = 0.5  # of the memory available when the run starts
 N_CURVES = 6            # float64 numbers per seed and epoch: engine.analysis.results.CURVES
@@ -194,8 +197,6 @@ def chunk_seeds(seeds, P: int, N: int, H: int, L: int, n_test: int, budget: int,
 def plan(config, data, seeds=None, budget: int | None = None) -> list[list[int]]:
     """chunk_seeds for a RunConfig and a Dataset (default budget: default_budget of
     the run's device)."""
-    from engine.environment import resolve_device
-    from engine.config import has_manual_backward
     if budget is None:
         budget = default_budget(resolve_device(config.device))
     N, H = data.x_train.shape[1], config.width

@@ -27,10 +27,24 @@ def runs_dir() -> Path:
     return Path(os.environ.get("STRAGGLERS_RUNS") or ROOT / "runs")
 
 
+def loaded_torch():
+    """torch if this process has imported it, else None (never imports it). While
+    another thread is still importing it (the pages' background measurement beside a
+    click), sys.modules already holds a half-initialised torch without `cuda`: wait for
+    that import to finish (the import system's lock) instead of reading it."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    if getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        import torch  # blocks until the other thread's import of torch is complete
+    return torch
+
+
 def gpu_count() -> int:
     """GPUs visible, without importing torch in a process that has not (the pages, the CLI)."""
-    if "torch" in sys.modules:
-        return sys.modules["torch"].cuda.device_count()
+    torch = loaded_torch()
+    if torch is not None:
+        return torch.cuda.device_count()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         return len([v for v in visible.split(",") if v.strip() and not v.strip().startswith("-")])

@@ -1,6 +1,10 @@
 """Run: every engine option as a form, an estimate before launch, then the live view."""
 import streamlit as st
 
+from dashboard.navigation import through_app
+
+through_app()  # first: a page opened by its URL on a fresh server runs through app.py's navigation
+
 from dashboard import cached, executor_ui, live, notes, run_form
 from dashboard import jobs_view as jv
 

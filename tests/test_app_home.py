@@ -1,11 +1,11 @@
-"""The home page (Home.py): the job list, presets, device, datasets, the figure, the
+"""The home page (app.py): the job list, presets, device, datasets, the figure, the
 guided path."""
 import numpy as np
 import pytest
 
 from helpers import app_test, figures, shared_store, values
 
-PAGE = "Home.py"
+PAGE = "app.py"
 
 
 @pytest.fixture

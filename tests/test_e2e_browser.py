@@ -76,7 +76,7 @@ def _serve(runs: Path, log_path: Path, **env_extra):
     env = dict(os.environ, STRAGGLERS_RUNS=str(runs), PYTHONUNBUFFERED="1", **env_extra)
     log = open(log_path, "wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -155,8 +155,10 @@ def device_of(config: RunConfig) -> str:
         return "cpu"
     if config.device == "cuda":
         return "cuda"
-    if "torch" in sys.modules:
-        return "cuda" if sys.modules["torch"].cuda.is_available() else "cpu"
+    from engine.environment import loaded_torch
+    torch = loaded_torch()
+    if torch is not None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
     return "cuda" if cal.gpu_names() else "cpu"
 
 

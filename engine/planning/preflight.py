@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import math
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.training import memory
 from engine.config import ConfigError, RunConfig, check_precision, has_manual_backward
-from engine.environment import gpu_count
+from engine.environment import gpu_count, loaded_torch
+from engine.training import memory
 
 # Bytes a run's output folder takes (engine.analysis.report): metrics.csv has one line per
 # seed and epoch, at most 8 numbers of <= 22 characters; stragglers.csv one line per
@@ -89,7 +88,7 @@ def device_kind(config: RunConfig) -> str:
     where no GPU is visible (torch asked when it is loaded, the driver otherwise)."""
     if config.device == "cpu":
         return "cpu"
-    torch = sys.modules.get("torch")
+    torch = loaded_torch()
     n = int(torch.cuda.is_available()) * torch.cuda.device_count() if torch is not None else gpu_count()
     if config.device == "cuda" and n == 0:
         raise ConfigError("device", config.device, "no CUDA device is visible here: use --device auto or cpu")

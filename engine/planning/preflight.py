@@ -22,7 +22,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.config import ConfigError, RunConfig, check_precision, has_manual_backward
+from engine.config import USER_PREFIX, ConfigError, RunConfig, check_precision, has_manual_backward
 from engine.environment import gpu_count, loaded_torch
 from engine.training import memory
 
@@ -213,6 +213,11 @@ def _check_classes(config: RunConfig) -> None:
     start, stop = check_block(config, len(classes))
     block = classes[start:stop]
     check_classes(config, binary_labels(config, block, block[:1])[0], start)
+    if config.dataset.startswith(USER_PREFIX):  # an upload's images, read now: a block of copies is refused
+        from engine.data.dataset import check_images  # here, not in a worker (built-in sets always vary)
+        from engine.data.upload import load_user_dataset
+        arrays = load_user_dataset(config.dataset[len(USER_PREFIX):])
+        check_images(config, arrays["x_train"][start:stop], arrays["x_test"], start)
 
 
 def _check_disk(config: RunConfig, folder: Path, need: int, what: str) -> None:

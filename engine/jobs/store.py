@@ -161,6 +161,10 @@ class Store:
         writing (a read-only file or folder, where WAL cannot make its -wal/-shm files),
         it is opened read-only, and as immutable when no write-ahead log is left to
         replay: list, show and export work, every write is a StoreError naming the fix."""
+        if self.path.is_dir():  # SQLite says "unable to open", which would read as read-only
+            raise StoreError(f"{self.path} is a folder, not a store file: move it aside (mv '{self.path}' "
+                             f"'{self.path}.folder') and a new store is created on the next start, or set "
+                             "STRAGGLERS_RUNS to another folder.", "foreign")
         first = None
         for how in ("rw", "ro", "immutable"):
             if how == "immutable" and self.path.with_name(self.path.name + "-wal").exists() and \

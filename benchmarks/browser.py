@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +85,60 @@ def _server(port: int, env: dict) -> subprocess.Popen:
                             start_new_session=True)
 
 
+@contextmanager
+def _served(runs: Path):
+    """(port, driver): a Streamlit server started here on the store in `runs`, and a
+    browser. Whatever happens (a timeout, an error, Ctrl-C, SIGTERM from an outer
+    timeout), both are stopped after, the server's process group killed, and so are
+    the job workers it started (their own sessions: their pids are in the store)."""
+    port = _port()
+    server = _server(port, dict(os.environ))
+    driver = None
+    try:
+        _until(lambda: _healthy(port) or server.poll() is not None, 60)
+        if server.poll() is not None:
+            raise RuntimeError(f"the streamlit server exited with {server.returncode}")
+        driver = _driver()
+        yield port, driver
+    finally:
+        if driver is not None:
+            driver.quit()
+        _stop(server)
+        _stop_workers(runs)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            server.wait(10)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _stop_workers(runs: Path) -> None:
+    import sqlite3
+    path = runs / "store.sqlite"
+    if not path.exists():
+        return
+    with sqlite3.connect(path, timeout=10) as c:
+        pids = {r[0] for r in c.execute("SELECT pid FROM workers")} | \
+               {r[0] for r in c.execute("SELECT pid FROM jobs WHERE status IN ('running', 'queued')")}
+    for pid in pids - {None, os.getpid()}:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _exit_on(signum, frame):
+    raise SystemExit(128 + signum)  # so that the finally blocks stop what was started
+
+
 def _driver():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -122,9 +177,13 @@ def quick_demo(driver, base: str, a) -> dict:
     _until(lambda: driver.execute_script(CLICK_JS, "Quick demo"), 60)
     start = time.perf_counter()
     body = lambda: driver.execute_script("return document.body.innerText")  # noqa: E731
-    _until(lambda: "Inversion: mean t*" in body(), 300)
-    band_s = time.perf_counter() - start
     store = Store(a.runs.resolve() / "store.sqlite")
+    failed = lambda: ("Could not start" in body() or  # noqa: E731
+                      any(j["status"] == "failed" for j in store.list_jobs()))
+    _until(lambda: "Inversion: mean t*" in body() or failed(), a.timeout)
+    if failed():
+        raise RuntimeError("the quick demo did not start or failed: " + body()[:2000])
+    band_s = time.perf_counter() - start
     _until(lambda: any(j["status"] in ("done", "failed") for j in store.list_jobs()), 600)
     job = store.list_jobs()[0]
     return {"band_after_click_s": round(band_s, 1), "job_done_after_click_s": round(time.perf_counter() - start, 1),
@@ -142,11 +201,7 @@ def home_load(a) -> dict:
     """Cold loads of the home page, each on a server started for it."""
     rows = []
     for _ in range(a.repeat):
-        port = _port()
-        server = _server(port, dict(os.environ))
-        driver = _driver()
-        try:
-            _until(lambda: _healthy(port), 60)
+        with _served(a.runs.resolve()) as (port, driver):
             driver.get("about:blank")
             start = time.perf_counter()
             driver.get(f"http://127.0.0.1:{port}/")
@@ -154,10 +209,6 @@ def home_load(a) -> dict:
             first = time.perf_counter() - start
             _until(lambda: driver.execute_script(FIGURE_JS) and driver.execute_script(SETTLED_JS), 300)
             rows.append({"first_paint_s": round(first, 2), "settled_s": round(time.perf_counter() - start, 2)})
-        finally:
-            driver.quit()
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(30)
     return {"page": "Home", "runs": str(a.runs), "loads": rows,
             "first_paint_median_s": statistics.median(r["first_paint_s"] for r in rows),
             "settled_median_s": statistics.median(r["settled_s"] for r in rows), "load_1min": os.getloadavg()[0]}
@@ -172,24 +223,20 @@ def main(argv=None) -> int:
     load.add_argument("--ready", default="CSV", help="a button whose presence means the page is drawn")
     load.add_argument("--repeat", type=int, default=5)
     quick = sub.add_parser("quick", help="click on the quick demo -> inversion band (use an empty store)")
+    quick.add_argument("--timeout", type=float, default=300, help="seconds to wait for the band")
     home = sub.add_parser("home", help="cold first loads of the home page, a fresh server each")
     home.add_argument("--repeat", type=int, default=3)
     for s in (load, quick, home):
         s.add_argument("--runs", type=Path, required=True, help="the store's folder (STRAGGLERS_RUNS)")
     a = p.parse_args(argv)
     os.environ["STRAGGLERS_RUNS"] = str(a.runs.resolve())
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on)
     if a.what == "home":
         print(json.dumps(home_load(a)))
         return 0
-    port = _port()
-    server = _server(port, dict(os.environ))
-    driver = _driver()
-    try:
-        _until(lambda: _healthy(port), 60)
+    with _served(a.runs.resolve()) as (port, driver):
         out = (page_load if a.what == "load" else quick_demo)(driver, f"http://127.0.0.1:{port}", a)
-    finally:
-        driver.quit()
-        os.killpg(server.pid, signal.SIGTERM)
     print(json.dumps(out))
     return 0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine import estimate
+from engine.planning import estimate
 from engine.config import RunConfig
 from engine.jobs import queue
 from engine.jobs.store import ACTIVE

@@ -56,7 +56,7 @@ def preset_config(name: str, env: dict | None = None) -> RunConfig:
 def dataset_choices() -> tuple:
     """The built-in datasets, then every saved upload as `user:<name>` (read from disk
     each time: a dataset saved on the Your data page shows up without a restart)."""
-    from engine.upload import USER_PREFIX, list_user_datasets
+    from engine.data.upload import USER_PREFIX, list_user_datasets
     try:
         uploads = list_user_datasets()
     except OSError:  # an unreadable data folder: the built-in ones still work
@@ -280,7 +280,7 @@ def show_error(error: ConfigError, slots: dict) -> None:
 
 
 def estimate_line(config, store=None) -> str:
-    """The Run form's estimate: engine.estimate's numbers for this run in one sentence."""
+    """The Run form's estimate: engine.planning.estimate's numbers for this run in one sentence."""
     est = estimates.estimate("run", config.to_dict(), store)
     return estimates.sentence(est) + estimates.memory_warning(est)
 
@@ -302,7 +302,7 @@ RUN_PAGE = "pages/1_Run.py"
 
 def preset_estimate(name: str, store=None) -> str:
     """'About 45 s here (30 s to 1 min 08 s), 60 MiB.' for a preset, from the same estimator."""
-    from engine.estimate import fmt_seconds
+    from engine.planning.estimate import fmt_seconds
     est = estimates.estimate("run", preset_config(name).to_dict(), store)
     return (f"Estimate here: about {fmt_seconds(est['seconds'])} ({fmt_seconds(est['low'])} to "
             f"{fmt_seconds(est['high'])}), {jobs_view.fmt_bytes(est['memory_bytes'])} of memory.")
@@ -311,7 +311,7 @@ def preset_estimate(name: str, store=None) -> str:
 def preset_estimates(store=None) -> dict | None:
     """name -> preset_estimate, or None while this machine is still being measured
     (in the background: the home page does not wait for it)."""
-    from engine.estimate import device_of
+    from engine.planning.estimate import device_of
     if not estimates.calibrated_or_measuring(device_of(preset_config("quick"))):
         return None
     return {name: preset_estimate(name, store) for name in PRESETS}

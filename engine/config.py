@@ -15,15 +15,15 @@ import re
 from dataclasses import dataclass, field
 
 DATASETS = ("mnist", "kmnist", "fashion", "cifar10", "digits")
-USER_PREFIX = "user:"                             # user:<name> = an uploaded .npz (engine/upload.py)
-USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")  # as engine.upload.check_name
+USER_PREFIX = "user:"                             # user:<name> = an uploaded .npz (engine/data/upload.py)
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")  # as engine.data.upload.check_name
 ACTIVATIONS = ("tanh", "relu", "leaky_relu", "silu", "linear")
 OPTIMIZERS = ("gd", "momentum", "adam", "sgd")
 MODELS = ("fc", "cnn")
 DEVICES = ("auto", "cpu", "cuda")
 STANDARDISATIONS = ("own", "train")
 SEED_LIMIT = 2**32  # seeds are 32-bit: the range every generator the engine seeds (torch, numpy) takes whole
-PRECISIONS = ("fp32", "bf16", "tf32")             # of the GEMMs: engine/precision.py
+PRECISIONS = ("fp32", "bf16", "tf32")             # of the GEMMs: engine/training/precision.py
 # experiments train each ensemble on while a seed is undetermined, at most HORIZON x its
 # epochs (engine/experiments/verdicts.py); here, with the other defaults, so the CLI needs no experiment
 HORIZON = 4
@@ -166,7 +166,7 @@ class RunConfig:
                               f"(or -1: epoch 10, or the last epoch of a shorter run)")
         _one_of("device", self.device, DEVICES)
         _one_of("precision", self.precision, PRECISIONS)
-        if self.device != "auto":  # auto: checked once the device is known (engine.preflight, engine.run)
+        if self.device != "auto":  # auto: checked once the device is known (engine.planning.preflight, engine.run)
             check_precision(self.precision, self.device)
         return self
 
@@ -215,7 +215,7 @@ HASHED_WHEN_SET = {"score_epoch": -1, "precision": "fp32"}
 OPTIONS = {f.name: Option(name=f.name, default=f.default, **f.metadata["option"]) for f in dataclasses.fields(RunConfig)}
 
 
-# activations the two-layer net's hand-written backward has (engine.models.ACTIVATIONS_INPLACE)
+# activations the two-layer net's hand-written backward has (engine.training.models.ACTIVATIONS_INPLACE)
 MANUAL_ACTIVATIONS = ("tanh", "relu", "leaky_relu", "linear")
 
 
@@ -244,7 +244,7 @@ def science_options(config: dict) -> dict:
 
 def science_hash(config: dict, data_version: str | None = None) -> str:
     """sha256 (16 hex digits) of sorted JSON of science_options(config) and the
-    dataset's data_version (engine.upload.data_version: an upload's content, None for a
+    dataset's data_version (engine.data.upload.data_version: an upload's content, None for a
     built-in dataset): the hash of a run (RunConfig.config_hash) and of every job
     (engine.jobs.queue), stable across processes and versions of Python."""
     science = {**science_options(config), "data_version": data_version}

@@ -58,7 +58,7 @@ def resolve_device(name: str):
     """The torch.device for a config's `device` option ("auto" prefers CUDA)."""
     import torch  # here, not at import: the pages and the CLI's parser never need torch
     if name == "cuda" and not torch.cuda.is_available():
-        from .config import ConfigError  # a bad option like any other: one line, exit 2
+        from engine.config import ConfigError  # a bad option like any other: one line, exit 2
         raise ConfigError("device", name, "no CUDA device is visible here: use --device auto or cpu")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -10,7 +10,7 @@ from dashboard import analysis_ui as ui
 from dashboard import cached, scores_ui, selection
 from dashboard.figures_scores import (auroc_figure, comparison_table, data_map_figure, overlap_figure,
                                       spearman_figure)
-from engine.score_comparison import spearman_frame
+from engine.analysis.score_comparison import spearman_frame
 
 store, job = ui.run_page("Scores", "Stragglers and classic difficulty scores")
 result, data, _ = cached.run_data(store, job)

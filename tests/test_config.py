@@ -8,7 +8,7 @@ import pytest
 
 from engine.config import ConfigError, RunConfig
 from engine.environment import ROOT
-from engine.data import prepare
+from engine.data.dataset import prepare
 
 
 BAD = [

@@ -243,7 +243,7 @@ def test_a_typo_in_an_experiment_option_fails_at_submit_and_queues_nothing(store
 def test_a_replaced_upload_is_new_data_for_the_job_hash(tmp_path, monkeypatch):
     from test_upload import good_arrays
 
-    from engine.upload import save_user_dataset
+    from engine.data.upload import save_user_dataset
     monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path))
     arrays = good_arrays()
     save_user_dataset("mine", arrays)
@@ -258,7 +258,7 @@ def test_a_replaced_upload_is_new_data_for_the_job_hash(tmp_path, monkeypatch):
 
 
 def test_error_text_kept_by_a_failed_job():
-    from engine.sources import DatasetUnavailable
+    from engine.data.sources import DatasetUnavailable
     bad = ConfigError("lr", -1, "a finite number > 0")
     assert jobs.describe(bad) == str(bad)
     assert jobs.describe(DatasetUnavailable("kmnist is not here: run python -m engine data fetch kmnist")) == \

@@ -261,7 +261,7 @@ def test_what_is_drawn_is_downsampled_not_what_is_stored():
 # --- uploaded datasets in the form ---------------------------------------------------------------
 
 def _save_upload(tmp_path, monkeypatch, name="mine"):
-    from engine.upload import save_user_dataset
+    from engine.data.upload import save_user_dataset
     monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path / "data"))
     rng = np.random.default_rng(0)
     save_user_dataset(name, {"x_train": rng.integers(0, 256, (60, 8, 8)).astype(np.uint8),

@@ -14,8 +14,8 @@ RACE = r"""
 import threading, time, traceback
 from engine.config import RunConfig
 from engine.environment import gpu_count
-from engine.estimate import device_of
-from engine.preflight import device_kind
+from engine.planning.estimate import device_of
+from engine.planning.preflight import device_kind
 import sys
 assert "torch" not in sys.modules
 cfg = RunConfig(dataset="digits", device="auto")

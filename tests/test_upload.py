@@ -1,13 +1,13 @@
-"""engine/upload.py: every bad file gets its own message; a good one is saved atomically
-and read back by the engine (engine.sources.load_raw("user:<name>"))."""
+"""engine/data/upload.py: every bad file gets its own message; a good one is saved atomically
+and read back by the engine (engine.data.sources.load_raw("user:<name>"))."""
 import io
 import zipfile
 
 import numpy as np
 import pytest
 
-from engine.upload import (UploadError, check_name, list_user_datasets, load_user_dataset, save_user_dataset,
-                           user_dataset_path, validate_npz)
+from engine.data.upload import (UploadError, check_name, list_user_datasets, load_user_dataset,
+                                save_user_dataset, user_dataset_path, validate_npz)
 
 
 def npz(**arrays) -> bytes:
@@ -145,9 +145,9 @@ def test_unsafe_names_are_refused(bad, tmp_path):
 
 def test_the_engine_loads_a_saved_upload(tmp_path, monkeypatch):
     monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path))
-    from engine.sources import load_raw
+    from engine.data.sources import load_raw
     arrays = validate_npz(npz(**good_arrays()))
-    save_user_dataset("eng", arrays)  # default root: engine.sources.data_dir()/user
+    save_user_dataset("eng", arrays)  # default root: engine.data.sources.data_dir()/user
     assert (tmp_path / "user" / "eng.npz").exists()
     raw = load_raw("user:eng")
     np.testing.assert_array_equal(raw.x_train, arrays["x_train"])
@@ -186,7 +186,7 @@ def test_an_unknown_compression_method_is_refused():
 
 
 def test_declared_sizes_beyond_the_cap_are_refused_before_reading():
-    from engine.upload import MAX_UNPACKED_MB
+    from engine.data.upload import MAX_UNPACKED_MB
     data = npz(**good_arrays())  # stored members: claim 3 GB for one of them
     forged = _patch_member(data, "x_train.npy", {(22, 24, "<I"): 3 * 2**30})
     msg = message(forged)
@@ -261,7 +261,7 @@ def _npy(a) -> bytes:
 
 def test_the_page_validates_an_upload_once(monkeypatch):
     from dashboard import upload as page_upload
-    from engine import upload as engine_upload
+    from engine.data import upload as engine_upload
     calls = []
     real = engine_upload.validate_npz
     monkeypatch.setattr(page_upload, "validate_npz", lambda data, **kw: calls.append(1) or real(data, **kw))

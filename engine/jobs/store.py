@@ -22,19 +22,21 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import numpy as np
 
-from ..curves import CURVES
-from ..environment import runs_dir
-from .store_errors import READ_ONLY_CAUSES, StoreError, StoreGone, store_error  # noqa: F401 (re-exported)
+from engine.environment import runs_dir
+from engine.geometry.curves import CURVES
+from engine.jobs.readback import run_result
+from engine.jobs.store_errors import (READ_ONLY_CAUSES, StoreError, StoreGone,  # noqa: F401 (re-exported
+                                      store_error)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..results import RunResult
+    from engine.analysis.results import RunResult
 
 ACTIVE = ("queued", "running")                          # a job's statuses: the one list
 FINISHED = ("done", "failed", "cancelled", "interrupted")
@@ -376,7 +378,6 @@ class Store:
     def result(self, job_id: int) -> "RunResult":
         """The RunResult of a job's streamed epochs (all of them so far, if it still runs),
         read back in batches (engine.jobs.readback)."""
-        from .readback import run_result
         return run_result(self, job_id)
 
     # --- artefacts ---------------------------------------------------------------------

@@ -14,8 +14,13 @@ import sys
 import time
 import traceback
 
-from . import executors, queue
-from .store import Store, StoreGone
+from engine.analysis.report import summary
+from engine.config import RunConfig
+from engine.files import jsonable
+from engine.jobs import executors, queue
+from engine.jobs.store import Store, StoreGone
+from engine.planning.calibration import cached
+from engine.planning.estimate import device_of, epoch_seconds
 
 
 class Terminated(BaseException):
@@ -94,7 +99,7 @@ def execute(store: Store, job: dict) -> bool:
         _log(f"job {job['id']} stopped: {e}")
         return False
     except Exception as e:
-        from ..run import Stopped
+        from engine.run import Stopped
         if isinstance(e, Stopped):
             status, error = "cancelled", None
         else:
@@ -107,8 +112,6 @@ def execute(store: Store, job: dict) -> bool:
 
 def _run(ctx: queue.JobContext, config: dict):
     """A "run" job: its executor's run streaming into the store, then its summary."""
-    from ..config import RunConfig
-    from ..report import summary
     cfg = RunConfig.from_dict(config)
     ctx.epochs_total, ctx.n_seeds, ctx.epoch_s = cfg.epochs, cfg.seeds, modelled_epoch(cfg)
     kept = []
@@ -122,7 +125,7 @@ def _run(ctx: queue.JobContext, config: dict):
         result.seconds, result.device, result.stopped = seconds, "ray", stopped
     if out.lost:
         return "interrupted", str(executors.PiecesLost(out.lost)), result.seconds
-    if result.scores is not None:  # the R x P aggregates, never per-epoch arrays (engine.scores)
+    if result.scores is not None:  # the R x P aggregates, never per-epoch arrays (engine.training.scores)
         ctx.put_artifact("scores", result.scores.array())
         ctx.put_artifact("scores_meta", result.scores.meta())
     if result.stopped:  # also mid-run in a later chunk of seeds, where epochs_done is already T
@@ -144,15 +147,12 @@ def _run(ctx: queue.JobContext, config: dict):
 def modelled_epoch(cfg) -> float | None:
     """Modelled seconds of one epoch of this run on this machine (the ETA's prior), or
     None when the machine was never calibrated (then the ETA is the measured rate)."""
-    from ..calibration import cached
-    from ..estimate import device_of, epoch_seconds
     calib = cached(device_of(cfg))
     return epoch_seconds(cfg, cfg.seeds, calib["coefficients"]) if calib else None
 
 
 def _experiment(ctx: queue.JobContext, kind: str, config: dict):
     """An engine.experiments job: its result dict is kept as the artefact "result"."""
-    from ..files import jsonable
     if ctx.executor.distributed:
         ctx.executor.report = lambda rows: ctx.put_artifact("pieces", {"pieces": rows})
     result = queue.job_kinds()[kind](dict(config), ctx)

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import USER_NAME, USER_PREFIX
-from .environment import data_dir
-from .files import atomic_write
+from engine.config import USER_NAME, USER_PREFIX
+from engine.environment import data_dir
+from engine.files import atomic_write
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 N_CLASSES = 10
@@ -270,7 +270,7 @@ def save_user_dataset(name: str, arrays: dict, root=None, overwrite: bool = Fals
 
 
 def load_user_dataset(name: str, root=None) -> dict[str, np.ndarray]:
-    """The four arrays of a saved user dataset (for engine.sources.load_raw("user:<name>"))."""
+    """The four arrays of a saved user dataset (for engine.data.sources.load_raw("user:<name>"))."""
     path = user_dataset_path(name, root)
     if not path.exists():
         raise FileNotFoundError(f"no user dataset {name!r} at {path}")

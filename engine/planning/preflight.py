@@ -6,14 +6,14 @@ down with it:
 - the device exists (--device cuda where no GPU is visible);
 - the dataset exists (an upload of that name) and its training split holds the
   block, with points of both classes;
-- memory: everything the run holds at once (engine.memory: its data, the training
+- memory: everything the run holds at once (engine.training.memory: its data, the training
   working set of one seed, the curves and masks of every epoch, the report's
   temporaries) fits what this machine can give: the memory available now, the
   GPU's free memory, or STRAGGLERS_MEMORY_MB when set;
 - disk: the output folder can be written and has room for the files; a job's store
   has room for its epochs.
 
-The estimate needs the dataset's sizes only (engine.inventory.shape), never its data.
+The estimate needs the dataset's sizes only (engine.data.inventory.shape), never its data.
 """
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import memory
-from .config import ConfigError, RunConfig, check_precision, has_manual_backward
-from .environment import gpu_count, loaded_torch
+from engine.config import ConfigError, RunConfig, check_precision, has_manual_backward
+from engine.environment import gpu_count, loaded_torch
+from engine.training import memory
 
-# Bytes a run's output folder takes (engine.report): metrics.csv has one line per
+# Bytes a run's output folder takes (engine.analysis.report): metrics.csv has one line per
 # seed and epoch, at most 8 numbers of <= 22 characters; stragglers.csv one line per
 # training point; summary.json a few numbers per seed; manifest and headers.
 CSV_LINE_BYTES, POINT_BYTES, SEED_BYTES, FIXED_BYTES = 180, 64, 1024, 64 * 2**10
@@ -52,7 +52,7 @@ class Estimate:
     host: int                         # host memory, all phases (data, training on the CPU, results, report)
     on_device: int                    # GPU memory (0 on the CPU: counted in host)
     parts: dict = field(default_factory=dict)  # what the biggest phases hold, for the message
-    output: int = 0                   # bytes of an output folder (engine.report)
+    output: int = 0                   # bytes of an output folder (engine.analysis.report)
     store: int = 0                    # bytes of a job's epochs in the store
 
 
@@ -62,16 +62,16 @@ def check_run(config: RunConfig, out=None, job: bool = False, shape=None) -> Est
     config.validate()
     device = device_kind(config)
     shape = shape or dataset_shape(config)
-    from .data import check_block
+    from engine.data.dataset import check_block
     check_block(config, shape.n_train)
     _check_image(config, shape)
     _check_classes(config)
     est = check_fits(config, shape, job, device)
     if out is not None:
-        from .files import check_output_folder
+        from engine.files import check_output_folder
         check_output_folder(out, est.output)
     if job:
-        from .environment import runs_dir
+        from engine.environment import runs_dir
         _check_disk(config, runs_dir(), est.store, "the job's epochs in the store")
     return est
 
@@ -98,9 +98,9 @@ def device_kind(config: RunConfig) -> str:
 
 
 def dataset_shape(config: RunConfig):
-    """engine.inventory.shape, an upload that is not there a ConfigError naming the fix."""
-    from .inventory import shape
-    from .upload import UploadError, list_user_datasets
+    """engine.data.inventory.shape, an upload that is not there a ConfigError naming the fix."""
+    from engine.data.inventory import shape
+    from engine.data.upload import UploadError, list_user_datasets
     try:
         return shape(config.dataset)
     except FileNotFoundError:
@@ -114,7 +114,7 @@ def dataset_shape(config: RunConfig):
 
 
 def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, at_once: int = 1) -> Estimate:
-    """engine.memory's count for this config on a dataset of this shape. Training
+    """engine.training.memory's count for this config on a dataset of this shape. Training
     counts `at_once` seeds: a run's chunks of seeds are sized to the memory left
     (engine.run), so one seed at a time is what it needs at least."""
     P, N, n_test, R, T = config.n_train, shape.pixels, shape.n_test, config.seeds, config.epochs
@@ -151,7 +151,7 @@ def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, a
 
 
 def output_bytes(R: int, epochs: int, P: int) -> int:
-    """An upper bound of the bytes of a run's output folder (engine.report)."""
+    """An upper bound of the bytes of a run's output folder (engine.analysis.report)."""
     return R * (epochs + 1) * CSV_LINE_BYTES + P * POINT_BYTES + R * SEED_BYTES + FIXED_BYTES
 
 
@@ -173,8 +173,8 @@ def check_rows(config: RunConfig, data, rows: int) -> None:
 
 
 def shape_of(data):
-    """The sizes of an already prepared engine.data.Dataset."""
-    from .inventory import Shape
+    """The sizes of an already prepared engine.data.dataset.Dataset."""
+    from engine.data.inventory import Shape
     image = tuple(data.image_shape)
     if math.prod(image) != data.x_train.shape[1]:  # colour channels, flattened into the pixels
         image += (data.x_train.shape[1] // math.prod(image),)
@@ -204,9 +204,9 @@ def _check_image(config: RunConfig, shape) -> None:
 
 def _check_classes(config: RunConfig) -> None:
     """Both classes in the training block, when the labels can be read cheaply
-    (engine.data.prepare checks it again, before training, in every case)."""
-    from .data import binary_labels, check_block, check_classes
-    from .inventory import train_labels
+    (engine.data.dataset.prepare checks it again, before training, in every case)."""
+    from engine.data.dataset import binary_labels, check_block, check_classes
+    from engine.data.inventory import train_labels
     classes = train_labels(config.dataset)
     if classes is None:
         return

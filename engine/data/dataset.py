@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ConfigError, RunConfig, parse_labels
-from .input_cache import cached, entry_key
-from .sources import RawSplits, load_raw
+from engine.config import ConfigError, RunConfig, parse_labels
+from engine.data.input_cache import cached, entry_key
+from engine.data.sources import RawSplits, load_raw
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """How much memory a training run needs, and splitting its seeds into chunks that fit.
 
-`estimate_bytes` is the working set of engine.train.train for R seeds: what every
+`estimate_bytes` is the working set of engine.training.loop.train for R seeds: what every
 seed shares (the training and test inputs on the device) plus R times what one
 seed needs (its parameters, gradients and optimiser state, and its share of the
 hidden-layer buffers, which dominate: H * (P + max(P, P_test)) floats for the
@@ -12,7 +12,7 @@ fits a budget; the default budget is a fraction of the memory available now
 
 Besides the training working set, a run keeps its results (`result_bytes`: the
 curves and packed masks of every epoch, grown as epochs arrive), prepares its data
-(`preparation_bytes`) and computes its report (`report_bytes`); engine.preflight
+(`preparation_bytes`) and computes its report (`report_bytes`); engine.planning.preflight
 adds these up and refuses a run whose total the machine cannot give. Importing
 this module does not import torch (the CLI and the pages estimate before any run).
 """
@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import os
 
+from engine.config import has_manual_backward
+from engine.environment import resolve_device
+
 FLOAT = 4  # bytes; the engine trains in float32
 DEFAULT_FRACTION = 0.5  # of the memory available when the run starts
-N_CURVES = 6            # float64 numbers per seed and epoch: engine.results.CURVES
+N_CURVES = 6            # float64 numbers per seed and epoch: engine.analysis.results.CURVES
 FIRST_CAPACITY = 64     # epochs a RunResult holds before it first grows
 # A worker's interpreter once it has trained (torch with torch.optim, numpy,
 # scikit-learn imported), without its data: 822 MB peak RSS measured here after a
@@ -36,7 +39,7 @@ def parameter_count(N: int, H: int, L: int) -> int:
     return N * H + H + (L - 2) * (H * H + H) + H * 2 + 2
 
 
-# engine.grand works on blocks of this many floats (an (R, points, H) hidden layer, or
+# engine.training.grand works on blocks of this many floats (an (R, points, H) hidden layer, or
 # per-example gradients) and holds about six such temporaries at the score epoch
 SCORE_BLOCK_FLOATS = 1 << 20
 
@@ -57,7 +60,7 @@ def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool |
     # parameters, gradients, up to two optimiser states (Adam) and the transposed copy of W1
     params = 5 * parameter_count(N, H, L)
     if not (L > 2 if autograd is None else autograd):
-        # engine.train._Dense2: two hidden-layer buffers and ~24 per-point vectors
+        # engine.training.loop._Dense2: two hidden-layer buffers and ~24 per-point vectors
         hidden = H * (P + max(P, n_test)) + 24 * P + 8 * n_test
     else:  # autograd keeps z and h of every hidden layer, and their gradients
         hidden = 4 * (L - 1) * H * P + 2 * (L - 1) * H * n_test + 24 * P + 8 * n_test
@@ -66,7 +69,7 @@ def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool |
     return FLOAT * (params + hidden + SCORE_FLOATS_PER_POINT * P)
 
 
-# engine.scores.ScoreAccumulator per point, in float32 units: three float64 totals (6),
+# engine.training.scores.ScoreAccumulator per point, in float32 units: three float64 totals (6),
 # three float32 partial sums, four float32 counts, and the epoch's temporaries (~4)
 SCORE_FLOATS_PER_POINT = 17
 
@@ -97,7 +100,7 @@ def result_bytes(R: int, epochs: int, P: int) -> int:
 
 
 def report_bytes(R: int, epochs: int, P: int) -> int:
-    """engine.report's temporaries: learned_epoch unpacks one seed's masks of up to
+    """engine.analysis.report's temporaries: learned_epoch unpacks one seed's masks of up to
     LEARNED_BLOCK (256) epochs at a time (bytes, a bool copy, the reversed columns
     for argmax), and keeps (R, P) float64 arrays (first epochs, their median) and
     S(t*) per seed."""
@@ -105,7 +108,7 @@ def report_bytes(R: int, epochs: int, P: int) -> int:
 
 
 def preparation_bytes(P: int, N: int, n_test: int) -> int:
-    """engine.data.prepare's float64 temporaries: the block and the test split
+    """engine.data.dataset.prepare's float64 temporaries: the block and the test split
     flattened, the centred, scaled and masked copies of the block."""
     return 8 * N * (4 * P + n_test)
 
@@ -194,8 +197,6 @@ def chunk_seeds(seeds, P: int, N: int, H: int, L: int, n_test: int, budget: int,
 def plan(config, data, seeds=None, budget: int | None = None) -> list[list[int]]:
     """chunk_seeds for a RunConfig and a Dataset (default budget: default_budget of
     the run's device)."""
-    from .environment import resolve_device
-    from .config import has_manual_backward
     if budget is None:
         budget = default_budget(resolve_device(config.device))
     N, H = data.x_train.shape[1], config.width

@@ -47,6 +47,9 @@ def _reserve(store: Store) -> Path | None:
         return None
 
 
+LINGER_POLL_S = 0.1  # a warm worker's look at the queue
+
+
 class Terminated(BaseException):
     """SIGTERM: record the job as interrupted, then exit (not an error of the job)."""
 
@@ -55,6 +58,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.queue.worker")
     parser.add_argument("--store", help="store file (default: $STRAGGLERS_RUNS/store.sqlite)")
     parser.add_argument("--max-workers", type=int, default=None, help="jobs running at once, all workers")
+    parser.add_argument("--linger", type=float, default=0.0,
+                        help="seconds to wait for a job when the queue is empty before exiting (a warm worker)")
     args = parser.parse_args(argv)
     store = Store(args.store, follow=False)  # a deleted store stops this worker (store.gone())
     cap = args.max_workers or queue.default_max_workers()
@@ -67,13 +72,13 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     reserve = _reserve(store)
     try:
-        return _work(store, cap, pid)
+        return _work(store, cap, pid, args.linger)
     finally:
         if reserve is not None:
             reserve.unlink(missing_ok=True)
 
 
-def _work(store: Store, cap: int, pid: int) -> int:
+def _work(store: Store, cap: int, pid: int, linger: float) -> int:
     try:
         import torch  # after registering: the import takes seconds
         n_gpus = torch.cuda.device_count()
@@ -89,15 +94,21 @@ def _work(store: Store, cap: int, pid: int) -> int:
         return 1
     if n_gpus == 0 and cap > 1 and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // cap))  # CPU workers share the cores, not oversubscribe
+    idle_until = time.monotonic() + linger
     while True:
         if store.gone():  # runs/ deleted: no one can see this queue any more
             _log(f"{store.path} is gone; stopping")
             return 0
-        job = queue.claim(store, cap, pid, n_gpus)
+        lingering = time.monotonic() < idle_until
+        job = queue.claim(store, cap, pid, n_gpus, leave=not lingering)
+        if job is None and lingering:
+            time.sleep(LINGER_POLL_S)  # warm: torch is imported, the next job starts at once
+            continue
         if job is None:
             return 0
         if not execute(store, job):
             return 0
+        idle_until = time.monotonic() + linger
 
 
 def execute(store: Store, job: dict) -> bool:

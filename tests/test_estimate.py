@@ -114,10 +114,12 @@ def test_runs_that_finished_here_correct_the_model(coef):
             {"kind": "run", "config": config.to_dict(), "seconds": 3 * modelled, "device": "cpu"},
             {"kind": "run", "config": config.to_dict(), "seconds": 50 * modelled, "device": "cuda:0"}]
     ratio, worst, n = history_ratio(jobs, coef, "cpu")
-    assert n == 2 and ratio == pytest.approx(3) and worst == pytest.approx(3)  # the GPU run is not this device
+    # the GPU run is not this device; the median 3x is held to 2x (the load is measured now,
+    # engine.planning.load: what the history adds is the model's own error, not another machine's state)
+    assert n == 2 and ratio == pytest.approx(2) and worst == pytest.approx(3)
     plain, corrected = estimate(config, coef=coef), estimate(config, jobs, coef=coef)
-    assert corrected["seconds"] - corrected["start_s"] > 2.5 * (plain["seconds"] - plain["start_s"])
-    assert corrected["error"] == pytest.approx(3) and "corrected by the last 2" in corrected["how"]
+    assert corrected["seconds"] - corrected["start_s"] > 1.9 * (plain["seconds"] - plain["start_s"])
+    assert corrected["error"] == pytest.approx(2) and "corrected by the last 2" in corrected["how"]
     assert history_ratio([], coef, "cpu") == (1.0, 1.0, 0)
 
 
@@ -208,3 +210,26 @@ def test_a_precision_changes_only_the_gemms_share_of_an_epoch(coef):
     work = cal.epoch_work(20, 8192, 784, c.width, 10000, 1.0, 2)
     gemm = coef["gemm_s"] * work["gemm"]
     assert fp32 - bf16 == pytest.approx(gemm * (1 - coef["gemm_factor_bf16"]), rel=1e-9)
+
+
+def test_the_estimate_sees_the_load_now_against_the_load_it_was_calibrated_under(coef, monkeypatch):
+    """Calibrated on a busy machine (one core taken), estimated on an idle one: half the
+    training time, and the other way round; a busy machine is said in words."""
+    from engine.planning import calibration as cal
+    from engine.planning import load
+    config = RunConfig(n_train=8192, seeds=20, epochs=300, device="cpu")
+    monkeypatch.setattr(load.os, "cpu_count", lambda: 2)
+    train = {}
+    for then, now in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (0.0, 2.0), (0.0, 4.0)):
+        monkeypatch.setattr(cal, "calibration", lambda device, then=then: {"coefficients": coef, "measured_at": 0,
+                                                                         "busy_cores": then})
+        monkeypatch.setenv(load.BUSY_ENV, str(now))
+        est = estimate(config)
+        train[then, now] = est["ratio"]  # the factor on the calibrated training time
+        assert ("the machine is busy now" in est["how"]) == (now >= 1)
+    idle = train[0.0, 0.0]
+    assert idle == pytest.approx(1.0)
+    assert train[1.0, 0.0] == pytest.approx(idle / 2, rel=0.02)  # one busy core of two: an OpenMP region takes 2x
+    assert train[0.0, 1.0] == pytest.approx(2 * idle, rel=0.02)
+    assert train[0.0, 2.0] == pytest.approx(2 * idle, rel=0.02)  # the second busy core costs little more
+    assert train[0.0, 4.0] == pytest.approx(3 * idle, rel=0.02)  # beyond the cores: time-shared

@@ -35,6 +35,7 @@ from engine.config import RunConfig
 from engine.data.dataset import Dataset, _flatten, _pixel_stats, _standardise
 from engine.environment import ROOT, runs_dir
 from engine.files import atomic_write
+from engine.planning import load
 
 VERSION = 2  # of the probes and the model: a change measures again
 WARMUP, TIMED = 1, 3  # epochs per probe: the first allocate buffers, the next are timed
@@ -283,7 +284,8 @@ def calibration(device: str = "cpu", what: str = "calibration", measure_with=Non
     found = cached(device, what)
     if found is not None:
         return found
-    result = (measure_with or measure)(device)
+    busy = load.busy_cores() if device == "cpu" else 0.0  # the load it is measured under, to undo later
+    result = {**(measure_with or measure)(device), "busy_cores": busy}
     path = cache_path(device, what)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(result, indent=2))

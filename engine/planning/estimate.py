@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from engine.config import ConfigError, RunConfig, has_manual_backward
 from engine.data.inventory import Shape, shape
 from engine.planning import calibration as cal
+from engine.planning import load
 from engine.planning import preflight  # the memory model: the same as the refusal's
 
 ERROR = 1.5  # the stated error factor before any run here has shown a larger one
@@ -144,7 +145,7 @@ def history_ratio(finished: list[dict], coef: dict, device: str, last: int = 5) 
         return 1.0, 1.0, 0
     ratios.sort()
     worst = max(max(ratios), 1 / min(ratios))
-    return float(min(max(ratios[len(ratios) // 2], 0.25), 4.0)), float(worst), len(ratios)
+    return float(min(max(ratios[len(ratios) // 2], 0.5), 2.0)), float(worst), len(ratios)
 
 
 # --- the estimate ------------------------------------------------------------------------------------
@@ -170,22 +171,33 @@ def estimate_phases(phases: list[Phase], finished: list[dict] = (), coef: dict |
     machine's, measured now if never measured); `extra`: more of them (the
     experiments' fits and t-SNE, engine.experiments.estimate)."""
     device = device or device_of(phases[0].config)
-    how = "given coefficients"
+    how, busy = "given coefficients", 0.0
+    loaded = 1.0  # the load now over the load the calibration was measured under (engine.planning.load)
     if coef is None:
         calib = cal.calibration(device)
         coef = calib["coefficients"]
         how = f"model measured on this machine {_ago(calib['measured_at'])}"
+        if device == "cpu":
+            busy = load.busy_cores()
+            loaded = load.slowdown(busy) / load.slowdown(calib.get("busy_cores", 0.0))
     coef = {**coef, **(extra or {})}
     ratio, worst, n = history_ratio(list(finished), coef, device)
     if n:
         how += f", corrected by the last {n} finished run{'s' if n > 1 else ''} here (x{ratio:.2f})"
+    said = load.words(busy, load.slowdown(busy))
+    if said:
+        how += f"; {said}"
+    ratio *= loaded  # training and the experiments' extra work share the cores with the other work
     parts = [phase_seconds(p, coef) for p in phases]
+    parts = [{**q, "extra": q["extra"] * loaded} for q in parts]
     train = ratio * sum(p["train"] for p in parts)
     start = coef["start_s"]
     if any(p.config.dataset == "digits" for p in phases):  # scikit-learn ships them: its import, once
         start += coef.get("sklearn_s", 0.0)
     seconds = start + sum(p["data"] + p["extra"] for p in parts) + train
-    error = max(ERROR, min(worst, 4.0))
+    # the load is measured now; what finished runs still show beyond it is the model's own error,
+    # and a run made under another load must not widen every later range to a useless 10x
+    error = max(ERROR, min(worst, 2.0))
     memory = max(_phase_bytes(p) for p in phases)
     return {"seconds": seconds, "low": seconds / error, "high": seconds * error, "error": error,
             "memory_bytes": memory, "device": device, "how": how,

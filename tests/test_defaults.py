@@ -56,3 +56,39 @@ def test_a_run_without_inversion_says_so_in_words(env, page):
     assert "undetermined 2" in words or "absent 2" in words  # the per-seed states
     assert all("nan" not in str(m.value).lower() for m in at.metric)
     assert "lower the consensus frequency" not in words
+
+
+# --- case 6: defaults that are errors ----------------------------------------------------------
+
+@pytest.fixture
+def empty_store(tmp_path, monkeypatch):
+    from engine.jobs.store import Store
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path))
+    return Store(tmp_path / "store.sqlite")
+
+
+def test_choosing_digits_offers_its_largest_valid_P(empty_store):
+    from dashboard.machine import split_size
+    at = app_test("pages/1_Run.py")
+    assert at.get_by_key("opt-n_train").value > split_size("digits")  # MNIST's 8192: too many for digits
+    at.get_by_key("opt-dataset").set_value("digits").run()
+    assert not at.exception and not at.error and not at.warning
+    assert at.get_by_key("opt-n_train").value == split_size("digits")  # block 0: all its training points
+    assert not at.get_by_key("launch").disabled
+    at.get_by_key("opt-n_train").set_value(300).run()  # a P typed by hand stays
+    at.get_by_key("opt-dataset").set_value("mnist").run()
+    assert at.get_by_key("opt-n_train").value == 300
+
+
+def test_choosing_adam_switches_eta_unless_typed(empty_store):
+    from engine.config import OPTIONS
+    at = app_test("pages/1_Run.py")
+    assert at.get_by_key("opt-lr").value == OPTIONS["lr"].default
+    at.get_by_key("opt-optimizer").set_value("adam").run()
+    assert not at.exception and not at.warning
+    assert at.get_by_key("opt-lr").value == pytest.approx(0.005)
+    at.get_by_key("opt-optimizer").set_value("gd").run()  # back: the paper's η again
+    assert at.get_by_key("opt-lr").value == pytest.approx(OPTIONS["lr"].default)
+    at.get_by_key("opt-lr").set_value(0.07).run()  # typed by hand: kept
+    at.get_by_key("opt-optimizer").set_value("adam").run()
+    assert at.get_by_key("opt-lr").value == pytest.approx(0.07)

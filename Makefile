@@ -33,7 +33,7 @@ browser:
 run: data
 	@test -f $(HOME)/.streamlit/credentials.toml || { mkdir -p $(HOME)/.streamlit && \
 		printf '[general]\nemail = ""\n' > $(HOME)/.streamlit/credentials.toml; }
-	$(PY) -m streamlit run Home.py --server.port $(PORT) --server.headless false $(STREAMLIT_ARGS)
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless false $(STREAMLIT_ARGS)
 
 test: data browser
 	$(PY) -m pytest -q

@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 
 from engine.config import RunConfig
-from engine.data import prepare
+from engine.data.dataset import prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def variants():
     """name -> (train function, {_Dense2 attribute: value}, manual backward on?)"""
-    from engine import train as T
+    from engine.training import loop as T
     out = {}
     out["autograd path"] = (T.train, {}, False)
     out["manual backward"] = (T.train, {"tanh_via_sigmoid": False, "skip_zero_pixels": False}, True)
@@ -35,7 +35,7 @@ def variants():
 
 def start(fn, switches: dict, manual: bool, config, data):
     """A running generator of `fn` with the switches in force while it is set up."""
-    from engine import train as T
+    from engine.training import loop as T
     saved = {k: getattr(T._Dense2, k) for k in switches}
     saved_manual = T.has_manual_backward
     for k, v in switches.items():

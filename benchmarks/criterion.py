@@ -1,4 +1,4 @@
-"""How often the inversion criterion (engine.geometry.judge_curve) is wrong, on
+"""How often the inversion criterion (engine.geometry.inversion.judge_curve) is wrong, on
 synthetic curves whose truth is known: monotone curves plus noise (a "turned"
 verdict there is a false positive) and curves with a true turn of a given depth,
 early or late (a "turned" verdict there is a detection).
@@ -18,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from engine.geometry import MIN_TURNING, judge_curve
+from engine.geometry.inversion import MIN_TURNING, judge_curve
 
 SIGMAS = (0.0, 0.001, 0.003, 0.01)
 DEPTHS = (0.005, 0.01, 0.02, 0.05, 0.1)
@@ -52,7 +52,7 @@ def turning(rng, T: int, sigma: float, depth: float, t0: float, rho: float = 0.0
 
 def old_turns(curve: np.ndarray) -> bool:
     """The criterion before issue 10, as the baseline: absolute tolerances, the single
-    last value (a copy of engine.geometry.turns at that commit)."""
+    last value (a copy of engine.geometry.inversion.turns at that commit)."""
     c = np.asarray(curve, dtype=float)
     t = int(np.argmin(c))
     if t == 0 or t == len(c) - 1:

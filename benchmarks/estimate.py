@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="the small cases only")
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
-    from engine import calibration
+    from engine.planning import calibration
     if a.fresh:
         calibration.cache_path(a.device).unlink(missing_ok=True)
     start = time.perf_counter()

@@ -34,7 +34,7 @@ TARGET_S = 15.0  # the issue's goal for 1000 seeds x 500 epochs
 
 def mnist_or_synthetic(config):
     import numpy as np
-    from engine.data import Dataset, prepare
+    from engine.data.dataset import Dataset, prepare
     try:
         return prepare(config), "mnist"
     except Exception as e:  # DatasetUnavailable: no files and no network on the GPU machine
@@ -52,7 +52,7 @@ def case_engine(precision: str, seeds: int, epochs: int, device: str) -> dict:
     GEMM FLOP/s against the same GEMMs alone."""
     import torch
     from engine.config import RunConfig
-    from engine.memory import estimate_bytes, plan
+    from engine.training.memory import estimate_bytes, plan
     from engine.run import run
     from .measure import engine_inputs, gemm_flops, gemm_seconds, sync
     config = RunConfig(seeds=seeds, epochs=epochs, device=device, precision=precision)
@@ -97,10 +97,10 @@ def case_naive(seeds: int, epochs: int, device: str) -> dict:
 
 
 def case_fidelity(precisions: list[str], seeds: int, epochs: int, device: str) -> dict:
-    """Each precision against fp32, same seeds, on MNIST (engine.fidelity)."""
+    """Each precision against fp32, same seeds, on MNIST (engine.analysis.fidelity)."""
     from engine.config import RunConfig
-    from engine.data import prepare
-    from engine.fidelity import compare, lines
+    from engine.data.dataset import prepare
+    from engine.analysis.fidelity import compare, lines
     from engine.run import run
     config = RunConfig(seeds=seeds, epochs=epochs, device=device)
     data = prepare(config)  # MNIST or nothing: the check means nothing on random data

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from engine.config import RunConfig
-from engine.data import prepare
+from engine.data.dataset import prepare
 
 
 def machine() -> dict:
@@ -68,8 +68,8 @@ def gemm_flops(R: int, H: int, P: int, N: int, P_test: int, N_test: int | None =
 
 def engine_inputs(data) -> tuple[torch.Tensor, torch.Tensor]:
     """The training and test inputs as the engine's GEMMs see them."""
-    from engine.models import used_columns
-    from engine.train import _Dense2
+    from engine.training.models import used_columns
+    from engine.training.loop import _Dense2
     x, x_test = torch.from_numpy(data.x_train), torch.from_numpy(data.x_test)
     if _Dense2.skip_zero_pixels:
         x, x_test = used_columns(x)[1], used_columns(x_test)[1]
@@ -78,9 +78,9 @@ def engine_inputs(data) -> tuple[torch.Tensor, torch.Tensor]:
 
 def epoch_gemms(R: int, H: int, x: torch.Tensor, x_test: torch.Tensor, precision: str = "fp32"):
     """A function doing the engine's three GEMMs of one epoch, same shapes, layouts
-    and precision (engine.train._Dense2): float32 addmm, or bf16 products widened to
+    and precision (engine.training.loop._Dense2): float32 addmm, or bf16 products widened to
     float32 by the bias addition, and dL/dz cast to bf16 for the weight gradient."""
-    from engine.precision import gemm_dtype
+    from engine.training.precision import gemm_dtype
     (P, N), (P_test, N_test) = x.shape, x_test.shape
     dev, lo = x.device, gemm_dtype(precision)
     w, w_test = torch.randn(R * H, N, device=dev) * 0.03, torch.randn(R * H, N_test, device=dev) * 0.03
@@ -113,7 +113,7 @@ def gemm_seconds(R: int, H: int, x: torch.Tensor, x_test: torch.Tensor, reps: in
                  precision: str = "fp32") -> float:
     """Fastest time of the engine's three GEMMs, same shapes, layouts and precision,
     alone: the roofline an epoch cannot beat on this machine with this BLAS."""
-    from engine.precision import matmul_mode
+    from engine.training.precision import matmul_mode
     gemms = epoch_gemms(R, H, x, x_test, precision)
     best = float("inf")
     with matmul_mode(precision, x.device):
@@ -145,7 +145,7 @@ def short_run_peak(config: RunConfig, data, epochs: int = 2) -> float:
     """Peak resident bytes of a short training run above the resident set before it
     (after a warm-up that pages in the libraries' code and BLAS workspaces)."""
     import gc
-    from engine.train import train
+    from engine.training.loop import train
     for _ in train(config.replace(seeds=1, epochs=1), data):
         pass
     gc.collect()
@@ -160,10 +160,10 @@ def short_run_peak(config: RunConfig, data, epochs: int = 2) -> float:
 
 
 def case_engine(seeds: int, epochs: int, blocks: int, profile: bool = False, precision: str = "fp32") -> dict:
-    """Run-epochs/s of engine.train.train at R = seeds (MNIST, P = 8192, the paper's
+    """Run-epochs/s of engine.training.loop.train at R = seeds (MNIST, P = 8192, the paper's
     net, test error and geometry every epoch), its FLOP/s against the GEMM
     roofline measured here, in the same precision."""
-    from engine.train import train
+    from engine.training.loop import train
     config = RunConfig(seeds=seeds, epochs=blocks * epochs + 3, device="cpu", precision=precision)
     data = prepare(config)
     P, N = data.x_train.shape
@@ -210,7 +210,7 @@ def profile_epochs(gen, epochs: int) -> dict:
         "readout + class sums (bmm)": ("aten::bmm", "aten::baddbmm"),
     }
     seconds = {g: sum(ops.get(k, 0.0) for k in keys) for g, keys in groups.items()}
-    # engine.optimizers: torch's foreach kernels (torch.optim's own step has the same ones)
+    # engine.training.optimizers: torch's foreach kernels (torch.optim's own step has the same ones)
     seconds["optimizer step"] = sum(v for k, v in ops.items() if k.startswith("aten::_foreach_"))
     seconds["other elementwise + overhead"] = wall / epochs - sum(seconds.values())
     top = sorted(ops.items(), key=lambda kv: -kv[1])[:12]
@@ -220,10 +220,10 @@ def profile_epochs(gen, epochs: int) -> dict:
 def case_memory(seeds: int, precision: str = "fp32") -> dict:
     """Peak resident memory of training R seeds, per seed: (peak at R - peak at 1) /
     (R - 1), so that what all seeds share (the inputs, the engine's copies of them
-    without the zero pixels) is not counted per seed; and engine.memory's estimate.
+    without the zero pixels) is not counted per seed; and engine.training.memory's estimate.
     Run with MALLOC_MMAP_THRESHOLD_ set (benchmarks/run.py does) so that freed
     buffers go back to the system and the resident set follows the live tensors."""
-    from engine.memory import estimate_bytes, per_seed_bytes
+    from engine.training.memory import estimate_bytes, per_seed_bytes
     config = RunConfig(seeds=seeds, device="cpu", precision=precision)
     data = prepare(config)
     (P, N), n_test = data.x_train.shape, len(data.x_test)
@@ -238,13 +238,13 @@ def case_memory(seeds: int, precision: str = "fp32") -> dict:
 
 
 def case_scores(seeds: int, epochs: int, blocks: int, run_epochs: int = 300) -> dict:
-    """What the difficulty scores (engine.scores) cost: the engine's epoch at R seeds
+    """What the difficulty scores (engine.training.scores) cost: the engine's epoch at R seeds
     (MNIST, P = 8192) without and with the accumulator's update, side by side in one
     process, blocks interleaved (fastest block counts); plus the one-off EL2N/GraNd
     read at the score epoch; and their ratio for a whole `run_epochs`-epoch run."""
-    from engine import grand
-    from engine.scores import ScoreAccumulator
-    from engine.train import train
+    from engine.training import grand
+    from engine.training.scores import ScoreAccumulator
+    from engine.training.loop import train
     config = RunConfig(seeds=seeds, epochs=blocks * epochs + 4, device="cpu")
     data = prepare(config)
     plain, scored = train(config, data), train(config, data)
@@ -307,7 +307,7 @@ def case_side_by_side(seeds: int, epochs: int, blocks: int, precisions: list[str
     in ONE process, block by block in turn, the fastest block of each counting: on a
     shared machine a busy spell slows all of them alike, so the ratios hold even
     when the absolute rates do not."""
-    from engine.train import train
+    from engine.training.loop import train
     from .naive import NaiveRun
     config = RunConfig(seeds=seeds, epochs=blocks * epochs + 3, device="cpu")
     data = prepare(config)

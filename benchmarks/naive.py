@@ -6,7 +6,7 @@ the training set three times (loss, training error, misclassified set), the test
 set once, and each class once more for its geometry (centred copies on the unit
 sphere, by the definition). Every number comes to the host with `.item()`.
 
-Same initialisation as the engine (engine.models.init_seed), same data, same
+Same initialisation as the engine (engine.training.models.init_seed), same data, same
 metrics: tests/test_bench_equivalence.py checks that both compute the same
 numbers, so the benchmark's ratio compares equal work.
 """
@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.config import RunConfig
-from engine.models import init_seed
+from engine.training.models import init_seed
 
 ACT = {"tanh": nn.Tanh, "relu": nn.ReLU, "linear": nn.Identity}
 

@@ -78,7 +78,7 @@ def case_rate() -> dict:
     import torch
 
     from engine.config import RunConfig
-    from engine.data import prepare
+    from engine.data.dataset import prepare
     from engine.experiments.ensemble import run_rows
     torch.set_num_threads(1)  # what a 1-CPU task gets
     out = {}
@@ -102,7 +102,7 @@ def case_gpu() -> dict:
 
     from engine.config import RunConfig
     from engine.jobs.executors import check, open_executor, spec
-    from engine.results import CURVES
+    from engine.analysis.results import CURVES
     from engine.run import run
     c = RunConfig(dataset="mnist", n_train=8192, seeds=20, epochs=100, device="cuda")
     t = time.perf_counter()
@@ -129,7 +129,7 @@ def fig3e(rate: dict, nodes=(1, 4, 16), cores: int = 16, seeds: int = 20, epochs
     import heapq
 
     from engine.config import RunConfig
-    from engine.memory import estimate_bytes
+    from engine.training.memory import estimate_bytes
     pieces = []
     for L in (2, 4, 8):
         for H in (10, 20, 40, 80):

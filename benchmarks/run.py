@@ -7,7 +7,7 @@ and prints the table, also written to benchmarks/results/bench.txt.
 
     python -m benchmarks.run [--seeds 1,20,100] [--precisions fp32,bf16] [--skip ablation,cli,store,tsne]
 
-The engine runs in every precision of --precisions (engine/precision.py; bf16
+The engine runs in every precision of --precisions (engine/training/precision.py; bf16
 passes the fidelity check, docs/precision.md); the naive baseline in fp32, as the
 authors ran it.
 """
@@ -44,7 +44,7 @@ def cli_run(seeds: int = 20, epochs: int = 300, precision: str = "fp32", repeats
     """Wall time of `python -m engine run --seeds 20 --epochs 300 --out DIR` (MNIST),
     from process start to exit: imports, data, training, report files; and how much
     of it was outside the training loop (wall - the loop's time in summary.json).
-    The first call fills the input cache (engine/input_cache.py), as a user's first
+    The first call fills the input cache (engine/data/input_cache.py), as a user's first
     run does; the timed ones read it; the fastest of `repeats` counts (a shared machine)."""
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "engine", "run", "--seeds", str(seeds), "--epochs", str(epochs),
@@ -110,7 +110,7 @@ def table(res: dict) -> str:
                  + (f"; N = {cols[0]}, N_test = {cols[1]} pixels multiplied (the rest are 0 in every image), "
                     "(784 px) counts all 784" if cols else ""))
     lines.append("% GEMM: time of those GEMMs alone (same shapes and precision, same process) / time of the epoch;"
-                 " MB/seed: measured peak RSS, (peak at R - peak at 1) / (R - 1), vs engine.memory's estimate")
+                 " MB/seed: measured peak RSS, (peak at R - peak at 1) / (R - 1), vs engine.training.memory's estimate")
     one = res.get("one_thread", {})
     if "run_epochs_per_s" in one.get("naive", {}):
         n = one["naive"]

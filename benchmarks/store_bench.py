@@ -31,7 +31,7 @@ import numpy as np
 from engine.config import RunConfig
 from engine.jobs.queue import JobContext, normalise
 from engine.jobs.store import Store
-from engine.train import EpochRecord
+from engine.training.records import EpochRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "store.json"

@@ -92,7 +92,7 @@ def _key(job: dict) -> tuple:
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the run from the store…")
 def _run_data(path: str, job_id: int, stamp: tuple) -> tuple:
-    from engine.stragglers import learned_epoch
+    from engine.analysis.stragglers import learned_epoch
     store = _store(path)
     result = store.result(job_id)
     data = views.dataset(store, job_id)
@@ -106,7 +106,7 @@ def run_data(store, job: dict) -> tuple:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the images…")
 def _raw_images(dataset: str, version) -> tuple:
-    from engine.sources import load_raw
+    from engine.data.sources import load_raw
     raw = load_raw(dataset)
     return raw.x_train, float(np.max(raw.x_train)) if raw.x_train.size else 255.0
 
@@ -114,14 +114,14 @@ def _raw_images(dataset: str, version) -> tuple:
 def raw_images(dataset: str) -> tuple:
     """(x_train of the dataset's training split, its maximum pixel value), cached per
     dataset and version: an upload can be replaced under the same name, and is then
-    read again (engine.upload.data_version: its size and mtime; None for built-ins)."""
-    from engine.upload import data_version
+    read again (engine.data.upload.data_version: its size and mtime; None for built-ins)."""
+    from engine.data.upload import data_version
     return _raw_images(dataset, data_version(dataset))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _manifest(path: str, job_id: int, stamp: tuple) -> dict:
-    from engine.report import manifest
+    from engine.analysis.report import manifest
     result, data, _ = _run_data(path, job_id, stamp)
     return manifest(result, data, how=f"dashboard (Stragglers page), store {path}, job {job_id}")
 
@@ -167,8 +167,8 @@ def input_map_cached(store, job: dict, config: dict) -> bool:
     return map_is_cached(cfg, run_data(store, job)[1], opts)
 @st.cache_data(max_entries=8, show_spinner="Reading the scores…")
 def _scores(path: str, job_id: int, stamp: tuple):
-    from engine.score_comparison import compare
-    from engine.score_table import frame, sidecar
+    from engine.analysis.score_comparison import compare
+    from engine.analysis.score_table import frame, sidecar
     stored = views.scores(_store(path), job_id)
     if stored is None:
         return None, None, None

@@ -1,6 +1,6 @@
 """The bytes behind every download button: pure functions, no Streamlit.
 
-Straggler tables have the columns of engine.stragglers.TABLE_FIELDS (index in the
+Straggler tables have the columns of engine.analysis.stragglers.TABLE_FIELDS (index in the
 dataset's training split, class, binary label, consensus, learned_epoch), so a
 CSV downloaded from the page reads exactly like the CLI's stragglers.csv; the NPY
 is, like the CLI's stragglers.npy, the consensus stragglers only (in at least
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from engine.files import csv_text, jsonable
-from engine.stragglers import CONSENSUS_THRESHOLD, TABLE_FIELDS
+from engine.analysis.stragglers import CONSENSUS_THRESHOLD, TABLE_FIELDS
 
 
 
@@ -49,7 +49,7 @@ def consensus_rows(rows: list[dict]) -> list[dict]:
 def stragglers_npy(rows: list[dict]) -> bytes:
     """The consensus stragglers among `rows` as an int64 .npy array of indices in the
     training split, ascending: exactly what `python -m engine run` writes to
-    stragglers.npy (engine.report.consensus_indices) when nothing is filtered."""
+    stragglers.npy (engine.analysis.report.consensus_indices) when nothing is filtered."""
     buf = io.BytesIO()
     np.save(buf, np.sort(indices(consensus_rows(rows))), allow_pickle=False)
     return buf.getvalue()
@@ -62,7 +62,7 @@ def stragglers_json(rows: list[dict], definition: dict, dataset: str) -> bytes:
 
 
 def manifest_json(manifest: dict, definition: dict, count: int) -> bytes:
-    """engine.report.manifest plus the page's selection (definition and filters)."""
+    """engine.analysis.report.manifest plus the page's selection (definition and filters)."""
     return json_bytes({**manifest, "selection": {**definition, "count": int(count)}})
 
 

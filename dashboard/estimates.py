@@ -1,6 +1,6 @@
 """The estimate shown before every launch button (Run form, presets, experiments):
 engine.experiments.estimate's numbers in one sentence. The first estimate on a
-machine measures it (a few seconds, once; engine.calibration caches the result);
+machine measures it (a few seconds, once; engine.planning.calibration caches the result);
 after that an estimate is arithmetic."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 
 import streamlit as st
 
-from engine.estimate import fmt_seconds
+from engine.planning.estimate import fmt_seconds
 
 from . import jobs_view
 
@@ -33,7 +33,7 @@ def _estimate(kind: str, config_json: str, finished_json: str, calibrated: tuple
     config, finished = json.loads(config_json), json.loads(finished_json)
     if kind == "run":  # without importing the experiments (and torch with them): the home page's presets
         from engine.config import RunConfig
-        from engine.estimate import estimate_phases, run_phases
+        from engine.planning.estimate import estimate_phases, run_phases
         return estimate_phases(run_phases(RunConfig.from_dict(config).validate()), finished)
     from engine.experiments.estimate import estimate_job
     return estimate_job(kind, config, finished, **json.loads(hints_json))
@@ -42,8 +42,8 @@ def _estimate(kind: str, config_json: str, finished_json: str, calibrated: tuple
 def estimate(kind: str, config: dict, store=None, **hints) -> dict:
     """engine.experiments.estimate.estimate_job, cached per config and per state of
     the calibration and of the finished runs that correct it."""
-    from engine import calibration
-    from engine.estimate import device_of
+    from engine.planning import calibration
+    from engine.planning.estimate import device_of
     from engine.config import run_config
     finished = [{k: j.get(k) for k in ("kind", "config", "seconds", "device")}
                 for j in (jobs_view.finished_runs(store)[:5] if store is not None else [])]
@@ -65,7 +65,7 @@ def calibrated_or_measuring(device: str) -> bool:
     """Whether this machine is measured; if not, start measuring it in a background
     thread (once per process) and say False. For the home page: its first paint and
     its buttons must not wait for the measurement."""
-    from engine import calibration
+    from engine.planning import calibration
     if calibration.cached(device) is not None:
         return True
     with _lock:
@@ -79,7 +79,7 @@ def calibrated_or_measuring(device: str) -> bool:
 
 
 def _measure_quietly(device: str) -> None:
-    from engine import calibration
+    from engine.planning import calibration
     try:
         calibration.calibration(device)
     except Exception:  # the pages that need it measure again, in the open, and say why it fails

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from engine.geometry import METRICS
+from engine.geometry.curves import METRICS
 
 from .figures_dynamics import MAX_POINTS, pick_epochs
 from .style import INVERSION_BAND, METRIC_STYLE, OKABE_ITO, alpha, layout

@@ -15,7 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from engine.geometry import METRICS, STATES, inversion
+from engine.geometry.curves import METRICS
+from engine.geometry.inversion import STATES, inversion
 
 from .style import INVERSION_BAND, METRIC_STYLE, OKABE_ITO, alpha, layout
 
@@ -70,7 +71,7 @@ def inversion_stats(frame: pd.DataFrame) -> dict | None:
     on the partial curves): the states and their counts, the mean t* per metric over
     the seeds whose inversion is present (None where no such curve turned), the
     fraction of seeds present, phi per present seed. None before the first epoch (a
-    seed with fewer epochs than engine.geometry.MIN_EPOCHS is undetermined, or
+    seed with fewer epochs than engine.geometry.inversion.MIN_EPOCHS is undetermined, or
     diverged: a run that blew up at epoch 1 is judged too)."""
     if frame.empty:
         return None

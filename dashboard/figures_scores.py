@@ -1,5 +1,5 @@
 """Figures of the Scores page as pure functions of the scores table
-(engine.score_table.frame) and its comparison (engine.score_comparison.compare).
+(engine.analysis.score_table.frame) and its comparison (engine.analysis.score_comparison.compare).
 
 Every trace carries `meta` so tests find it without reading legends; the data map's
 points carry [index, class, straggler frequency] as customdata, which is also what a
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from engine.scores import HARDER
+from engine.training.scores import HARDER
 
 from .style import OKABE_ITO, layout
 

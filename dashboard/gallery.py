@@ -4,7 +4,7 @@ A *definition* says which epoch S(t) is read at, per seed:
     {"mode": "t*"}                    each seed's inversion epoch (the paper's stragglers)
     {"mode": "epoch", "epoch": t}     the same epoch t for every seed
     {"mode": "error", "epsilon": e}   t(e): each seed's first epoch with train error <= e
-The table is engine.stragglers.table_of, the one behind the CLI's stragglers.csv, so
+The table is engine.analysis.stragglers.table_of, the one behind the CLI's stragglers.csv, so
 the page, the CLI and the downloads agree.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from engine.config import parse_labels
-from engine.stragglers import (CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch, stragglers_at,
-                               stragglers_at_error, table_of, with_inversion)
+from engine.analysis.stragglers import (CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch,
+                                        stragglers_at, stragglers_at_error, table_of, with_inversion)
 
 MODES = {"t*": "inversion epoch t*", "epoch": "epoch t", "error": "training error ε"}
 SORTS = {
@@ -86,7 +86,7 @@ def sets(result, definition: dict) -> np.ndarray:
 
 def table(result, data, definition: dict, S: np.ndarray | None = None, learned=None) -> pd.DataFrame:
     """One row per point that is a straggler in at least one seed, most consensual
-    first, with the columns of engine.stragglers.TABLE_FIELDS plus `position` (row in
+    first, with the columns of engine.analysis.stragglers.TABLE_FIELDS plus `position` (row in
     the P-block). At t* the rows are exactly the CLI's stragglers.csv."""
     S = sets(result, definition) if S is None else S
     rows = table_of(S, data, learned_epoch(result) if learned is None else learned, rows_of(result, definition))
@@ -118,7 +118,7 @@ def sort_table(df: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def records(df: pd.DataFrame) -> list[dict]:
-    """The rows as engine.stragglers.table_of dicts (for the downloads)."""
+    """The rows as engine.analysis.stragglers.table_of dicts (for the downloads)."""
     return [{"index": int(r["index"]), "class": int(r["class"]), "label": int(r["label"]),
              "consensus": float(r["consensus"]), "learned_epoch": int(r["learned_epoch"])}
             for r in df[list(TABLE_FIELDS)].to_dict("records")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine import estimate
+from engine.planning import estimate
 from engine.config import RunConfig
 from engine.jobs import queue
 from engine.jobs.store import ACTIVE
@@ -15,6 +15,16 @@ from engine.jobs.store import ACTIVE
 def refresh(store) -> None:
     """Dead workers -> interrupted, queued jobs -> a worker (jobs.refresh)."""
     queue.refresh(store)
+
+
+def warm(store) -> None:
+    """A worker started ahead of the first click (jobs.warm), so that the Quick demo's job
+    starts without waiting for a worker's start-up; a store that cannot take one is no
+    reason to break the page."""
+    try:
+        queue.warm(store)
+    except Exception:  # the click's own refresh starts a worker, and says why when it cannot
+        pass
 
 
 def is_active(job: dict | None) -> bool:

@@ -6,13 +6,13 @@ import os
 
 import pandas as pd
 
-from engine.inventory import status
+from engine.data.inventory import status
 
 
 def device_info() -> str:
     """The device `device=auto` resolves to, in words. Without importing torch (seconds
     on a first page load): the GPUs the driver lists, else the CPU's cores."""
-    from engine.calibration import cpu_model, gpu_names
+    from engine.planning.calibration import cpu_model, gpu_names
     gpus = gpu_names()
     if gpus:
         return f"CUDA: {gpus[0]}" + (f" (and {len(gpus) - 1} more)" if len(gpus) > 1 else "")
@@ -34,7 +34,7 @@ def datasets_table(rows: list[dict]) -> pd.DataFrame:
 
 
 def fetch_notes(rows: list[dict]) -> list[str]:
-    """For each missing dataset, the whole recipe (engine.sources: what `fetch` tries,
+    """For each missing dataset, the whole recipe (engine.data.sources: what `fetch` tries,
     and which files to put where by hand), as markdown list items."""
     return [f"- **{r['name']}**: {r.get('how_to_fetch') or ''}" for r in rows if not r.get("ready")]
 
@@ -48,5 +48,5 @@ def split_size(dataset: str, rows: list[dict] | None = None) -> int | None:
 
 
 def memory_free() -> int:
-    from engine.memory import available_bytes
+    from engine.training.memory import available_bytes
     return available_bytes("cpu")

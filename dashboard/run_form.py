@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 
 import streamlit as st
 
 from engine.config import DATASETS, OPTIONS, ConfigError, RunConfig, parse_labels, parse_overrides
+from engine.planning.preflight import NoRoom, TooLarge, check_run
 
 from . import estimates, jobs_view
 from .machine import datasets_status, split_size
@@ -56,7 +58,7 @@ def preset_config(name: str, env: dict | None = None) -> RunConfig:
 def dataset_choices() -> tuple:
     """The built-in datasets, then every saved upload as `user:<name>` (read from disk
     each time: a dataset saved on the Your data page shows up without a restart)."""
-    from engine.upload import USER_PREFIX, list_user_datasets
+    from engine.data.upload import USER_PREFIX, list_user_datasets
     try:
         uploads = list_user_datasets()
     except OSError:  # an unreadable data folder: the built-in ones still work
@@ -147,10 +149,16 @@ def initial_values(job: dict | None, params) -> dict:
 def plain_error(e: ConfigError) -> str:
     """A ConfigError in the form's words: the option's label, the value, what it
     must be ('Learning rate η: -0.1 is not possible; it must be a finite number > 0.')."""
+    if isinstance(e, NoRoom):  # the store's place, not an option: its message says it all
+        return f"{e}."
     opt = OPTIONS.get(e.option)
     label = opt.label if opt else e.option.replace("_", " ")
     if e.option == "labels":
         return f"{label}: give each label at least one class (between 1 and 9 classes with y = +1)."
+    if isinstance(e, TooLarge):  # the CLI's --flags in the form's labels
+        words = re.sub(r"--([a-z][a-z-]*)", lambda m: OPTIONS[m[1].replace("-", "_")].label
+                       if m[1].replace("-", "_") in OPTIONS else m[0], e.allowed)
+        return f"{label}: {e.value} is too large for this machine; {words}."
     allowed = e.allowed.replace(">=", "≥").replace("<=", "≤")
     must = allowed.startswith(("a ", "an ", "one of", "parity")) and "must" not in allowed
     return f"{label}: {e.value} is not possible; " + (f"it must be {allowed}." if must else f"{allowed}.")
@@ -314,10 +322,16 @@ def sync_form_to_url(values: dict) -> None:
             del st.query_params[f.name]
 
 
-def check(values: dict):
-    """(RunConfig or None, the ConfigError or None)."""
+def check(values: dict, local: bool = True):
+    """(RunConfig or None, the ConfigError or None). `local`: the run will train on this
+    machine, so what the CLI and the queue would refuse (memory, disk, the data) is
+    refused here, at its field, before the click: the same model and figure
+    (engine.planning.preflight.check_run) as the estimate line shows."""
     try:
-        return config_from_form(values, datasets_status()), None
+        config = config_from_form(values, datasets_status())
+        if local:
+            check_run(config, job=True)
+        return config, None
     except ConfigError as e:
         return None, e
     except (TypeError, ValueError) as e:
@@ -331,7 +345,7 @@ def show_error(error: ConfigError, slots: dict) -> None:
 
 
 def estimate_line(config, store=None) -> str:
-    """The Run form's estimate: engine.estimate's numbers for this run in one sentence."""
+    """The Run form's estimate: engine.planning.estimate's numbers for this run in one sentence."""
     est = estimates.estimate("run", config.to_dict(), store)
     return estimates.sentence(est) + estimates.memory_warning(est)
 
@@ -353,7 +367,7 @@ RUN_PAGE = "pages/1_Run.py"
 
 def preset_estimate(name: str, store=None) -> str:
     """'About 45 s here (30 s to 1 min 08 s), 60 MiB.' for a preset, from the same estimator."""
-    from engine.estimate import fmt_seconds
+    from engine.planning.estimate import fmt_seconds
     est = estimates.estimate("run", preset_config(name).to_dict(), store)
     return (f"Estimate here: about {fmt_seconds(est['seconds'])} ({fmt_seconds(est['low'])} to "
             f"{fmt_seconds(est['high'])}), {jobs_view.fmt_bytes(est['memory_bytes'])} of memory.")
@@ -362,7 +376,7 @@ def preset_estimate(name: str, store=None) -> str:
 def preset_estimates(store=None) -> dict | None:
     """name -> preset_estimate, or None while this machine is still being measured
     (in the background: the home page does not wait for it)."""
-    from engine.estimate import device_of
+    from engine.planning.estimate import device_of
     if not estimates.calibrated_or_measuring(device_of(preset_config("quick"))):
         return None
     return {name: preset_estimate(name, store) for name in PRESETS}

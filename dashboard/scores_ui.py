@@ -1,7 +1,7 @@
 """Streamlit side of the difficulty scores: the scores table, its comparison and its
 sidecar read once per finished job (cached), the message and rerun button for a job
 that ran before scores were recorded, and the score filter of the Stragglers page.
-The pure parts live in engine.score_table, engine.score_comparison and
+The pure parts live in engine.analysis.score_table, engine.analysis.score_comparison and
 dashboard.figures_scores."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import streamlit as st
 from . import analysis_ui as ui
 
 from .figures_scores import hardness_label, label
-from engine.scores import HARDER, SCORES
+from engine.training.scores import HARDER, SCORES
 
 NONE = "none"
 

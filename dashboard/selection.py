@@ -7,10 +7,40 @@ in its customdata.
 """
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pandas as pd
 
 PER_PAGE = 48
+
+
+def decoded(value):
+    """A value of a plotly event as numbers. plotly.py 6/7 sends a figure's arrays in
+    plotly's typed-array encoding ({"dtype": "f8", "bdata": <base64>, "shape": "n, m"}),
+    plotly.js then hands a point's row of them as a typed array, and Streamlit's
+    frontend serialises that as an object {"0": v0, "1": v1, ...} (what Chromium sent
+    here). No in-process test produces either; lists and plain numbers pass through."""
+    if isinstance(value, dict) and value and all(str(k).isdigit() for k in value):
+        return [value[k] for k in sorted(value, key=int)]
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value.get("dtype", "f8")))
+        shape = value.get("shape")
+        if shape:
+            dims = [int(s) for s in str(shape).split(",")] if isinstance(shape, str) else list(shape)
+            array = array.reshape(dims)
+        return array
+    return value
+
+
+def _first(data):
+    """The first number of a point's customdata (its index in the training split)."""
+    data = decoded(data)
+    while isinstance(data, (list, tuple, np.ndarray)):
+        if len(data) == 0:
+            return None
+        data = decoded(data[0])
+    return data
 
 
 def picked_indices(state, fig=None) -> list[int]:
@@ -20,13 +50,15 @@ def picked_indices(state, fig=None) -> list[int]:
     selection = (state or {}).get("selection") or {}
     out = []
     for point in selection.get("points") or []:
-        data = point.get("customdata")
+        data = _first(point.get("customdata"))
         if data is None and fig is not None:
-            trace = fig.data[int(point["curve_number"])]
-            data = trace.customdata[int(point.get("point_index", point.get("point_number")))]
-        if data is None:
+            trace = fig.data[int(_first(point.get("curve_number", 0)))]
+            at = _first(point.get("point_index", point.get("point_number")))
+            if at is not None and trace.customdata is not None:
+                data = _first(decoded(trace.customdata)[int(at)])
+        if data is None or not np.isfinite(float(data)):
             continue
-        out.append(int(data[0] if isinstance(data, (list, tuple, np.ndarray)) else data))
+        out.append(int(data))
     return list(dict.fromkeys(out))
 
 

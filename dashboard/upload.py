@@ -1,5 +1,5 @@
 """The "Your data" page's logic, no Streamlit: check an uploaded file, save it,
-and the run that analyses it. Validation itself is engine.upload (the engine
+and the run that analyses it. Validation itself is engine.data.upload (the engine
 loads what it accepts)."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.upload import (USER_PREFIX, UploadError, check_name, describe, list_user_datasets, save_user_dataset,
-                           validate_npz)
+from engine.data.upload import (USER_PREFIX, UploadError, check_name, describe, list_user_datasets,
+                                save_user_dataset, validate_npz)
 
 
 @dataclass
@@ -88,5 +88,5 @@ def examples(arrays: dict, per_class: int = 1) -> list[tuple[int, int]]:
 
 def describe_saved(name: str, root=None) -> dict:
     """describe() of a saved user dataset."""
-    from engine.upload import load_user_dataset
+    from engine.data.upload import load_user_dataset
     return describe(load_user_dataset(name, root))

@@ -27,11 +27,24 @@ def runs_dir() -> Path:
     return Path(os.environ.get("STRAGGLERS_RUNS") or ROOT / "runs")
 
 
+def loaded_torch():
+    """torch if this process has imported it, else None (never imports it). While
+    another thread is still importing it (the pages' background measurement beside a
+    click), sys.modules already holds a half-initialised torch without `cuda`: wait for
+    that import to finish (the import system's lock) instead of reading it."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    if getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        import torch  # blocks until the other thread's import of torch is complete
+    return torch
+
+
 def gpu_count() -> int:
     """GPUs visible, without importing torch in a process that has not (the pages, the CLI)."""
-    import sys
-    if "torch" in sys.modules:
-        return sys.modules["torch"].cuda.device_count()
+    torch = loaded_torch()
+    if torch is not None:
+        return torch.cuda.device_count()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         return len([v for v in visible.split(",") if v.strip() and not v.strip().startswith("-")])
@@ -45,7 +58,7 @@ def resolve_device(name: str):
     """The torch.device for a config's `device` option ("auto" prefers CUDA)."""
     import torch  # here, not at import: the pages and the CLI's parser never need torch
     if name == "cuda" and not torch.cuda.is_available():
-        from .config import ConfigError  # a bad option like any other: one line, exit 2
+        from engine.config import ConfigError  # a bad option like any other: one line, exit 2
         raise ConfigError("device", name, "no CUDA device is visible here: use --device auto or cpu")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -18,6 +18,8 @@ from typing import Iterator
 
 import numpy as np
 
+from engine.config import ConfigError
+
 
 def jsonable(obj):
     """numpy scalars/arrays -> Python; NaN and infinities -> None (strict JSON)."""
@@ -89,7 +91,6 @@ OURS = ("manifest.json", "result.json")
 def check_output_folder(out, need_bytes: int = 0) -> Path:
     """ConfigError (option "out") unless `out` can take an output folder now: not a
     file, not a folder of other files, its parent writable, `need_bytes` free."""
-    from .config import ConfigError
     out = Path(os.path.abspath(out))
     cwd = Path.cwd()
     if out == cwd or out in cwd.parents:  # it would be replaced under this process's feet

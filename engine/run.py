@@ -6,13 +6,15 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .config import RunConfig, check_precision
-from .data import Dataset, prepare
-from .results import RunResult
-from .environment import resolve_device
-from .memory import plan
-from .scores import ScoreCollector
-from .train import EpochRecord, train
+from engine.analysis.results import RunResult
+from engine.config import RunConfig, check_precision
+from engine.data.dataset import Dataset, prepare
+from engine.environment import resolve_device
+from engine.planning.preflight import check_fits, check_run, shape_of
+from engine.training.loop import train
+from engine.training.memory import plan
+from engine.training.records import EpochRecord
+from engine.training.scores import ScoreCollector
 
 
 class Stopped(Exception):
@@ -20,7 +22,7 @@ class Stopped(Exception):
 
 
 class EpochsDone:
-    """Progress in epochs of a run whose seeds may train in chunks (engine.memory):
+    """Progress in epochs of a run whose seeds may train in chunks (engine.training.memory):
     for each record, the epoch a one-chunk run would be at after the same work.
     With one chunk that is record.epoch; with several, the count goes on across
     chunks instead of restarting, so bars and ETAs stay true."""
@@ -43,9 +45,9 @@ class EpochsDone:
 
 
 def train_chunked(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
-                  budget: int | None = None) -> Iterator[EpochRecord]:
+                  budget: int | None = None, device=None) -> Iterator[EpochRecord]:
     """train() over consecutive chunks of config.seed_list, each small enough to fit
-    `budget` bytes (engine.memory; default: a fraction of the memory available).
+    `budget` bytes (engine.training.memory; default: a fraction of the memory available).
     Records come chunk after chunk, each with its own `seeds`; a divergence stops
     only its own chunk. With one chunk this is exactly train()."""
     chunks = plan(config, data, budget=budget)
@@ -53,7 +55,7 @@ def train_chunked(config: RunConfig, data: Dataset, include: np.ndarray | None =
     start = 0
     for seeds in chunks:
         rows = include if include is None or include.ndim == 1 else include[start:start + len(seeds)]
-        yield from train(config, data, include=rows, seeds=seeds)
+        yield from train(config, data, include=rows, seeds=seeds, device=device)
         start += len(seeds)
 
 
@@ -68,20 +70,24 @@ def check_device(config: RunConfig):
 def run(config: RunConfig, data: Dataset | None = None, include=None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         should_stop: Callable[[], bool] | None = None, scores: bool = True,
-        budget: int | None = None) -> tuple[RunResult, Dataset]:
+        budget: int | None = None, checked=None) -> tuple[RunResult, Dataset]:
     """Train config.seeds seeds for config.epochs epochs. `on_epoch` sees every
     record as it is made (the store writes it); `should_stop` is asked between
     epochs and ends the run early, keeping what was recorded. Seeds are trained in
     chunks that fit `budget` bytes (default: a fraction of the memory available,
-    engine.memory); usually one chunk. A run the machine cannot hold at all is
-    refused (engine.preflight.TooLarge) before its data is prepared. With `scores`,
-    result.scores holds the difficulty scores (engine.scores)."""
-    from .preflight import check_fits, check_run, shape_of
-    if data is None:
-        check_run(config)  # also the dataset, its block and classes, before loading it
-    else:
-        check_fits(config, shape_of(data))
-    device = check_device(config)
+    engine.training.memory); usually one chunk. A run the machine cannot hold at all is
+    refused (engine.planning.preflight.TooLarge) before its data is prepared. With `scores`,
+    result.scores holds the difficulty scores (engine.training.scores). `checked`: the
+    engine.planning.preflight.Estimate of a caller that ran check_run on this config
+    (the CLI, the queue); the checks are then not repeated."""
+    if checked is None:
+        if data is None:
+            check_run(config)  # also the dataset, its block and classes, before loading it
+        else:
+            check_fits(config, shape_of(data))
+        device = check_device(config)
+    else:  # device_kind checked the device and the precision; only the index is left to resolve
+        device = resolve_device(config.device)
     data = data if data is not None else prepare(config)
     result = RunResult.empty(config, config.seed_list, data.n_train, device=str(device))
     collector = ScoreCollector(config, data) if scores else None
@@ -89,7 +95,7 @@ def run(config: RunConfig, data: Dataset | None = None, include=None,
     last_seed = config.seed_list[-1]
 
     def records():
-        for rec in train_chunked(config, data, include=include, budget=budget):
+        for rec in train_chunked(config, data, include=include, budget=budget, device=device):
             if collector is not None:
                 collector.update(rec)
             yield rec

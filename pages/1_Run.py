@@ -1,6 +1,10 @@
 """Run: every engine option as a form, an estimate before launch, then the live view."""
 import streamlit as st
 
+from dashboard.navigation import through_app
+
+through_app()  # first: a page opened by its URL on a fresh server runs through app.py's navigation
+
 from dashboard import cached, executor_ui, live, notes, run_form
 from dashboard import jobs_view as jv
 
@@ -23,7 +27,7 @@ elif "job" in st.query_params:
 
 with st.expander("New run" + (" (from this job's options)" if job else ""), expanded=job is None):
     values, slots = run_form.run_form(run_form.initial_values(job, st.query_params))
-    config, error = run_form.check(values)
+    config, error = run_form.check(values, local=executor is None)
     if job is None:
         run_form.sync_form_to_url(values)
     if error:

@@ -1,6 +1,10 @@
 """Inversion: finished runs overlaid, t* and the grey band, the φ table, Fig. 1a."""
 import streamlit as st
 
+from dashboard.navigation import through_app
+
+through_app()  # first: a page opened by its URL on a fresh server runs through app.py's navigation
+
 from dashboard import analysis_ui as ui
 from dashboard import cached, notes
 from dashboard import figures_dynamics as fd

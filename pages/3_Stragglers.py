@@ -2,6 +2,10 @@
 import numpy as np
 import streamlit as st
 
+from dashboard.navigation import through_app
+
+through_app()  # first: a page opened by its URL on a fresh server runs through app.py's navigation
+
 from dashboard import analysis_ui as ui
 from dashboard import cached, downloads, gallery, scores_ui
 from dashboard.figures_analysis import class_counts_figure, sizes_figure

@@ -1,6 +1,10 @@
 """Pruning: retrain without the stragglers vs without as many random points (Fig. 2a-c)."""
 import streamlit as st
 
+from dashboard.navigation import through_app
+
+through_app()  # first: a page opened by its URL on a fresh server runs through app.py's navigation
+
 from dashboard import analysis_ui as ui
 from dashboard import cached, executor_ui
 from dashboard.figures_analysis import (phi_band, present_phi, prune_figure, prune_table, sweep_frame,

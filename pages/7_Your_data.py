@@ -1,6 +1,10 @@
 """Your data: upload an .npz (x_train, y_train, x_test, y_test), check it, save it, run the same analysis on it."""
 import streamlit as st
 
+from dashboard.navigation import through_app
+
+through_app()  # first: a page opened by its URL on a fresh server runs through app.py's navigation
+
 from dashboard import analysis_ui as ui
 from dashboard import cached, estimates, gallery, notes
 from dashboard import jobs_view as jv

@@ -2,11 +2,15 @@
 cartography, AUM, EL2N, GraNd): the data map, how well each predicts the stragglers, how they agree."""
 import streamlit as st
 
+from dashboard.navigation import through_app
+
+through_app()  # first: a page opened by its URL on a fresh server runs through app.py's navigation
+
 from dashboard import analysis_ui as ui
 from dashboard import cached, scores_ui, selection
 from dashboard.figures_scores import (auroc_figure, comparison_table, data_map_figure, overlap_figure,
                                       spearman_figure)
-from engine.score_comparison import spearman_frame
+from engine.analysis.score_comparison import spearman_frame
 
 store, job = ui.run_page("Scores", "Stragglers and classic difficulty scores")
 result, data, _ = cached.run_data(store, job)

@@ -2,13 +2,17 @@ import os
 
 import pytest
 
+# No warm worker (engine.jobs.queue.warm) from the home page in the tests: each AppTest
+# and server would leave a process waiting for jobs; tests of it set the variable.
+os.environ.setdefault("STRAGGLERS_WARM_WORKER", "0")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def one_calibration(tmp_path_factory):
-    """Every test's store shares one calibration of this machine (engine.calibration,
+    """Every test's store shares one calibration of this machine (engine.planning.calibration,
     measured for real the first time an estimate needs it), instead of measuring
     again in each temporary runs folder. Servers and workers the tests start inherit it."""
-    from engine.calibration import FOLDER_ENV
+    from engine.planning.calibration import FOLDER_ENV
     before = os.environ.get(FOLDER_ENV)
     os.environ[FOLDER_ENV] = str(tmp_path_factory.mktemp("calibration"))
     yield
@@ -26,7 +30,7 @@ def digits_config():
 
 @pytest.fixture(scope="session")
 def digits_data(digits_config):
-    from engine.data import prepare
+    from engine.data.dataset import prepare
     return prepare(digits_config)
 
 

@@ -160,7 +160,7 @@ def shared_store(tmp_path_factory, monkeypatch, **overrides):
 
 
 def app_test(page: str, query: dict | None = None, timeout: float = 180):
-    """AppTest of Home.py or pages/<name>.py, run once with the given query params."""
+    """AppTest of app.py or pages/<name>.py, run once with the given query params."""
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(str(ROOT / page), default_timeout=timeout)
     for k, v in (query or {}).items():

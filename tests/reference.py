@@ -9,8 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.config import RunConfig
-from engine.models import init_seed
-from engine.train import sgd_order
+from engine.training.models import init_seed
+from engine.training.loop import sgd_order
 
 ACT = {"tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.1), "silu": nn.SiLU,
        "linear": nn.Identity}

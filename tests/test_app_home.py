@@ -1,11 +1,11 @@
-"""The home page (Home.py): the job list, presets, device, datasets, the figure, the
+"""The home page (app.py): the job list, presets, device, datasets, the figure, the
 guided path."""
 import numpy as np
 import pytest
 
 from helpers import app_test, figures, shared_store, values
 
-PAGE = "Home.py"
+PAGE = "app.py"
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_figure_is_the_newest_run(seeded):
 
 
 def test_presets_machine_datasets_and_path(seeded):
-    from engine.calibration import calibration
+    from engine.planning.calibration import calibration
     calibration("cpu")  # this machine measured (once per test session): the presets give their estimates
     at = app_test(PAGE)
     labels = [b.label for b in at.button]
@@ -77,7 +77,7 @@ def test_presets_machine_datasets_and_path(seeded):
 
 def test_a_machine_never_measured_is_measured_in_the_background(seeded, tmp_path, monkeypatch):
     from dashboard import estimates
-    from engine import calibration
+    from engine.planning import calibration
     monkeypatch.setenv(calibration.FOLDER_ENV, str(tmp_path / "calibration"))
     at = app_test(PAGE)
     assert not at.exception

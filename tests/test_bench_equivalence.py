@@ -4,8 +4,8 @@ loss, errors, R+-, D and misclassified sets, epoch by epoch. No timing here."""
 import numpy as np
 
 from benchmarks.naive import naive_train
-from engine.results import RunResult
-from engine.train import train
+from engine.analysis.results import RunResult
+from engine.training.loop import train
 from reference import assert_matches_reference
 
 

@@ -5,7 +5,7 @@ single last value) called ~13 % of monotone curves with noise sd 0.003 a turn.""
 import numpy as np
 
 from benchmarks.criterion import monotone, old_turns, rates, turning
-from engine.geometry import judge_curve
+from engine.geometry.inversion import judge_curve
 
 
 def test_false_turns_stay_under_one_percent_at_realistic_noise():

@@ -76,7 +76,7 @@ def _serve(runs: Path, log_path: Path, **env_extra):
     env = dict(os.environ, STRAGGLERS_RUNS=str(runs), PYTHONUNBUFFERED="1", **env_extra)
     log = open(log_path, "wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -207,7 +207,7 @@ def _download(driver, downloads: Path, button_text: str, suffix: str, timeout=30
 
 
 def test_quick_preset_live_then_analysis_pages(app, browser):
-    from engine.report import straggler_table
+    from engine.analysis.report import straggler_table
     start = time.monotonic()
     url, store, job_id, downloads = app
     d = browser
@@ -255,7 +255,7 @@ def test_quick_preset_live_then_analysis_pages(app, browser):
     assert float(row["φ mean"]) == pytest.approx(summary["inversion"]["phi"]["mean"])
     assert float(row["φ std"]) == pytest.approx(summary["inversion"]["phi"]["std"])
 
-    # Stragglers (the analysis pages' engineer): the CSV equals engine.report.straggler_table
+    # Stragglers (the analysis pages' engineer): the CSV equals engine.analysis.report.straggler_table
     d.get(url + f"/Stragglers?job={job_id}")
     _wait(lambda: "stragglers" in _body(d).lower() and _button(d, "CSV"), 60, "the Stragglers page")
     _screenshot(d, "stragglers")

@@ -1,4 +1,4 @@
-"""Estimates before a launch (engine.calibration, engine.estimate,
+"""Estimates before a launch (engine.planning.calibration, engine.planning.estimate,
 engine.experiments.estimate) and the ETA while a job runs: the machine measured for
 real once per session, experiments counted phase by phase as they run them, totals
 known before the first epoch, the CLI's --dry-run giving the form's numbers."""
@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from engine import calibration as cal
+from engine.planning import calibration as cal
 from engine.config import RunConfig
-from engine.estimate import Clock, epoch_seconds, estimate, estimate_phases, history_ratio, run_phases
+from engine.planning.estimate import (Clock, epoch_seconds, estimate, estimate_phases, history_ratio,
+                                      run_phases)
 from engine.experiments.estimate import estimate_job, phases_of
 from helpers import ROOT
 
@@ -200,7 +201,7 @@ def test_dry_run_prints_the_forms_estimate_and_trains_nothing(coef, tmp_path):
 def test_a_precision_changes_only_the_gemms_share_of_an_epoch(coef):
     """bf16 is measured on this machine (a probe like the fp32 GEMM one); the model
     scales the GEMM term by that factor and nothing else."""
-    from engine import calibration as cal
+    from engine.planning import calibration as cal
     assert 0.1 <= coef["gemm_factor_bf16"] <= 2.0
     c = RunConfig(dataset="mnist", n_train=8192, seeds=20, epochs=300)
     fp32, bf16 = epoch_seconds(c, 20, coef), epoch_seconds(c.replace(precision="bf16"), 20, coef)

@@ -18,7 +18,7 @@ from engine.experiments.context import LocalContext
 from engine.jobs import executors
 from engine.jobs import queue as jobs
 from engine.jobs.store import Store
-from engine.results import CURVES
+from engine.analysis.results import CURVES
 from engine.run import run
 
 TIMEOUT = 240  # a job worker imports torch and joins the cluster: slow on a shared box
@@ -86,8 +86,8 @@ def test_scaling_on_ray_runs_every_size_and_width_as_a_piece_with_the_local_numb
 
 
 def test_an_uploaded_dataset_reaches_the_tasks_through_the_object_store(ray_cluster, runs, tmp_path, monkeypatch):
-    from engine.sources import load_raw
-    from engine.upload import save_user_dataset
+    from engine.data.sources import load_raw
+    from engine.data.upload import save_user_dataset
     digits = load_raw("digits")
     monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path / "data"))  # only here: the Ray workers never see it
     save_user_dataset("scribbles", {"x_train": digits.x_train, "y_train": digits.y_train,

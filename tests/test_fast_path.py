@@ -1,4 +1,4 @@
-"""The two-layer dense net trains on a hand-written backward (engine.train._Dense2);
+"""The two-layer dense net trains on a hand-written backward (engine.training.loop._Dense2);
 everything else goes through autograd. Both give the same runs as the single-seed
 reference (tests/reference.py) for every full-batch optimiser and activation, with
 pruned points and with per-seed training subsets."""
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engine.config import has_manual_backward
-from engine.results import RunResult
-from engine.train import train
+from engine.analysis.results import RunResult
+from engine.training.loop import train
 from reference import CURVES, assert_matches_reference
 
 
@@ -33,7 +33,7 @@ def test_manual_backward_equals_single_seed_runs(activation, opt, digits_config,
 def test_manual_backward_equals_autograd_on_pruned_sets(digits_config, digits_data, monkeypatch):
     """A (P,) and an (R, P) training mask, and the test error every 3 epochs: the
     fast path and the autograd path agree."""
-    import engine.train as T
+    import engine.training.loop as T
     config = digits_config.replace(epochs=8, seeds=3, test_every=3)
     rng = np.random.default_rng(0)
     for include in (rng.random(digits_data.n_train) > 0.2, rng.random((3, digits_data.n_train)) > 0.3):

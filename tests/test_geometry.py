@@ -3,7 +3,8 @@ seed states) on constructed curves."""
 import numpy as np
 import torch
 
-from engine.geometry import class_geometry, gyration_radius_direct, inversion, judge_curve
+from engine.geometry.sphere import class_geometry, gyration_radius_direct
+from engine.geometry.inversion import inversion, judge_curve
 
 
 def test_radii_and_distance_match_the_direct_definition():
@@ -157,7 +158,7 @@ def test_a_results_verdicts_are_kept_until_its_curves_change():
     """RunResult.inversions is asked for several times per report: judged once, and
     judged again as soon as any curve it reads changes (a new epoch, an edit)."""
     from engine.config import RunConfig
-    from engine.results import RunResult
+    from engine.analysis.results import RunResult
     T = 80
     t = np.arange(T + 1, dtype=float)
     r = RunResult.empty(RunConfig(dataset="digits", n_train=16, seeds=2, epochs=T), [0, 1], 16)

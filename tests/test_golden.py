@@ -4,8 +4,8 @@ plain torch.nn model and torch.optim (tests/reference.py)."""
 import numpy as np
 import pytest
 
-from engine.results import RunResult
-from engine.train import train
+from engine.analysis.results import RunResult
+from engine.training.loop import train
 from reference import assert_matches_reference
 
 

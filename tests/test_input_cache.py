@@ -1,4 +1,4 @@
-"""The standardised inputs cached on disk (engine.input_cache): the same bits as
+"""The standardised inputs cached on disk (engine.data.input_cache): the same bits as
 computing them, read back instead of recomputed, recomputed when an entry is
 damaged, keyed apart when the raw files or the slice differ, harmless without a
 writable runs folder, and kept under its size cap."""
@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-import engine.data as D
-import engine.input_cache as C
+import engine.data.dataset as D
+import engine.data.input_cache as C
 from engine.config import RunConfig
-from engine.sources import DatasetUnavailable, load_raw
+from engine.data.sources import DatasetUnavailable, load_raw
 
 
 @pytest.fixture(scope="module")

@@ -243,7 +243,7 @@ def test_a_typo_in_an_experiment_option_fails_at_submit_and_queues_nothing(store
 def test_a_replaced_upload_is_new_data_for_the_job_hash(tmp_path, monkeypatch):
     from test_upload import good_arrays
 
-    from engine.upload import save_user_dataset
+    from engine.data.upload import save_user_dataset
     monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path))
     arrays = good_arrays()
     save_user_dataset("mine", arrays)
@@ -258,7 +258,7 @@ def test_a_replaced_upload_is_new_data_for_the_job_hash(tmp_path, monkeypatch):
 
 
 def test_error_text_kept_by_a_failed_job():
-    from engine.sources import DatasetUnavailable
+    from engine.data.sources import DatasetUnavailable
     bad = ConfigError("lr", -1, "a finite number > 0")
     assert jobs.describe(bad) == str(bad)
     assert jobs.describe(DatasetUnavailable("kmnist is not here: run python -m engine data fetch kmnist")) == \
@@ -312,3 +312,71 @@ def test_a_closed_pipe_ends_the_listing_quietly(store, tmp_path):
         p.stdout.close()  # like `head` after its lines
         err = p.stderr.read().decode()
         assert p.wait(timeout=120) in (0, 141) and "Traceback" not in err and "Exception ignored" not in err, err
+
+
+# --- arguments that got through (issue 22, cases 7 and 8) -----------------------------------
+def _finished_job(store, status="done") -> int:
+    with store.write() as c:  # finished a second ago
+        return c.execute("INSERT INTO jobs (kind, config, config_hash, status, created, finished) "
+                         "VALUES ('run', ?, 'h', ?, ?, ?)",
+                         (json.dumps(config()), status, time.time() - 1, time.time() - 1)).lastrowid
+
+
+@pytest.mark.parametrize("days", ["-1", "-0.5", "nan", "inf", "-inf", "1e305"])
+def test_gc_refuses_a_negative_or_non_finite_age_and_deletes_nothing(store, capsys, days):
+    from engine.cli import main
+    job = _finished_job(store)
+    assert main(["jobs", "gc", f"--older-than={days}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --older-than=") and ">= 0" in err and len(err.splitlines()) == 1, err
+    assert store.get_job(job)["status"] == "done"  # still there
+    with pytest.raises(ValueError):
+        store.gc(float(days) * 86400)  # 1e305 days: inf seconds
+    assert main(["jobs", "gc", "--older-than", "0"]) == 0  # 0: every finished job goes
+    assert store.list_jobs() == []
+
+
+HUGE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize("args", [["show", HUGE], ["show", HUGE, "--json"], ["cancel", HUGE],
+                                  ["export", HUGE, "--out", "OUT"], ["show", "-1"], ["cancel", "0"]])
+def test_a_job_id_no_job_can_have_is_one_line_and_changes_nothing(store, capsys, tmp_path, args):
+    from engine.cli import main
+    job = _finished_job(store, status="failed")
+    before = store.list_jobs()
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    assert main(["jobs", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: no job {args[1]}") and len(err.splitlines()) == 1, err
+    assert store.list_jobs() == before and store.get_job(job)["status"] == "failed"
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_pages_take_a_job_id_beyond_sqlite_as_no_job(store):
+    import dashboard.jobs_view as jv
+    _finished_job(store)
+    from engine.jobs.store import UnknownJob
+    assert jv.get_job(store, HUGE) is None
+    for bad in (int(HUGE), -int(HUGE), 2**63):
+        with pytest.raises(UnknownJob):
+            store.get_job(bad)
+        with pytest.raises(UnknownJob):
+            jobs.cancel(bad, store)
+
+
+def test_a_warm_worker_has_torch_before_the_first_job_and_starts_it_at_once(store):
+    """The home page's warm worker (jobs.warm): one process that imports torch before any
+    job and waits for one; the first submit is claimed by it (no second worker) within
+    its poll, not after a fresh interpreter's start-up and torch import."""
+    assert jobs.warm(store, linger_s=60) is True
+    assert jobs.warm(store, linger_s=60) is False  # one is alive: no second
+    (pid,) = [r[0] for r in store.conn.execute("SELECT pid FROM workers")]
+    wait_until(lambda: "libtorch" in open(f"/proc/{pid}/maps").read(), poll=0.2)
+    time.sleep(2)  # torch's import finishes after its library is mapped
+    job = jobs.submit("run", config(epochs=5), store=store)
+    wait_until(lambda: store.get_job(job)["status"] == "done", poll=0.05)
+    row = store.get_job(job)
+    assert row["pid"] == pid and len(jobs._children) == 1  # the warm worker ran it
+    assert row["started"] - row["created"] < 1.0, row["started"] - row["created"]
+    assert jobs._children[0].poll() is None  # still waiting for the next job

@@ -1,8 +1,8 @@
-"""The layers of the engine, read from its imports (module level and inside
-functions alike): the science never imports the job system or the CLI, the
-experiments never import the job system, the job system never imports the CLI, no
-module imports Streamlit, and no two modules import each other, directly or in a
-longer cycle."""
+"""The floors of the engine, read from its imports (module level and inside
+functions alike): data and geometry below training, training below the analysis
+and the planning, those below one run, then the experiments, the job system and
+the CLI on top; no module imports Streamlit, and no two modules import each other,
+directly or in a longer cycle."""
 import ast
 from pathlib import Path
 
@@ -38,18 +38,37 @@ def _imports() -> dict[str, set[str]]:
         {"_third_party": {i for deps in graph.values() for i in deps if i.split(".")[0] not in ("engine",)}}
 
 
+# The engine's floors, lowest first: a module imports its own package and the floors
+# below it, never a floor above it nor a sibling on its own floor (data and geometry
+# know nothing of each other; the analysis of a run and its planning neither).
+FLOORS = [
+    ("engine.config", "engine.environment", "engine.files"),  # what everything shares
+    ("engine.data", "engine.geometry"),
+    ("engine.training",),
+    ("engine.analysis", "engine.planning"),
+    ("engine.run",),                                       # one run: preflight, train, results
+    ("engine.experiments",),
+    ("engine.jobs",),
+    ("engine.cli",),
+]
+SHARED_ROOT = {"engine", "engine.__main__", "engine.run"} | set(FLOORS[0])
+
+
 def _layer(module: str) -> str:
     if module == "engine.__main__":  # `python -m engine`: the CLI's entry point
         return "engine.cli"
-    for layer in ("engine.cli", "engine.jobs", "engine.experiments"):
-        if module == layer or module.startswith(layer + "."):
-            return layer
-    return "science"
+    for floor in FLOORS:
+        for layer in floor:
+            if module == layer or module.startswith(layer + "."):
+                return layer
+    raise AssertionError(f"{module} is on no floor: put it in a subpackage (tests/test_layers.py FLOORS)")
 
 
-ALLOWED = {"science": {"science"}, "engine.experiments": {"science", "engine.experiments"},
-           "engine.jobs": {"science", "engine.experiments", "engine.jobs"},
-           "engine.cli": {"science", "engine.experiments", "engine.jobs", "engine.cli"}}
+def _allowed(layer: str) -> set[str]:
+    level = next(i for i, floor in enumerate(FLOORS) if layer in floor)
+    if level == 0:  # the shared modules lean on each other (environment reads the config); the cycle test guards them
+        return set(FLOORS[0])
+    return {layer} | {other for floor in FLOORS[:level] for other in floor}
 
 
 def test_dependencies_point_one_way():
@@ -57,8 +76,16 @@ def test_dependencies_point_one_way():
     third = graph.pop("_third_party")
     assert not [m for m in third if m.split(".")[0] == "streamlit"], "the engine imports Streamlit"
     wrong = [(m, d) for m, deps in graph.items() for d in deps
-             if m != "engine" and _layer(d) not in ALLOWED[_layer(m)]]
-    assert not wrong, f"imports against the layers (cli -> jobs -> experiments -> science): {wrong}"
+             if m != "engine" and d != "engine" and _layer(d) not in _allowed(_layer(m))]
+    assert not wrong, f"imports against the floors (tests/test_layers.py FLOORS): {wrong}"
+
+
+def test_the_root_holds_only_what_everything_shares():
+    """engine/'s root is the config, the environment, the files and the run entry;
+    every other concept lives in its subpackage."""
+    root = {_module(p) for p in ENGINE.glob("*.py")}
+    assert root <= SHARED_ROOT, f"modules in engine/'s root that belong in a subpackage: {sorted(root - SHARED_ROOT)}"
+    assert len(root) <= 8
 
 
 def test_no_import_cycles():

@@ -1,11 +1,11 @@
-"""engine.memory: the estimate is linear in the number of seeds, and training in
+"""engine.training.memory: the estimate is linear in the number of seeds, and training in
 chunks that fit a tiny budget gives the same run as one chunk."""
 import numpy as np
 
-from engine.memory import chunk_seeds, estimate_bytes, per_seed_bytes, plan
-from engine.results import RunResult
+from engine.training.memory import chunk_seeds, estimate_bytes, per_seed_bytes, plan
+from engine.analysis.results import RunResult
 from engine.run import train_chunked
-from engine.train import train
+from engine.training.loop import train
 
 
 def test_estimate_grows_linearly_with_the_number_of_seeds():

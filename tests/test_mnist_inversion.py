@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from engine.config import RunConfig
-from engine.geometry import METRICS, inversion
+from engine.geometry.curves import METRICS
+from engine.geometry.inversion import inversion
 from engine.run import run
-from engine.sources import DatasetUnavailable, load_raw
+from engine.data.sources import DatasetUnavailable, load_raw
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def mnist():
 
 
 def test_parity_inverts_and_random_labels_do_not(mnist):
-    from engine.data import prepare
+    from engine.data.dataset import prepare
     base = RunConfig(dataset="mnist", n_train=2048, seeds=4, epochs=200, device="cpu")
     result, _ = run(base, data=prepare(base, raw=mnist))
     invs = result.inversions()
@@ -57,7 +58,7 @@ def test_minibatch_sgd_turns_through_its_noise(mnist):
     """Mini-batch SGD (B = 32, eta = 0.01) leaves epoch-to-epoch noise on the curves
     (sd ~0.001-0.002 on the radii) and turns early (t* ~ 8-15 passes): judged on the
     smoothed curve with noise-scaled tolerances, every seed is present."""
-    from engine.data import prepare
+    from engine.data.dataset import prepare
     cfg = RunConfig(dataset="mnist", n_train=2048, seeds=2, epochs=30, optimizer="sgd", lr=0.01, device="cpu")
     result, _ = run(cfg, data=prepare(cfg, raw=mnist))
     invs = result.inversions()

@@ -1,10 +1,10 @@
-"""engine.optimizers is torch.optim's foreach SGD and Adam written out (without
+"""engine.training.optimizers is torch.optim's foreach SGD and Adam written out (without
 the torch._dynamo import their constructors cost): same arithmetic, so the same
 bits, step after step, on stacked tensors of the engine's shapes and layouts."""
 import pytest
 import torch
 
-from engine.optimizers import Adam, GradientDescent
+from engine.training.optimizers import Adam, GradientDescent
 
 CASES = {
     "gd": (None, lambda p: torch.optim.SGD(p, lr=0.2, foreach=True),

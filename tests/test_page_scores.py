@@ -11,8 +11,8 @@ import pytest
 from helpers import Downloads, app_test, env_restored, figures, seed_store, select_points, traces, values
 
 from engine.jobs import views
-from engine.score_comparison import compare
-from engine.scores import SCORES
+from engine.analysis.score_comparison import compare
+from engine.training.scores import SCORES
 
 
 @pytest.fixture(scope="module")

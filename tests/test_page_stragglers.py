@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from helpers import Downloads, TWO_SEEDS_LONG, app_test, env_restored, figures, seed_store, shared_store, traces, values
 
-from engine.report import consensus_indices, straggler_table
-from engine.stragglers import consensus, stragglers_at, stragglers_at_error
+from engine.analysis.report import consensus_indices, straggler_table
+from engine.analysis.stragglers import consensus, stragglers_at, stragglers_at_error
 from engine.jobs import views
 
 
@@ -186,7 +186,7 @@ def upload_run(tmp_path_factory):
 
     from sklearn.datasets import load_digits
 
-    from engine.upload import save_user_dataset
+    from engine.data.upload import save_user_dataset
     root = tmp_path_factory.mktemp("upload-run")
     d = load_digits()
     x, y = d.images.astype(np.uint8), d.target
@@ -200,7 +200,7 @@ def upload_run(tmp_path_factory):
 
 def test_a_replaced_upload_shows_its_new_images(upload_run, monkeypatch):
     from dashboard import gallery
-    from engine.upload import save_user_dataset
+    from engine.data.upload import save_user_dataset
     monkeypatch.setenv("STRAGGLERS_DATA", str(upload_run["root"] / "data"))
     monkeypatch.setenv("STRAGGLERS_RUNS", str(upload_run["store"].path.parent))
     drawn = []

@@ -70,7 +70,7 @@ def test_a_bad_upload_says_why_and_stores_nothing(env, content, says):
 
 
 def test_a_good_upload_is_previewed_saved_and_listed(env):
-    from engine.sources import load_raw
+    from engine.data.sources import load_raw
     at = upload(app_test("pages/7_Your_data.py"), "My digits (2).npz", npz(**good()))
     assert not at.exception and not at.error
     assert "60 training and 20 test images of 8 × 8 (uint8)" in at.success[0].value
@@ -93,7 +93,7 @@ def test_a_good_upload_is_previewed_saved_and_listed(env):
 
 def test_running_a_saved_dataset_queues_a_run(env, monkeypatch):
     from engine.jobs import queue as jobs
-    from engine.upload import save_user_dataset, validate_npz
+    from engine.data.upload import save_user_dataset, validate_npz
     monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue only: no worker process in a test
     save_user_dataset("mine", validate_npz(npz(**good())))
     at = app_test("pages/7_Your_data.py", {"dataset": "mine"})

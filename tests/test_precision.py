@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from engine.config import ConfigError, RunConfig, has_manual_backward
-from engine.fidelity import MAX_DPHI, compare, jaccard
-from engine.results import RunResult
+from engine.analysis.fidelity import MAX_DPHI, compare, jaccard
+from engine.analysis.results import RunResult
 from engine.run import run
-from engine.sources import DatasetUnavailable, load_raw
-from engine.train import train
+from engine.data.sources import DatasetUnavailable, load_raw
+from engine.training.loop import train
 
 PATHS = {
     "two-layer, hand-written backward": dict(),
@@ -49,7 +49,7 @@ def mnist_pair():
         raw = load_raw("mnist")
     except DatasetUnavailable as e:
         pytest.fail(f"MNIST is needed for this test and could not be loaded: {e}")
-    from engine.data import prepare
+    from engine.data.dataset import prepare
     config = RunConfig(n_train=2048, seeds=4, epochs=120, test_every=20, device="cpu")
     data = prepare(config, raw=raw)
     return run(config, data=data)[0], run(config.replace(precision="bf16"), data=data)[0]
@@ -111,7 +111,7 @@ def test_matmul_mode_sets_the_cuda_flags_for_its_block_only():
     process's own flags come back after it. Flags are plain settings, so this runs
     without a GPU."""
     import torch
-    from engine.precision import matmul_mode
+    from engine.training.precision import matmul_mode
     m, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
     before = m.allow_tf32, cudnn.allow_tf32, m.allow_bf16_reduced_precision_reduction
     cuda = torch.device("cuda")

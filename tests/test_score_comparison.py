@@ -1,4 +1,4 @@
-"""engine.score_comparison: AUROC with its null, top-|S| overlaps with ties, and the
+"""engine.analysis.score_comparison: AUROC with its null, top-|S| overlaps with ties, and the
 Spearman matrix, against scikit-learn, scipy and brute force."""
 import numpy as np
 import pandas as pd
@@ -6,8 +6,9 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from engine.score_comparison import auroc, auroc_null_sd, compare, consensus_stragglers, spearman_frame, top_overlap
-from engine.scores import HARDER, SCORES
+from engine.analysis.score_comparison import (auroc, auroc_null_sd, compare, consensus_stragglers,
+                                              spearman_frame, top_overlap)
+from engine.training.scores import HARDER, SCORES
 
 
 def test_auroc_is_scikit_learns_with_ties():
@@ -83,7 +84,7 @@ def test_ranks_and_spearman_equal_scipy_and_pandas_on_ties_and_nans():
     """The run's path computes them without scipy and pandas (start-up): same numbers."""
     import pandas as pd
     from scipy.stats import rankdata
-    from engine.score_comparison import ranks, spearman
+    from engine.analysis.score_comparison import ranks, spearman
     rng = np.random.default_rng(3)
     a = rng.integers(0, 5, 400).astype(float)   # heavy ties, like forgetting counts
     b = a + rng.normal(0, 2, 400)

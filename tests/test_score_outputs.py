@@ -16,8 +16,8 @@ from helpers import env_restored, seed_store
 from engine.config import RunConfig
 from engine.environment import torch_threads
 from engine.run import run
-from engine.score_table import COLUMNS, frame
-from engine.scores import SCORES
+from engine.analysis.score_table import COLUMNS, frame
+from engine.training.scores import SCORES
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = dict(dataset="digits", n_train=512, epochs=40, seeds=4, lr=1.0, device="cpu")

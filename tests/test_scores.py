@@ -1,4 +1,4 @@
-"""Difficulty scores accumulated in the training loop (engine.scores, engine.grand):
+"""Difficulty scores accumulated in the training loop (engine.training.scores, engine.training.grand):
 each one against a plain per-seed computation from the recorded logits of a small
 run on digits, on the hand-written two-layer path and on the autograd path, with
 seeds trained in chunks, and GraNd's closed form against autograd per-example
@@ -8,13 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.data import prepare
+from engine.data.dataset import prepare
 from engine.config import ConfigError, RunConfig
 from engine.environment import torch_threads
-from engine.grand import closed_form, closed_form_applies, per_example
-from engine.models import forward, init_ensemble
+from engine.training.grand import closed_form, closed_form_applies, per_example
+from engine.training.models import forward, init_ensemble
 from engine.run import run
-from engine.scores import DEFAULT_SCORE_EPOCH, SCORES, score_epoch
+from engine.training.scores import DEFAULT_SCORE_EPOCH, SCORES, score_epoch
 
 BASE = dict(dataset="digits", n_train=384, seeds=3, epochs=30, device="cpu", lr=1.0)
 

@@ -1,4 +1,4 @@
-"""engine.sources: offline and fast. Every test gets an empty data folder of its own,
+"""engine.data.sources: offline and fast. Every test gets an empty data folder of its own,
 and any download attempt is made to fail the test unless the test says otherwise."""
 import gzip
 import struct
@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from engine import inventory, sources
-from engine.sources import DatasetCorrupt, DatasetUnavailable
+from engine.data import inventory, sources
+from engine.data.sources import DatasetCorrupt, DatasetUnavailable
 
 
 def _no_download(name):

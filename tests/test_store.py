@@ -15,7 +15,7 @@ from engine.config import RunConfig
 from engine.jobs import views
 from engine.jobs.queue import JobContext, normalise
 from engine.jobs.store import SCHEMA_VERSION, Store, StoreError, UnknownJob
-from engine.train import EpochRecord
+from engine.training.records import EpochRecord
 
 
 def new_job(store: Store, config: dict | None = None, status: str = "running") -> int:
@@ -189,9 +189,9 @@ def test_artifacts_round_trip_json_and_numpy(tmp_path):
 
 
 def test_result_and_summary_from_the_store_match_the_run(tmp_path, digits_data):
-    from engine.report import summary
+    from engine.analysis.report import summary
     from engine.run import run
-    from engine.stragglers import stragglers_at
+    from engine.analysis.stragglers import stragglers_at
     s = Store(tmp_path / "store.sqlite")
     cfg = RunConfig(dataset="digits", n_train=512, epochs=30, seeds=3, device="cpu", test_every=4)
     job = new_job(s, cfg.to_dict())

@@ -9,8 +9,8 @@ from dashboard.figures_dynamics import (band_of, inversion_stats, mean_t_star, o
                                         phi_table, summary_band)
 from dashboard.live import band_caption
 from engine.config import RunConfig
-from engine.report import summary
-from engine.results import CURVES
+from engine.analysis.report import summary
+from engine.analysis.results import CURVES
 from engine.run import run
 
 

@@ -7,9 +7,9 @@ import argparse
 import os
 import sys
 
-from ..config import ConfigError
-from . import data, experiments, fidelity, jobs, run
-from .options import add_dry_run, add_executor_options, add_run_options
+from engine.config import ConfigError
+from engine.cli import data, experiments, fidelity, jobs, run
+from engine.cli.options import add_dry_run, add_executor_options, add_run_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,9 +42,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # a missing dataset etc.: one clear message, not a traceback
-        from ..jobs.executors import PiecesLost
-        from ..experiments.verdicts import NoInversion
-        from ..sources import DatasetUnavailable
+        from engine.jobs.executors import PiecesLost
+        from engine.experiments.verdicts import NoInversion
+        from engine.data.sources import DatasetUnavailable
         if isinstance(e, DatasetUnavailable):
             print(f"error: {e}", file=sys.stderr)
             return 2

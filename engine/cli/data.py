@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def cmd_fetch(args) -> int:
-    from ..sources import fetch
+    from engine.data.sources import fetch
     for name in args.names:
         start = time.perf_counter()
         raw = fetch(name, force=args.force)
@@ -36,7 +36,7 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from ..inventory import status
+    from engine.data.inventory import status
     rows = status()
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -55,7 +55,8 @@ def cmd_list(args) -> int:
 def cmd_import(args) -> int:
     """The same checks and messages as the Your data page; the file's size is checked
     before it is read."""
-    from ..upload import MAX_UPLOAD_BYTES, UploadError, check_name, describe, save_user_dataset, validate_npz
+    from engine.data.upload import (MAX_UPLOAD_BYTES, UploadError, check_name, describe, save_user_dataset,
+                                    validate_npz)
     path = Path(args.file)
     try:
         check_name(args.name)

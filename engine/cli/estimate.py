@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import sys
 
+from engine.config import HORIZON
+from engine.environment import runs_dir
+
 
 def finished_runs() -> list[dict]:
     """The finished run jobs of the store, if there is one (they correct the model)."""
-    from ..environment import runs_dir
-    from ..jobs.store import Store, StoreError
+    from engine.jobs.store import Store, StoreError
     path = runs_dir() / "store.sqlite"
     if not path.exists():
         return []
@@ -22,9 +24,9 @@ def finished_runs() -> list[dict]:
 
 
 def dry_run(kind: str, config: dict, as_json: bool, stream=None) -> int:
-    from .. import calibration
-    from ..estimate import device_of, fmt_seconds
-    from ..experiments.estimate import estimate_job, phases_of
+    from engine.experiments.estimate import estimate_job, phases_of
+    from engine.planning import calibration
+    from engine.planning.estimate import device_of, fmt_seconds
     stream = stream or sys.stdout
     phases = phases_of(kind, config)  # a bad option fails here, before any measuring
     device = device_of(phases[0].config)
@@ -54,6 +56,5 @@ def dry_run(kind: str, config: dict, as_json: bool, stream=None) -> int:
 def _horizon(kind: str, config: dict) -> int:
     if kind == "run":
         return 1
-    from ..config import HORIZON
     return int(config.get("horizon", HORIZON))
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..config import HORIZON
-from .options import add_dry_run, add_executor_options, add_run_options, config_from_args, executor_from_args
-from .progress import Progress
+from engine.cli.options import (add_dry_run, add_executor_options, add_run_options, config_from_args,
+                                executor_from_args)
+from engine.cli.progress import Progress
+from engine.config import HORIZON
+from engine.planning.preflight import dataset_shape, device_kind
 
 
 def _floats(text: str) -> list[float]:
@@ -104,7 +106,7 @@ def job_config(kind: str, args, dests: list[str]) -> dict:
     config = config_from_args(args).to_dict()
     extra = {d: getattr(args, d) for d in dests}
     if kind == "compare":
-        from ..experiments.coordinates import DEFAULT_EPSILONS, variants_from
+        from engine.experiments.coordinates import DEFAULT_EPSILONS, variants_from
         extra = {"variants": variants_from(extra.pop("vary"), extra.pop("variant")),
                  "epsilons": extra["epsilons"] or list(DEFAULT_EPSILONS)}
     return {**config, **{k: v for k, v in extra.items() if v is not None}}
@@ -114,23 +116,23 @@ def _command(kind: str, dests: list[str]):
     def run(args) -> int:
         config, executor = job_config(kind, args, dests), executor_from_args(args)
         if args.dry_run:
-            from .estimate import dry_run
+            from engine.cli.estimate import dry_run
             return dry_run(kind, config, args.json)
         if args.job:
-            from ..jobs.queue import submit
+            from engine.jobs.queue import submit
             print(f"submitted {kind} job {submit(kind, {**config, **({'executor': executor} if executor else {})})}")
             return 0
         if not args.out:
             print("error: --out DIR is needed unless --job or --dry-run", file=sys.stderr)
             return 2
-        from ..files import check_output_folder
-        from ..preflight import dataset_shape, device_kind
+        from engine.files import check_output_folder
         check_output_folder(args.out)  # before the work, not after it
         device_kind(config_from_args(args))
         dataset_shape(config_from_args(args))
-        from ..experiments import JOB_KINDS, JOB_OPTIONS  # here, not at import: `engine run` never needs them
-        from ..experiments.context import LocalContext, split, write_result
-        from ..jobs import executors
+        from engine.experiments import (JOB_KINDS,  # here, not at import: `engine run` never needs them
+                                        JOB_OPTIONS)
+        from engine.experiments.context import LocalContext, split, write_result
+        from engine.jobs import executors
         cfg, _ = split(config, JOB_OPTIONS[kind])
         executors.check(executor, cfg)  # before any work, as a submit does
         ctx = LocalContext(on_progress=Progress(label="seed-epochs"))
@@ -149,7 +151,7 @@ def _command(kind: str, dests: list[str]):
 
 def headline(r: dict) -> str:
     """A few lines a person reads after the command; everything is in result.json."""
-    from ..experiments.verdicts import fraction_line
+    from engine.experiments.verdicts import fraction_line
     kind = r["kind"]
     if kind == "compare":
         return "\n".join(f"{n}: inversion {fraction_line(v)} after {v['epochs']} epochs, phi = {_pm(v)}, "

@@ -1,15 +1,16 @@
 """`python -m engine fidelity --precision bf16 [run options] [--out DIR]`: train the
 same seeds in fp32 and in the given precision, and say whether that precision is
-fit for the science (engine.fidelity). Exit 0 when it is, 1 when it is not, 3 when
+fit for the science (engine.analysis.fidelity). Exit 0 when it is, 1 when it is not, 3 when
 undetermined (too few seeds show an inversion in both runs: run longer)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from ..config import ConfigError
-from .options import add_run_options, config_from_args
-from .progress import Progress
+from engine.cli.options import add_run_options, config_from_args
+from engine.cli.progress import Progress
+from engine.config import ConfigError
+from engine.planning.preflight import check_run
 
 
 def register(subparsers) -> None:
@@ -24,12 +25,11 @@ def cmd_fidelity(args) -> int:
     config = config_from_args(args)
     if config.precision == "fp32":
         raise ConfigError("precision", "fp32", "the precision to check against fp32: bf16 or tf32")
-    from ..data import prepare
-    from ..fidelity import compare, lines
-    from ..files import check_output_folder, jsonable, output_folder
-    from ..preflight import check_run
-    from ..report import summary
-    from ..run import EpochsDone, run
+    from engine.analysis.fidelity import compare, lines
+    from engine.analysis.report import summary
+    from engine.data.dataset import prepare
+    from engine.files import check_output_folder, jsonable, output_folder
+    from engine.run import EpochsDone, run
     check_run(config)  # device and precision, dataset, memory, ... before any work
     if args.out:
         check_output_folder(args.out)

@@ -9,9 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from .options import add_executor_options, add_run_options, config_from_args, executor_from_args
-from .progress import Progress
-from .run import human_summary
+from engine.cli.options import add_executor_options, add_run_options, config_from_args, executor_from_args
+from engine.cli.progress import Progress
+from engine.cli.run import human_summary
+from engine.config import ConfigError, run_config
+from engine.planning.preflight import FIXED_BYTES, output_bytes
 
 TABLE = (("id", 5), ("kind", 9), ("status", 11), ("progress", 11), ("eta", 7), ("pid", 7), ("device", 7),
          ("created", 19), ("error", 0))
@@ -54,7 +56,10 @@ def register(subparsers) -> None:
 def _guarded(command):
     """An unknown id or an unusable store file: one line and status 2, not a traceback."""
     def run(args) -> int:
-        from ..jobs.store import StoreError, UnknownJob
+        from engine.jobs.store import StoreError, UnknownJob, no_such_id
+        if (why := no_such_id(getattr(args, "id", 1))) is not None:  # before the store is opened
+            print(f"error: {why}", file=sys.stderr)
+            return 2
         try:
             return command(args)
         except UnknownJob as e:
@@ -68,8 +73,8 @@ def _guarded(command):
 
 @_guarded
 def cmd_submit(args) -> int:
-    from ..jobs import queue
-    from ..jobs.store import Store
+    from engine.jobs import queue
+    from engine.jobs.store import Store
     config = config_from_args(args).to_dict()
     if (executor := executor_from_args(args)) is not None:
         config["executor"] = executor
@@ -104,7 +109,7 @@ def _bar(stream=None):
 
 @_guarded
 def cmd_list(args) -> int:
-    from ..jobs.store import Store
+    from engine.jobs.store import Store
     store = Store()
     _refresh(store)
     rows = store.list_jobs(kind=args.kind, status=args.status)
@@ -120,8 +125,8 @@ def cmd_list(args) -> int:
 def _refresh(store) -> None:
     """queue.refresh for a command that only reads: a store that cannot take the
     update (a full disk) is still listed, with a note that statuses may be stale."""
-    from ..jobs.queue import refresh
-    from ..jobs.store import StoreError
+    from engine.jobs.queue import refresh
+    from engine.jobs.store import StoreError
     try:
         refresh(store)
         problem = store.read_only
@@ -148,7 +153,7 @@ def _cell(job: dict, name: str):
 
 @_guarded
 def cmd_show(args) -> int:
-    from ..jobs.store import Store
+    from engine.jobs.store import Store
     store = Store()
     _refresh(store)
     job = store.get_job(args.id)
@@ -165,14 +170,14 @@ def cmd_show(args) -> int:
             print(f"{name:<15} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job[name]))}")
     print(f"{'config':<15} {json.dumps(job['config'], sort_keys=True)}")
     if job["kind"] == "run" and job["status"] == "done":
-        from ..jobs import views
+        from engine.jobs import views
         print(human_summary(views.summary(store, args.id)))
     return 0
 
 
 @_guarded
 def cmd_cancel(args) -> int:
-    from ..jobs.queue import cancel
+    from engine.jobs.queue import cancel
     job = cancel(args.id)
     word = {"running": "cancel requested (stops after the current epoch)", "cancelled": "cancelled"}
     print(f"job {args.id}: {word.get(job['status'], 'already ' + job['status'])}")
@@ -181,10 +186,8 @@ def cmd_cancel(args) -> int:
 
 @_guarded
 def cmd_export(args) -> int:
-    from ..config import run_config
-    from ..files import check_output_folder
-    from ..jobs.store import Store
-    from ..preflight import FIXED_BYTES, output_bytes
+    from engine.files import check_output_folder
+    from engine.jobs.store import Store
     check_output_folder(args.out)  # a file, a folder of other files, a read-only place: before reading
     store = Store()
     job = store.get_job(args.id)
@@ -210,8 +213,8 @@ def _export(store, job_id: int, job: dict, out: Path) -> bool:
     if job["kind"] == "run":
         import numpy as np
 
-        from ..jobs import views
-        from ..report import write_outputs
+        from engine.analysis.report import write_outputs
+        from engine.jobs import views
         result = store.result(job_id)
         if not np.isfinite(result.curves["train_error"]).any():
             print(f"error: job {job_id} has no epochs yet; export it once it has run", file=sys.stderr)
@@ -223,7 +226,7 @@ def _export(store, job_id: int, job: dict, out: Path) -> bool:
                   file=sys.stderr)
         write_outputs(result, views.dataset(store, job_id), out)
         return True
-    from ..experiments.context import write_result
+    from engine.experiments.context import write_result
     names = [n for n in store.artifact_names(job_id) if n != "result"]
     result = store.get_artifact(job_id, "result")
     if result is None:
@@ -235,7 +238,11 @@ def _export(store, job_id: int, job: dict, out: Path) -> bool:
 
 @_guarded
 def cmd_gc(args) -> int:
-    from ..jobs.store import Store
+    import math
+
+    from engine.jobs.store import Store
+    if not (math.isfinite(args.older_than * 86400) and args.older_than >= 0):  # -1 removed a job that just finished
+        raise ConfigError("older_than", args.older_than, "a number of days >= 0 (0 removes every finished job)")
     n = Store().gc(args.older_than * 86400)
     print(f"removed {n} finished job{'s' if n != 1 else ''} older than {args.older_than:g} days")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import OPTIONS, RunConfig
+from engine.config import OPTIONS, RunConfig
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def add_dry_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", dest="dry_run", action="store_true",
                         help="check the options and print the estimate of time and memory on this machine "
-                             "(engine.estimate, the Run form's numbers); nothing is trained")
+                             "(engine.planning.estimate, the Run form's numbers); nothing is trained")
     parser.add_argument("--json", action="store_true", help="with --dry-run: one JSON object "
                                                             '{"seconds", "memory_bytes", "device", ...}')
 def add_executor_options(parser: argparse.ArgumentParser) -> None:
@@ -48,5 +48,5 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
 
 def executor_from_args(args: argparse.Namespace) -> dict | None:
     """The "executor" entry of a job config (None: local), validated."""
-    from ..jobs.executors import spec
+    from engine.jobs.executors import spec
     return spec(args.executor, args.ray_address, args.ray_cpus)

@@ -1,36 +1,38 @@
 """`python -m engine run ...`: train an ensemble here and write its outputs."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-from .options import config_from_args, executor_from_args
-from .progress import Progress
+from engine.cli.options import config_from_args, executor_from_args
+from engine.cli.progress import Progress
+from engine.planning.preflight import check_run
 
 
 def cmd_run(args) -> int:
-    from ..jobs import executors
-    from ..files import check_output_folder
-    from ..preflight import check_run
-    from ..report import write_outputs  # torch: imported only when a run is asked for
+    from engine.analysis.report import write_outputs  # torch: imported only when a run is asked for
+    from engine.files import check_output_folder
+    from engine.jobs import executors
     config, spec = config_from_args(args), executor_from_args(args)
     executors.check(spec, config)  # bad address, no GPU for --device cuda: refused before any work
     if args.dry_run:  # the estimate of a run that would be refused would be no answer
         if spec is None:
             check_run(config)
-        from .estimate import dry_run
+        from engine.cli.estimate import dry_run
         return dry_run("run", config.to_dict(), args.json)
     if not args.out:
         print("error: --out DIR is needed (or --dry-run for the estimate alone)", file=sys.stderr)
         return 2
-    if spec is None:  # device, data, memory, the output folder: before any work
-        check_run(config, out=args.out)
+    checked = None
+    if spec is None:  # device, data, memory, the output folder: before any work, and only here
+        checked = check_run(config, out=args.out)
     else:  # the cluster's nodes hold the run: only the output folder is this machine's
         check_output_folder(args.out)
     bar = Progress(config.epochs)
     executor = executors.open_executor(spec)
     try:
-        out = executor.run(config, on_epoch=lambda rec, done: bar(done))
+        out = executor.run(config, on_epoch=lambda rec, done: bar(done), checked=checked)
     finally:
         executor.close()
     result, data = out.result, out.data
@@ -60,7 +62,7 @@ def divergence_line(diverged: dict, out) -> str:
 
 def state_counts(inv: dict) -> str:
     """'present 18, undetermined 2 — run longer (about --epochs 80)': the states that occur."""
-    from ..geometry import STATES
+    from engine.geometry.inversion import STATES
     counts = inv["states"]
     text = ", ".join(f"{s} {counts[s]}" for s in STATES if counts.get(s))
     if counts.get("undetermined"):
@@ -102,9 +104,7 @@ def _fmt(v) -> str:
 
 def print_scores(out: Path) -> None:
     """The scores' AUROC line, and what the scores could not use (a short run), said."""
-    import json
-
-    from ..score_table import summary_line
+    from engine.analysis.score_table import summary_line
     path = out / "scores.json"
     if not path.exists():
         return

@@ -7,11 +7,11 @@ is one flat dict (RunConfig fields + the experiment's options) and ctx has
 progress(done, total), should_stop(), put_artifact(name, obj), on_epoch(record).
 JOB_OPTIONS maps it to its options' defaults (jobs.submit validates against them).
 """
-from .coordinates import OPTIONS as COMPARE_OPTIONS, compare
-from .embedding import OPTIONS as EMBED_OPTIONS, embed
-from .pruning import PRUNE_OPTIONS, SWEEP_OPTIONS, prune, sweep
-from .scaling import OPTIONS as SCALING_OPTIONS, scaling
-from .stability import OPTIONS as STABILITY_OPTIONS, stability
+from engine.experiments.coordinates import OPTIONS as COMPARE_OPTIONS, compare
+from engine.experiments.embedding import OPTIONS as EMBED_OPTIONS, embed
+from engine.experiments.pruning import PRUNE_OPTIONS, SWEEP_OPTIONS, prune, sweep
+from engine.experiments.scaling import OPTIONS as SCALING_OPTIONS, scaling
+from engine.experiments.stability import OPTIONS as STABILITY_OPTIONS, stability
 
 JOB_KINDS = {
     "compare": compare,

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import OPTIONS, ConfigError, RunConfig
-from ..files import csv_text, jsonable, output_folder
-from ..run import Stopped
+from engine.config import OPTIONS, ConfigError, RunConfig
+from engine.files import csv_text, jsonable, output_folder
+from engine.planning.calibration import cached
+from engine.planning.estimate import Clock, device_of
+from engine.run import Stopped
+
 
 def split(config: dict, defaults: dict) -> tuple[RunConfig, dict]:
     """(validated RunConfig, experiment options filled from `defaults`)."""
@@ -62,10 +65,10 @@ class Steps:
     """Progress over all the ensembles of one experiment, so a job reports one
     progress bar, one ETA and one cancel point however many it trains.
 
-    The experiment lists its phases up front (engine.estimate.Phase: rows x epochs
+    The experiment lists its phases up front (engine.planning.estimate.Phase: rows x epochs
     each), so the total is known before the first epoch. Progress is counted in
     seed-epochs (one row trained one epoch), and the ETA weighs each by its modelled
-    seconds (engine.estimate, this machine's calibration when it has one), so an
+    seconds (engine.planning.estimate, this machine's calibration when it has one), so an
     ensemble that costs more per epoch is not taken for a slowdown. The total moves
     only when the experiment learns something the plan could not know:
     `replan(k, phase)` (e.g. fewer variants or seeds than planned), `grow(...)` when an
@@ -73,8 +76,6 @@ class Steps:
     or stops before them (every row diverged)."""
 
     def __init__(self, ctx, phases: list, device: str | None = None):
-        from ..calibration import cached
-        from ..estimate import Clock, device_of
         self.ctx, self.phases = ctx, list(phases)
         calib = cached(device or device_of(self.phases[0].config)) if self.phases else None
         self._coef = calib["coefficients"] if calib else None
@@ -87,7 +88,7 @@ class Steps:
         """Modelled seconds of one epoch of `rows` rows of `config` (rows, without a calibration)."""
         key = (repr(config), int(rows))
         if key not in self._costs:
-            from ..estimate import epoch_seconds
+            from engine.planning.estimate import epoch_seconds
             self._costs[key] = epoch_seconds(config, rows, self._coef) if self._coef else float(rows)
         return self._costs[key]
 

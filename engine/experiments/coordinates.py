@@ -13,14 +13,14 @@ import itertools
 
 import numpy as np
 
-from ..curves import CURVES, METRICS
-from ..results import RunResult
-from ..stragglers import epoch_at_error
-from ..config import parse_overrides, typed_value
-from ..estimate import Phase
-from .context import Steps, split
-from .pieces import Rows, run_pieces
-from .verdicts import HORIZON, max_epochs, verdict_fields
+from engine.geometry.curves import CURVES, METRICS
+from engine.analysis.results import RunResult
+from engine.analysis.stragglers import epoch_at_error
+from engine.config import parse_overrides, typed_value
+from engine.planning.estimate import Phase
+from engine.experiments.context import Steps, split
+from engine.experiments.pieces import Rows, run_pieces
+from engine.experiments.verdicts import HORIZON, max_epochs, verdict_fields
 
 DEFAULT_EPSILONS = tuple(float(e) for e in np.geomspace(0.4, 1e-3, 28).round(6))
 OPTIONS = {"epsilons": list(DEFAULT_EPSILONS), "variants": {}, "horizon": HORIZON}

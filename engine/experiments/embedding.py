@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from ..data import prepare
-from ..files import atomic_write
-from ..stragglers import CONSENSUS_THRESHOLD, consensus, stragglers_at, with_inversion
-from ..estimate import Phase
-from .context import Steps, split
-from .ensemble import hidden_of, run_rows
-from .verdicts import HORIZON, max_epochs
+from engine.analysis.stragglers import CONSENSUS_THRESHOLD, consensus, stragglers_at, with_inversion
+from engine.data.dataset import prepare
+from engine.environment import runs_dir
+from engine.experiments.context import Steps, split
+from engine.experiments.ensemble import hidden_of, run_rows
+from engine.experiments.verdicts import HORIZON, max_epochs
+from engine.files import atomic_write
+from engine.planning.estimate import Phase
 
 OPTIONS = {"perplexity": 30.0, "n_iter": 500, "early_iter": 250, "tsne_seed": 0, "hidden_epoch": None,
            "hidden_seed_row": 0, "benchmark": False, "cache": True, "tsne_jobs": -1, "horizon": HORIZON}
@@ -37,7 +38,6 @@ PCA_COMPONENTS = 50
 
 
 def cache_dir() -> Path:
-    from ..environment import runs_dir
     return runs_dir() / "cache"
 
 

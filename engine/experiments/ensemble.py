@@ -1,7 +1,7 @@
 """Many (seed, training subset) rows trained as ONE batched ensemble, plus the
 trained parameters for evaluations the training loop does not do itself.
 
-engine.train.train accepts seed ids that repeat and a (rows, P) include mask, so
+engine.training.loop.train accepts seed ids that repeat and a (rows, P) include mask, so
 "seed 3 on T minus S(t*)" and "seed 3 on T minus a random set" are two rows of the
 same run: the same initialisation, different points masked (never copied).
 RunResult looks rows up by seed id, so here rows are stored under their row
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..config import RunConfig
-from ..data import Dataset
-from ..models import forward
-from ..preflight import check_rows
-from ..results import RunResult
-from ..environment import resolve_device
-from ..train import train
+from engine.config import RunConfig
+from engine.data.dataset import Dataset
+from engine.training.models import forward
+from engine.planning.preflight import check_rows
+from engine.analysis.results import RunResult
+from engine.environment import resolve_device
+from engine.training.loop import train
 
 
 @dataclass

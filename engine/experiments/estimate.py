@@ -1,5 +1,5 @@
 """The estimate of any job kind before it is launched: its phases as the experiment
-itself counts them (each module's `phases`), timed by engine.estimate.
+itself counts them (each module's `phases`), timed by engine.planning.estimate.
 
 Fits and t-SNE maps are experiments' work, not the science's, so their speed is
 measured here (once per machine, cached beside the training calibration): an Eq. 12
@@ -11,16 +11,16 @@ import time
 
 import numpy as np
 
-from .. import calibration as cal
-from ..config import RunConfig
-from ..estimate import Phase, device_of, estimate_phases, run_phases
-from . import JOB_OPTIONS
-from .context import split
-from .coordinates import phases as compare_phases
-from .embedding import phases as embed_phases, tsne
-from .pruning import prune_phases, sweep_phases
-from .scaling import fit_phi, phases as scaling_phases
-from .stability import phases as stability_phases
+from engine.planning import calibration as cal
+from engine.config import RunConfig
+from engine.planning.estimate import Phase, device_of, estimate_phases, run_phases
+from engine.experiments import JOB_OPTIONS
+from engine.experiments.context import split
+from engine.experiments.coordinates import phases as compare_phases
+from engine.experiments.embedding import phases as embed_phases, tsne
+from engine.experiments.pruning import prune_phases, sweep_phases
+from engine.experiments.scaling import fit_phi, phases as scaling_phases
+from engine.experiments.stability import phases as stability_phases
 
 JOB_PHASES = {"compare": compare_phases, "prune": prune_phases, "sweep": sweep_phases,
               "stability": stability_phases, "scaling": scaling_phases, "embed": embed_phases}
@@ -38,7 +38,7 @@ def phases_of(kind: str, config: dict, **hints) -> list[Phase]:
 
 
 def estimate_job(kind: str, config: dict, finished: list[dict] = (), **hints) -> dict:
-    """engine.estimate.estimate_phases of the job: seconds, low, high, memory_bytes,
+    """engine.planning.estimate.estimate_phases of the job: seconds, low, high, memory_bytes,
     device, how, and the seconds of each phase."""
     phases = phases_of(kind, config, **hints)
     needs_extra = any(p.fits or p.tsne_maps for p in phases)
@@ -70,10 +70,6 @@ def time_tsne() -> float:
 
 def measure(device: str = "cpu") -> dict:
     started = time.perf_counter()
-    try:
-        tsne_s = time_tsne()
-    except ImportError:  # openTSNE missing: an embed job cannot run here, nor be estimated
-        tsne_s = None
-    coef = {"fit_s": time_fit(), "tsne_s": tsne_s}
+    coef = {"fit_s": time_fit(), "tsne_s": time_tsne()}  # openTSNE is a requirement, not an option
     return {"version": cal.VERSION, "machine": cal.machine(device), "measured_at": time.time(),
             "calibration_seconds": time.perf_counter() - started, "coefficients": coef}

@@ -1,7 +1,7 @@
 """An experiment's natural independent pieces of work, run here or fanned out.
 
 A piece is one config x a batch of (seed, training subset) rows: the unit that
-engine.train batches into one ensemble (never one task per seed). An experiment
+engine.training.loop batches into one ensemble (never one task per seed). An experiment
 lists its pieces and calls `run_pieces`; the job context decides where they run:
 
 - no executor (the CLI, a local worker): one after the other in this process,
@@ -20,10 +20,12 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
-from ..config import RunConfig
-from ..results import RunResult
-from .ensemble import Ensemble, run_rows
+from engine.analysis.results import RunResult
+from engine.config import RunConfig
+from engine.data.dataset import prepare
+from engine.experiments.ensemble import Ensemble, run_rows
 
 
 @dataclass
@@ -61,7 +63,6 @@ def run_pieces(steps, pieces: list[Rows], data=None) -> list[Ensemble]:
     executor = getattr(steps.ctx, "executor", None) if steps is not None else None
     if executor is not None and getattr(executor, "distributed", False):
         return executor.map(pieces, steps)
-    from ..data import prepare
     out = []
     for piece in pieces:
         d = data if data is not None else prepare(piece.config)
@@ -105,5 +106,4 @@ def merge(parts: list[Ensemble]) -> Ensemble:
 
 
 def _cat(tensors):
-    import torch
     return torch.cat([t.to(tensors[0].device) for t in tensors])

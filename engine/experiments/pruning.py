@@ -19,15 +19,15 @@ import dataclasses
 
 import numpy as np
 
-from ..data import prepare, with_noise
-from ..curves import CURVES, METRICS
-from ..stragglers import stragglers_at_error
-from ..estimate import Phase
-from .context import Steps, split
-from .coordinates import epochs_at, epsilon_grid
-from .ensemble import errors_on, last_values
-from .pieces import Rows, run_pieces
-from .verdicts import HORIZON, NoInversion, max_epochs, verdict_fields
+from engine.data.dataset import prepare, with_noise
+from engine.geometry.curves import CURVES, METRICS
+from engine.analysis.stragglers import stragglers_at_error
+from engine.planning.estimate import Phase
+from engine.experiments.context import Steps, split
+from engine.experiments.coordinates import epochs_at, epsilon_grid
+from engine.experiments.ensemble import errors_on, last_values
+from engine.experiments.pieces import Rows, run_pieces
+from engine.experiments.verdicts import HORIZON, NoInversion, max_epochs, verdict_fields
 
 PRUNE_OPTIONS = {"prune_epochs": None, "retrain_epochs": None, "random_seed": 12345, "horizon": HORIZON}
 SWEEP_OPTIONS = {"epsilons": None, "n_grid": 8, "sigmas": [0.0, 0.5, 0.75, 1.0, 1.2, 1.5],

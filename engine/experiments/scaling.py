@@ -21,11 +21,11 @@ import warnings
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from ..config import ConfigError
-from ..estimate import Phase
-from .context import Steps, split
-from .pieces import Rows, run_pieces
-from .verdicts import HORIZON, max_epochs, verdict_fields
+from engine.config import ConfigError
+from engine.planning.estimate import Phase
+from engine.experiments.context import Steps, split
+from engine.experiments.pieces import Rows, run_pieces
+from engine.experiments.verdicts import HORIZON, max_epochs, verdict_fields
 
 OPTIONS = {"n_trains": [4096, 8192, 16384, 32768], "n_boot": 200, "boot_seed": 0,
            "depths": None, "widths": None, "horizon": HORIZON}

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import prepare
-from ..stragglers import stragglers_at, stragglers_at_error, with_inversion
-from ..config import parse_overrides
-from ..estimate import Phase
-from .context import Steps, split
-from .coordinates import epochs_at, epsilon_grid
-from .ensemble import run_rows
-from .pieces import Rows, run_pieces
-from .verdicts import HORIZON, max_epochs, verdict_fields
+from engine.data.dataset import prepare
+from engine.analysis.stragglers import stragglers_at, stragglers_at_error, with_inversion
+from engine.config import parse_overrides
+from engine.planning.estimate import Phase
+from engine.experiments.context import Steps, split
+from engine.experiments.coordinates import epochs_at, epsilon_grid
+from engine.experiments.ensemble import run_rows
+from engine.experiments.pieces import Rows, run_pieces
+from engine.experiments.verdicts import HORIZON, max_epochs, verdict_fields
 
 OPTIONS = {"epsilons": None, "n_grid": 16, "other": None, "dense": 12, "horizon": HORIZON}
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import HORIZON  # noqa: F401 (the experiments read it from here)
-from ..geometry import METRICS, STATES
+from engine.config import HORIZON  # noqa: F401 (the experiments read it from here
+from engine.geometry.curves import METRICS
+from engine.geometry.inversion import STATES
 
 
 class NoInversion(ValueError):

@@ -37,9 +37,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ConfigError, RunConfig
-from ..environment import ROOT, data_dir, gpu_count
-from . import piece_cache, ray_tasks
+from engine.analysis.results import RunResult
+from engine.config import ConfigError, RunConfig
+from engine.data.dataset import prepare
+from engine.environment import ROOT, data_dir, gpu_count
+from engine.jobs import piece_cache, ray_tasks
 
 EXECUTORS = ("local", "ray")
 CONNECT_TIMEOUT_S = 3.0  # an unreachable --ray-address fails after this, not after Ray's minute of retries
@@ -150,8 +152,8 @@ def open_executor(executor: dict | None):
 # --- the executors -------------------------------------------------------------------------------
 @dataclass
 class RunOutcome:
-    result: object                              # engine.results.RunResult
-    data: object                                # engine.data.Dataset
+    result: object                              # engine.analysis.results.RunResult
+    data: object                                # engine.data.dataset.Dataset
     lost: list = field(default_factory=list)    # descriptions of pieces lost with their node
 
 
@@ -160,11 +162,11 @@ class LocalExecutor:
     pieces one after the other)."""
     name, distributed = "local", False
 
-    def run(self, config: RunConfig, on_epoch=None, should_stop=None, skip_seeds=()) -> RunOutcome:
-        from ..run import EpochsDone, run
+    def run(self, config: RunConfig, on_epoch=None, should_stop=None, skip_seeds=(), checked=None) -> RunOutcome:
+        from engine.run import EpochsDone, run
         done = EpochsDone(config.seeds, config.epochs)
         result, data = run(config, on_epoch=None if on_epoch is None else lambda rec: on_epoch(rec, done(rec)),
-                           should_stop=should_stop)
+                           should_stop=should_stop, checked=checked)
         return RunOutcome(result, data)
 
     def close(self) -> None:
@@ -221,10 +223,8 @@ class RayExecutor:
             ray.shutdown()
 
     # --- a run: chunks of seeds, records streamed back ---------------------------------
-    def run(self, config: RunConfig, on_epoch=None, should_stop=None, skip_seeds=()) -> RunOutcome:
-        from ..data import prepare
-        from ..experiments.pieces import Rows
-        from ..results import RunResult
+    def run(self, config: RunConfig, on_epoch=None, should_stop=None, skip_seeds=(), checked=None) -> RunOutcome:
+        from engine.experiments.pieces import Rows
         config.validate()
         data = prepare(config)  # here too: the summary names its source and md5, and a missing set fails now
         skip = {int(s) for s in skip_seeds}
@@ -252,7 +252,7 @@ class RayExecutor:
     def _chunks(self, seeds: list[int], slots: int) -> list[list[int]]:
         """Consecutive seeds in as many chunks as the cluster has slots (CPUs / CPUs per
         task, or GPUs for a GPU run); each task splits its chunk again if it does not
-        fit its node's memory (engine.memory)."""
+        fit its node's memory (engine.training.memory)."""
         runs, chunks = [], []
         for s in seeds:  # contiguous runs: a chunk is a seed_offset and a count
             if runs and s == runs[-1][-1] + 1:
@@ -270,7 +270,7 @@ class RayExecutor:
         run as separate tasks and merged. Finished parts are kept in runs/pieces/ until
         the job is done (finished()), so a resubmit after a loss or a cancel computes
         only the missing ones."""
-        from ..experiments.pieces import merge
+        from engine.experiments.pieces import merge
         tasks, values = [], {}
         for i, piece in enumerate(pieces):
             parts = [piece.part(s) for s in piece.parts] or [piece]

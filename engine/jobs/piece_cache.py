@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..environment import runs_dir
+from engine.environment import runs_dir
+from engine.files import atomic_write
 
 
 def key(piece) -> str:
@@ -40,7 +41,6 @@ def load(key: str):
 
 def save(key: str, value) -> None:
     import torch
-    from ..files import atomic_write
     buf = io.BytesIO()
     torch.save(value, buf)
     path(key).parent.mkdir(parents=True, exist_ok=True)

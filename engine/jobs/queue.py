@@ -26,10 +26,13 @@ import threading
 import time
 import traceback
 
-from ..config import ConfigError, RunConfig, canonical_labels, science_hash
-from ..environment import ROOT, gpu_count
-from ..sources import DatasetUnavailable
-from .store import ACTIVE, FINISHED, Store, StoreGone
+from engine.config import ConfigError, RunConfig, canonical_labels, science_hash
+from engine.data.sources import DatasetUnavailable
+from engine.data.upload import data_version
+from engine.environment import ROOT, gpu_count
+from engine.jobs import executors
+from engine.jobs.store import ACTIVE, FINISHED, Store, StoreError, StoreGone
+from engine.planning.preflight import check_run, dataset_shape, device_kind
 
 HOST = socket.gethostname()
 _children: list[subprocess.Popen] = []  # workers this process started, reaped by refresh()
@@ -47,7 +50,7 @@ class JobContext:
     executor               where the job's pieces train (engine.jobs.executors); None: here
 
     With `epochs_total` (a "run" job) every record is also the progress, written
-    in the same transaction as the epoch; its ETA is engine.estimate.Clock's: the
+    in the same transaction as the epoch; its ETA is engine.planning.estimate.Clock's: the
     estimate at first, the measured speed more and more (`epoch_s`: the modelled
     seconds of one epoch, None when this machine has no calibration)."""
 
@@ -59,7 +62,7 @@ class JobContext:
         self.n_seeds = n_seeds  # with chunked seeds, progress counts every chunk's epochs
         self.epoch_s = epoch_s
         self.stopped = False
-        self._clock = None      # engine.estimate.Clock, made at the first epoch
+        self._clock = None      # engine.planning.estimate.Clock, made at the first epoch
         self._last = None       # (done, total, eta_s) not yet written
         self._written = 0.0
         self._epochs_done = None  # engine.run.EpochsDone, made at the first epoch
@@ -78,7 +81,7 @@ class JobContext:
         train side by side); else counted here from the records (chunks in turn)."""
         if self.epochs_total is not None:
             if done is None and self._epochs_done is None:
-                from ..run import EpochsDone
+                from engine.run import EpochsDone
                 self._epochs_done = EpochsDone(self.n_seeds, self.epochs_total)
             done = self._epochs_done(record) if done is None else int(done)
             self._last = (done, self.epochs_total, self._eta(done, self.epochs_total))
@@ -102,7 +105,7 @@ class JobContext:
         """The ETA of a run at `done` of `total` epochs (epoch 0, the initialisation,
         is one more record of the same cost)."""
         if self._clock is None:
-            from ..estimate import Clock
+            from engine.planning.estimate import Clock
             self._clock = Clock(None if self.epoch_s is None else (total + 1) * self.epoch_s)
         cost = self.epoch_s or 1.0
         return self._clock.update((done + 1) * cost, (total + 1) * cost)
@@ -145,9 +148,6 @@ def submit(kind: str, config: dict, force: bool = False, store: Store | None = N
 def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
     """(canonical config, hash, total: epochs of a run, seed-epochs of an experiment as
     planned) — a bad config fails here, not in a worker."""
-    from ..preflight import check_run, dataset_shape, device_kind
-    from ..upload import data_version
-    from . import executors
     config, executor = executors.split_config(config)
     if kind == "run":
         cfg = RunConfig.from_dict(config).validate().normalised()
@@ -158,15 +158,15 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
         kinds = job_kinds()
         if kind not in kinds:
             raise ConfigError("kind", kind, "one of " + ", ".join(["run", *kinds]))
-        from ..experiments import JOB_OPTIONS
-        from ..experiments.context import split
+        from engine.experiments import JOB_OPTIONS
+        from engine.experiments.context import split
         cfg, _ = split(config, JOB_OPTIONS[kind])  # a typo in an option fails here, not later in a worker
         if executor is None:  # the sizes of its runs are the experiment's: each is checked before it trains
             device_kind(cfg)
             dataset_shape(cfg)
         if "labels" in config:  # only the labels: a variant may switch on an option the base does not use
             config = {**config, "labels": canonical_labels(cfg.labels)}
-        from ..experiments.estimate import phases_of  # the total is known before it starts
+        from engine.experiments.estimate import phases_of  # the total is known before it starts
         total = sum(p.seed_epochs for p in phases_of(kind, config))
         config = json.loads(json.dumps(config, sort_keys=True, default=list))
     executors.check(executor, cfg)  # a cluster that cannot run it: refused now (e.g. cuda without GPUs)
@@ -197,7 +197,7 @@ def keep_finished_seeds(c, job_id: int, epochs: int) -> None:
 def job_kinds() -> dict:
     """engine.experiments.JOB_KINDS, imported when first asked for: it imports torch,
     which the pages and the CLI's listing commands never need."""
-    from ..experiments import JOB_KINDS
+    from engine.experiments import JOB_KINDS
     return JOB_KINDS
 
 
@@ -284,20 +284,24 @@ def mark_dead(store: Store, c) -> int:
     for pid, token, host in c.execute("SELECT pid, pid_start, host FROM workers").fetchall():
         if not alive(pid, token, host):
             c.execute("DELETE FROM workers WHERE host=? AND pid=?", (host, pid))
+            if host == HOST:  # the disk space a killed worker held (engine.jobs.worker.RESERVE_BYTES)
+                store.path.with_name(f".reserve-{pid}").unlink(missing_ok=True)
     return n
 
 
-def claim(store: Store, cap: int, pid: int, n_gpus: int = 0) -> dict | None:
+def claim(store: Store, cap: int, pid: int, n_gpus: int = 0, leave: bool = True) -> dict | None:
     """The worker's step: take the oldest queued job if fewer than `cap` run, else
-    None — and then drop this worker from `workers` in the same transaction, so a
-    job queued right after is seen by refresh() as needing a new worker."""
+    None — and then (`leave`) drop this worker from `workers` in the same transaction,
+    so a job queued right after is seen by refresh() as needing a new worker. A warm
+    worker that waits on (not `leave`) stays listed: refresh() counts it and starts none."""
     with store.write() as c:
         mark_dead(store, c)
         running = [r[0] for r in c.execute("SELECT device FROM jobs WHERE status='running'")]
         row = c.execute("SELECT id, config FROM jobs WHERE status='queued' ORDER BY id LIMIT 1").fetchone() \
             if len(running) < cap else None
         if row is None:
-            c.execute("DELETE FROM workers WHERE host=? AND pid=?", (HOST, pid))
+            if leave:
+                c.execute("DELETE FROM workers WHERE host=? AND pid=?", (HOST, pid))
             return None
         device = _pick_device(json.loads(row[1]).get("device", "auto"), running, n_gpus)
         c.execute("UPDATE jobs SET status='running', started=?, pid=?, pid_start=?, host=?, device=?, epoch=0, "
@@ -322,7 +326,7 @@ def finish(store: Store, job_id: int, status: str, error: str | None = None, sec
 def describe(e: BaseException) -> str:
     """The error text a job keeps: ConfigError / DatasetUnavailable as they are
     (they already say what to do), others as the traceback's last line."""
-    if isinstance(e, (ConfigError, DatasetUnavailable)):
+    if isinstance(e, (ConfigError, DatasetUnavailable, StoreError)):
         return str(e)
     return traceback.format_exception_only(type(e), e)[-1].strip()
 
@@ -365,6 +369,32 @@ def refresh(store: Store | None = None, max_workers: int | None = None) -> int:
     return started
 
 
+WARM_ENV = "STRAGGLERS_WARM_WORKER"  # seconds a warm worker waits for a job; 0: none
+
+
+def warm(store: Store | None = None, linger_s: float | None = None) -> bool:
+    """Start one worker ahead of any job, unless one is alive: it imports torch now and
+    waits up to `linger_s` (default $STRAGGLERS_WARM_WORKER, else 120) for a job, so the
+    first click's job starts at once instead of after a worker's start-up (seconds).
+    True when one was started."""
+    store = store or Store()
+    if linger_s is None:
+        linger_s = float(os.environ.get(WARM_ENV) or 120)
+    if linger_s <= 0 or store.read_only is not None:
+        return False
+    with store.read() as c:
+        if any(alive(*w) for w in c.execute("SELECT pid, pid_start, host FROM workers").fetchall()):
+            return False
+    cap = default_max_workers()
+    with store.write() as c:
+        mark_dead(store, c)
+        if c.execute("SELECT count(*) FROM workers").fetchone()[0]:
+            return False
+        p = _spawn(store, cap, linger_s)
+        c.execute("INSERT OR REPLACE INTO workers VALUES (?,?,?,?)", (p.pid, process_token(p.pid), HOST, time.time()))
+    return True
+
+
 def _reap(p: subprocess.Popen) -> None:
     """Wait for a worker this process started, so it leaves no zombie behind (the
     app may not call refresh() for hours), and forget it."""
@@ -375,14 +405,14 @@ def _reap(p: subprocess.Popen) -> None:
         pass
 
 
-def _spawn(store: Store, cap: int) -> subprocess.Popen:
+def _spawn(store: Store, cap: int, linger_s: float = 0.0) -> subprocess.Popen:
     """A fresh interpreter (spawn semantics: CUDA-safe) in its own session, so it
     outlives the Streamlit app or the CLI that started it."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with open(store.path.parent / "worker.log", "ab") as log:
         p = subprocess.Popen([sys.executable, "-m", "engine.jobs.worker", "--store", str(store.path),
-                              "--max-workers", str(cap)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                              "--max-workers", str(cap), "--linger", str(linger_s)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     _children.append(p)
     threading.Thread(target=_reap, args=(p,), name=f"reap-worker-{p.pid}", daemon=True).start()

@@ -17,7 +17,10 @@ import time
 
 import numpy as np
 
-from ..config import USER_PREFIX, RunConfig
+from engine.config import USER_PREFIX, RunConfig
+from engine.data.dataset import prepare
+from engine.data.sources import RawSplits
+from engine.data.upload import user_dataset_path
 
 TICK_S = 0.2  # a task that streams no records reports progress at most this often
 
@@ -31,15 +34,14 @@ def piece_task(piece, mode: str, data_hint: str, cpus: int, upload_name, upload_
     os.environ.setdefault("STRAGGLERS_DATA", data_hint)  # a node may set its own before `ray start`
     given = ray.get_runtime_context().get_assigned_resources().get("CPU", cpus)
     torch.set_num_threads(max(1, int(given)))
-    from ..data import prepare
     data = prepare(piece.config, raw=raw_from_upload(upload_name, upload_bytes))
     yield "started", {"node": ray.get_runtime_context().get_node_id()[:12], "pid": os.getpid(),
                       "threads": torch.get_num_threads(), "data": data.source}
     if mode == "run":
-        from ..run import train_chunked
+        from engine.run import train_chunked
         gen = train_chunked(piece.config, data)
     else:
-        from ..experiments.ensemble import train_rows
+        from engine.experiments.ensemble import train_rows
         gen = train_rows(piece.config, data, piece.seeds, piece.include, piece.keep_epochs, piece.masks,
                          max_epochs=piece.max_epochs)
     pending, last = 0, time.monotonic()
@@ -74,7 +76,6 @@ def upload_ref(config: RunConfig):
     if not config.dataset.startswith(USER_PREFIX):
         return None, None
     import ray
-    from ..upload import user_dataset_path
     name = config.dataset[len(USER_PREFIX):]
     return name, ray.put(user_dataset_path(name).read_bytes())
 
@@ -82,7 +83,6 @@ def upload_ref(config: RunConfig):
 def raw_from_upload(name, blob):
     if name is None:
         return None
-    from ..sources import RawSplits
     with np.load(io.BytesIO(blob), allow_pickle=False) as a:
         arrays = [np.asarray(a[k]) for k in ("x_train", "y_train", "x_test", "y_test")]
     return RawSplits(f"{USER_PREFIX}{name}", arrays[0], arrays[1].astype(np.int64), arrays[2],

@@ -9,19 +9,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import run_config
-from ..geometry import diverged_at
-from ..curves import CURVES as METRIC_COLUMNS  # the metrics table's columns, in this order
+from engine.analysis.results import RunResult
+from engine.config import run_config
+from engine.geometry.curves import CURVES as METRIC_COLUMNS  # the metrics table's columns, in this order
+from engine.geometry.inversion import diverged_at
 
 if TYPE_CHECKING:
-    from ..results import RunResult
+    from engine.analysis.results import RunResult
 
 READ_BATCH = 4096  # rows per fetch
 
 
 def run_result(store, job_id: int) -> "RunResult":
     """`store`: an engine.jobs.store.Store (not imported here: the store imports this module)."""
-    from ..results import RunResult  # imports torch: only when a result is asked for
     with store.read() as c:  # one snapshot for job, metrics and masks
         job = c.execute("SELECT config, device, seconds, started, finished FROM jobs WHERE id=?",
                         (int(job_id),)).fetchone()

@@ -8,12 +8,14 @@ import json
 
 import numpy as np
 
-from ..config import RunConfig, run_config
-from ..data import prepare
-from ..upload import data_version
-from .store import Store
+from engine.analysis.report import summary as run_summary
+from engine.analysis.stragglers import stragglers_at
+from engine.config import RunConfig, run_config
+from engine.data.dataset import prepare
+from engine.data.upload import data_version
+from engine.jobs.store import Store
 
-# the RunConfig fields that engine.data.prepare reads
+# the RunConfig fields that engine.data.dataset.prepare reads
 DATA_FIELDS = ("dataset", "n_train", "block", "labels", "label_seed", "test_standardisation")
 
 
@@ -26,13 +28,12 @@ def dataset(store: Store, job_id: int):
 
 
 def summary(store: Store, job_id: int) -> dict:
-    """engine.report.summary of the job: the stored one once done, computed from
+    """engine.analysis.report.summary of the job: the stored one once done, computed from
     the epochs so far otherwise."""
     if store.get_job(job_id)["status"] == "done":
         stored = store.get_artifact(job_id, "summary")
         if stored is not None:
             return stored
-    from ..report import summary as run_summary  # torch, through the results: not for a stored summary
     result = store.result(job_id)
     if not np.isfinite(result.curves["train_error"]).any():
         raise LookupError(f"job {job_id} has no epochs yet")
@@ -40,24 +41,23 @@ def summary(store: Store, job_id: int) -> dict:
 
 
 def scores(store: Store, job_id: int):
-    """The job's difficulty scores (engine.scores.RunScores), None for a job that
+    """The job's difficulty scores (engine.training.scores.RunScores), None for a job that
     ran before they were recorded."""
-    from ..scores import RunScores
+    from engine.training.scores import RunScores
     array, meta = store.get_artifact(job_id, "scores"), store.get_artifact(job_id, "scores_meta")
     return None if array is None or meta is None else RunScores.from_stored(array, meta)
 
 
 def score_frame(store: Store, job_id: int):
-    """engine.score_table.frame of a job: one row per training point (a DataFrame),
+    """engine.analysis.score_table.frame of a job: one row per training point (a DataFrame),
     or None without stored scores."""
-    from ..score_table import frame
+    from engine.analysis.score_table import frame
     stored = scores(store, job_id)
     return None if stored is None else frame(store.result(job_id), dataset(store, job_id), stored)
 
 
 def stragglers(store: Store, job_id: int, epochs=None) -> np.ndarray:
-    """S(t) per seed, (R, P) bool; default t = each seed's t* (engine.stragglers)."""
-    from ..stragglers import stragglers_at
+    """S(t) per seed, (R, P) bool; default t = each seed's t* (engine.analysis.stragglers)."""
     return stragglers_at(store.result(job_id), epochs)
 
 

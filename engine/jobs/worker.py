@@ -13,9 +13,41 @@ import signal
 import sys
 import time
 import traceback
+from pathlib import Path
 
-from . import executors, queue
-from .store import Store, StoreGone
+from engine.analysis.report import summary
+from engine.config import RunConfig
+from engine.files import jsonable
+from engine.jobs import executors, queue
+from engine.jobs.store import Store, StoreError, StoreGone
+from engine.planning.calibration import cached
+from engine.planning.estimate import device_of, epoch_seconds
+
+
+# Space this worker holds on the store's disk (a file it writes at start), given back when the
+# disk fills up so that the job's last write, its status and why, still fits: without it the
+# worker died on that write and the job read as "killed, or out of memory?".
+RESERVE_BYTES = 1 << 20
+
+
+def reserve_path(store: Store, pid: int) -> Path:
+    return store.path.parent / f".reserve-{pid}"
+
+
+def _reserve(store: Store) -> Path | None:
+    path = reserve_path(store, os.getpid())
+    try:
+        with open(path, "wb") as f:
+            f.write(bytes(RESERVE_BYTES))  # written, not a sparse hole: the blocks are taken now
+            f.flush()
+            os.fsync(f.fileno())
+        return path
+    except OSError:  # already (nearly) full: no reserve, the job may still read as killed
+        path.unlink(missing_ok=True)
+        return None
+
+
+LINGER_POLL_S = 0.1  # a warm worker's look at the queue
 
 
 class Terminated(BaseException):
@@ -26,6 +58,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.queue.worker")
     parser.add_argument("--store", help="store file (default: $STRAGGLERS_RUNS/store.sqlite)")
     parser.add_argument("--max-workers", type=int, default=None, help="jobs running at once, all workers")
+    parser.add_argument("--linger", type=float, default=0.0,
+                        help="seconds to wait for a job when the queue is empty before exiting (a warm worker)")
     args = parser.parse_args(argv)
     store = Store(args.store, follow=False)  # a deleted store stops this worker (store.gone())
     cap = args.max_workers or queue.default_max_workers()
@@ -36,7 +70,15 @@ def main(argv=None) -> int:
     def on_term(signum, frame):
         raise Terminated()
     signal.signal(signal.SIGTERM, on_term)
+    reserve = _reserve(store)
+    try:
+        return _work(store, cap, pid, args.linger)
+    finally:
+        if reserve is not None:
+            reserve.unlink(missing_ok=True)
 
+
+def _work(store: Store, cap: int, pid: int, linger: float) -> int:
     try:
         import torch  # after registering: the import takes seconds
         n_gpus = torch.cuda.device_count()
@@ -52,15 +94,21 @@ def main(argv=None) -> int:
         return 1
     if n_gpus == 0 and cap > 1 and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // cap))  # CPU workers share the cores, not oversubscribe
+    idle_until = time.monotonic() + linger
     while True:
         if store.gone():  # runs/ deleted: no one can see this queue any more
             _log(f"{store.path} is gone; stopping")
             return 0
-        job = queue.claim(store, cap, pid, n_gpus)
+        lingering = time.monotonic() < idle_until
+        job = queue.claim(store, cap, pid, n_gpus, leave=not lingering)
+        if job is None and lingering:
+            time.sleep(LINGER_POLL_S)  # warm: torch is imported, the next job starts at once
+            continue
         if job is None:
             return 0
         if not execute(store, job):
             return 0
+        idle_until = time.monotonic() + linger
 
 
 def execute(store: Store, job: dict) -> bool:
@@ -94,21 +142,38 @@ def execute(store: Store, job: dict) -> bool:
         _log(f"job {job['id']} stopped: {e}")
         return False
     except Exception as e:
-        from ..run import Stopped
+        from engine.run import Stopped
         if isinstance(e, Stopped):
             status, error = "cancelled", None
         else:
-            traceback.print_exc()
+            _quietly(traceback.print_exc)  # the log may be on the disk that is full
             status, error = "failed", queue.describe(e)
-    queue.finish(store, job["id"], status, error, seconds)
-    _log(f"job {job['id']} {status}" + (f": {error}" if error else ""))
+            if isinstance(e, StoreError) and e.kind in ("full", "io"):
+                keep_going = False  # the next jobs would fail the same way: they stay queued
+                error += " Resubmit once there is space."
+    try:
+        queue.finish(store, job["id"], status, error, seconds)
+    except StoreError as e:
+        reserve = reserve_path(store, os.getpid())
+        if e.kind not in ("full", "io") or not reserve.exists():
+            raise
+        reserve.unlink()  # the space held for this last write
+        queue.finish(store, job["id"], status, error, seconds)
+        keep_going = False
+    _quietly(_log, f"job {job['id']} {status}" + (f": {error}" if error else ""))
     return keep_going
+
+
+def _quietly(fn, *args) -> None:
+    """fn(*args), where a failure to write the log (its disk full) is no failure of the job."""
+    try:
+        fn(*args)
+    except OSError:
+        pass
 
 
 def _run(ctx: queue.JobContext, config: dict):
     """A "run" job: its executor's run streaming into the store, then its summary."""
-    from ..config import RunConfig
-    from ..report import summary
     cfg = RunConfig.from_dict(config)
     ctx.epochs_total, ctx.n_seeds, ctx.epoch_s = cfg.epochs, cfg.seeds, modelled_epoch(cfg)
     kept = []
@@ -122,7 +187,7 @@ def _run(ctx: queue.JobContext, config: dict):
         result.seconds, result.device, result.stopped = seconds, "ray", stopped
     if out.lost:
         return "interrupted", str(executors.PiecesLost(out.lost)), result.seconds
-    if result.scores is not None:  # the R x P aggregates, never per-epoch arrays (engine.scores)
+    if result.scores is not None:  # the R x P aggregates, never per-epoch arrays (engine.training.scores)
         ctx.put_artifact("scores", result.scores.array())
         ctx.put_artifact("scores_meta", result.scores.meta())
     if result.stopped:  # also mid-run in a later chunk of seeds, where epochs_done is already T
@@ -144,15 +209,12 @@ def _run(ctx: queue.JobContext, config: dict):
 def modelled_epoch(cfg) -> float | None:
     """Modelled seconds of one epoch of this run on this machine (the ETA's prior), or
     None when the machine was never calibrated (then the ETA is the measured rate)."""
-    from ..calibration import cached
-    from ..estimate import device_of, epoch_seconds
     calib = cached(device_of(cfg))
     return epoch_seconds(cfg, cfg.seeds, calib["coefficients"]) if calib else None
 
 
 def _experiment(ctx: queue.JobContext, kind: str, config: dict):
     """An engine.experiments job: its result dict is kept as the artefact "result"."""
-    from ..files import jsonable
     if ctx.executor.distributed:
         ctx.executor.report = lambda rows: ctx.put_artifact("pieces", {"pieces": rows})
     result = queue.job_kinds()[kind](dict(config), ctx)

@@ -3,9 +3,9 @@ P-block (`columns`: name -> array; a pandas DataFrame from the Python API; score
 and scores.parquet in every run's --out and job export, written without pandas, whose
 import is a tenth of a short run) and the scores.json sidecar that says how each
 column was computed, at which epoch, from which seeds, and how well each score
-predicts the consensus stragglers (engine.score_comparison).
+predicts the consensus stragglers (engine.analysis.score_comparison).
 
-Every score column is the mean over seeds of the per-seed values (engine.scores);
+Every score column is the mean over seeds of the per-seed values (engine.training.scores);
 seeds whose value is undetermined (a diverged seed, EL2N before the epoch it is
 read at) are left out of that mean; with none left, the cell is empty (NaN).
 """
@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .data import Dataset
-from .files import atomic_write, jsonable
-from .provenance import git_commit, versions
-from .results import RunResult
-from .scores import FORMULAS, HARDER, SCORES, RunScores
-from .stragglers import consensus, stragglers_at
-from .upload import data_version
+from engine.analysis.provenance import git_commit, versions
+from engine.analysis.results import RunResult
+from engine.analysis.score_comparison import compare
+from engine.analysis.stragglers import consensus, stragglers_at
+from engine.data.dataset import Dataset
+from engine.data.upload import data_version
+from engine.files import atomic_write, jsonable
+from engine.training.scores import FORMULAS, HARDER, SCORES, RunScores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,7 +75,6 @@ def sidecar(result: RunResult, scores: RunScores, comparison: dict | None = None
 
 def write_scores(result: RunResult, data: Dataset, out: Path) -> dict:
     """scores.csv, scores.parquet and scores.json in `out`; returns the sidecar."""
-    from .score_comparison import compare
     out = Path(out)
     table = columns(result, data)
     meta = sidecar(result, result.scores, compare(table))

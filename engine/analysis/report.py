@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Dataset
-from .curves import CURVES, METRICS
-from .geometry import STATES
-from .files import jsonable, output_folder, write_csv
-from .provenance import git_commit, versions
-from .results import RunResult
-from .stragglers import (CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch, stragglers_at, table_of,
-                         with_inversion)
-from .upload import data_version
+from engine.data.dataset import Dataset
+from engine.geometry.curves import CURVES, METRICS
+from engine.geometry.inversion import STATES
+from engine.files import jsonable, output_folder, write_csv
+from engine.analysis.provenance import git_commit, versions
+from engine.analysis.results import RunResult
+from engine.analysis.stragglers import (CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch,
+                                        stragglers_at, table_of, with_inversion)
+from engine.data.upload import data_version
 
 
 def summary(result: RunResult, data: Dataset) -> dict:
@@ -98,7 +98,7 @@ def manifest(result: RunResult, data: Dataset, how: str = "python -m engine run"
     return {
         "what": "stragglers = training points misclassified at the inversion epoch t* "
                 "(rounded mean of argmin R+, argmin R-, argmax D over the curves that turned), per seed "
-                "whose inversion is present (engine/geometry.py); consensus = fraction of those seeds; "
+                "whose inversion is present (engine/geometry/); consensus = fraction of those seeds; "
                 f"consensus stragglers have consensus >= {CONSENSUS_THRESHOLD}",
         "how": how,
         "config": result.config.to_dict(),
@@ -122,7 +122,7 @@ def write_outputs(result: RunResult, data: Dataset, out: Path) -> dict:
         write_csv(tmp / "stragglers.csv", table, list(TABLE_FIELDS))
         np.save(tmp / "stragglers.npy", consensus_indices(result, data))
         (tmp / "manifest.json").write_text(json.dumps(manifest(result, data), indent=2))
-        if result.scores is not None:  # scores.csv, .parquet, .json (engine.score_table)
-            from .score_table import write_scores
+        if result.scores is not None:  # scores.csv, .parquet, .json (engine.analysis.score_table)
+            from engine.analysis.score_table import write_scores
             write_scores(result, data, tmp)
     return summ

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import platform
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from engine import __version__
 
 
 def versions() -> dict:
-    from importlib.metadata import version  # scipy's installed version, without importing it (a second)
     import torch
     return {"stragglers": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "torch": torch.__version__, "scipy": version("scipy")}

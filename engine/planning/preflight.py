@@ -6,28 +6,28 @@ down with it:
 - the device exists (--device cuda where no GPU is visible);
 - the dataset exists (an upload of that name) and its training split holds the
   block, with points of both classes;
-- memory: everything the run holds at once (engine.memory: its data, the training
+- memory: everything the run holds at once (engine.training.memory: its data, the training
   working set of one seed, the curves and masks of every epoch, the report's
   temporaries) fits what this machine can give: the memory available now, the
   GPU's free memory, or STRAGGLERS_MEMORY_MB when set;
 - disk: the output folder can be written and has room for the files; a job's store
   has room for its epochs.
 
-The estimate needs the dataset's sizes only (engine.inventory.shape), never its data.
+The estimate needs the dataset's sizes only (engine.data.inventory.shape), never its data.
 """
 from __future__ import annotations
 
 import math
+import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import memory
-from .config import ConfigError, RunConfig, check_precision, has_manual_backward
-from .environment import gpu_count
+from engine.config import USER_PREFIX, ConfigError, RunConfig, check_precision, has_manual_backward
+from engine.environment import gpu_count, loaded_torch
+from engine.training import memory
 
-# Bytes a run's output folder takes (engine.report): metrics.csv has one line per
+# Bytes a run's output folder takes (engine.analysis.report): metrics.csv has one line per
 # seed and epoch, at most 8 numbers of <= 22 characters; stragglers.csv one line per
 # training point; summary.json a few numbers per seed; manifest and headers.
 CSV_LINE_BYTES, POINT_BYTES, SEED_BYTES, FIXED_BYTES = 180, 64, 1024, 64 * 2**10
@@ -53,7 +53,7 @@ class Estimate:
     host: int                         # host memory, all phases (data, training on the CPU, results, report)
     on_device: int                    # GPU memory (0 on the CPU: counted in host)
     parts: dict = field(default_factory=dict)  # what the biggest phases hold, for the message
-    output: int = 0                   # bytes of an output folder (engine.report)
+    output: int = 0                   # bytes of an output folder (engine.analysis.report)
     store: int = 0                    # bytes of a job's epochs in the store
 
 
@@ -63,17 +63,17 @@ def check_run(config: RunConfig, out=None, job: bool = False, shape=None) -> Est
     config.validate()
     device = device_kind(config)
     shape = shape or dataset_shape(config)
-    from .data import check_block
+    from engine.data.dataset import check_block
     check_block(config, shape.n_train)
     _check_image(config, shape)
     _check_classes(config)
     est = check_fits(config, shape, job, device)
     if out is not None:
-        from .files import check_output_folder
+        from engine.files import check_output_folder
         check_output_folder(out, est.output)
     if job:
-        from .environment import runs_dir
-        _check_disk(config, runs_dir(), est.store, "the job's epochs in the store")
+        from engine.environment import runs_dir
+        _check_disk(config, runs_dir(), est.store, "the job's epochs in the store", fixed=WAL_BYTES)
     return est
 
 
@@ -89,7 +89,7 @@ def device_kind(config: RunConfig) -> str:
     where no GPU is visible (torch asked when it is loaded, the driver otherwise)."""
     if config.device == "cpu":
         return "cpu"
-    torch = sys.modules.get("torch")
+    torch = loaded_torch()
     n = int(torch.cuda.is_available()) * torch.cuda.device_count() if torch is not None else gpu_count()
     if config.device == "cuda" and n == 0:
         raise ConfigError("device", config.device, "no CUDA device is visible here: use --device auto or cpu")
@@ -99,9 +99,9 @@ def device_kind(config: RunConfig) -> str:
 
 
 def dataset_shape(config: RunConfig):
-    """engine.inventory.shape, an upload that is not there a ConfigError naming the fix."""
-    from .inventory import shape
-    from .upload import UploadError, list_user_datasets
+    """engine.data.inventory.shape, an upload that is not there a ConfigError naming the fix."""
+    from engine.data.inventory import shape
+    from engine.data.upload import UploadError, list_user_datasets
     try:
         return shape(config.dataset)
     except FileNotFoundError:
@@ -114,23 +114,32 @@ def dataset_shape(config: RunConfig):
         raise ConfigError("dataset", config.dataset, str(e)) from None
 
 
-def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, at_once: int = 1) -> Estimate:
-    """engine.memory's count for this config on a dataset of this shape. Training
-    counts `at_once` seeds: a run's chunks of seeds are sized to the memory left
-    (engine.run), so one seed at a time is what it needs at least."""
+def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, at_once: int | None = None) -> Estimate:
+    """The one memory model: the peak bytes of this config's process on a dataset of
+    this shape, what --dry-run, the Run form and the refusal all show. Training counts
+    `at_once` rows; by default the chunk engine.run will train at once (as many seeds
+    as fit engine.training.memory.default_budget, at most all of them). Beside it the
+    process holds the interpreter with torch, the raw data, every epoch's curves and
+    masks and every seed's scores; benchmarks/memory.py checks it against the
+    measured peak."""
     P, N, n_test, R, T = config.n_train, shape.pixels, shape.n_test, config.seeds, config.epochs
     H = config.width
     if config.model == "cnn":  # the hidden layer is channels x patches wide
         H *= (shape.image_shape[0] // config.kernel_size) * (shape.image_shape[1] // config.kernel_size)
-    autograd = not has_manual_backward(config)
+    autograd, states = not has_manual_backward(config), memory.optimizer_states(config.optimizer)
+    rows = at_once is not None  # an experiment's ensemble: its rows train at once, no chunks
+    if at_once is None:  # the chunk engine.run will train at once: as many seeds as fit its budget
+        at_once = min(R, memory.seeds_per_chunk(P, N, H, config.depth, n_test, memory.default_budget(device),
+                                                autograd, config.precision, states))
     training = memory.estimate_bytes(P, N, H, config.depth, at_once, n_test, autograd=autograd,
-                                     precision=config.precision)
-    trained = "one seed at a time" if at_once == 1 else f"{at_once} rows at once"
-    results = memory.result_bytes(R, T, P)
+                                     precision=config.precision, states=states)
+    trained = "one seed at a time" if at_once == 1 else f"{at_once} rows at once" if rows else \
+        f"{at_once} seeds at once" if at_once < R else "all seeds at once"
+    results = memory.result_bytes(R, T, P) + memory.scores_bytes(R, P)
     data = shape.raw_bytes
     phases = {"preparing the data": memory.preparation_bytes(P, N, n_test),
               "the report": memory.report_bytes(R, T, P)}
-    process = memory.PROCESS_BYTES if job else 0
+    process = memory.PROCESS_BYTES  # the interpreter that trains (torch imported): the CLI's own, or a job's worker
     if device == "cuda":
         phases["the data on the host"] = 4 * N * (P + n_test)
         host = process + data + results + max(phases.values())
@@ -140,10 +149,9 @@ def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, a
         host = process + data + results + max(phases.values())
         on_device = 0
     biggest = max(phases, key=phases.get)
-    parts = {f"curves and masks of {R} seeds x {T + 1} epochs": results, "the dataset": data,
+    parts = {f"curves, masks and scores of {R} seeds x {T + 1} epochs": results, "the dataset": data,
              biggest: phases[biggest]}
-    if process:
-        parts["the worker process"] = process
+    parts["the process (Python, torch)"] = process
     if device == "cuda":
         parts[f"training on the GPU, {trained}"] = training
     output = output_bytes(R, T, P)
@@ -152,7 +160,7 @@ def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, a
 
 
 def output_bytes(R: int, epochs: int, P: int) -> int:
-    """An upper bound of the bytes of a run's output folder (engine.report)."""
+    """An upper bound of the bytes of a run's output folder (engine.analysis.report)."""
     return R * (epochs + 1) * CSV_LINE_BYTES + P * POINT_BYTES + R * SEED_BYTES + FIXED_BYTES
 
 
@@ -174,8 +182,8 @@ def check_rows(config: RunConfig, data, rows: int) -> None:
 
 
 def shape_of(data):
-    """The sizes of an already prepared engine.data.Dataset."""
-    from .inventory import Shape
+    """The sizes of an already prepared engine.data.dataset.Dataset."""
+    from engine.data.inventory import Shape
     image = tuple(data.image_shape)
     if math.prod(image) != data.x_train.shape[1]:  # colour channels, flattened into the pixels
         image += (data.x_train.shape[1] // math.prod(image),)
@@ -184,7 +192,7 @@ def shape_of(data):
 
 def _too_large(config, est, need, limit, source, where) -> TooLarge:
     parts = "; ".join(f"{name}: {fmt_bytes(b)}" for name, b in sorted(est.parts.items(), key=lambda kv: -kv[1]))
-    top = max(est.parts, key=est.parts.get)
+    top = max((k for k in est.parts if not k.startswith("the process")), key=est.parts.get)
     if top.startswith("curves") or top == "the report":
         option, fix = ("epochs" if config.epochs + 1 >= config.seeds else "seeds"), "--epochs or --seeds"
     elif top == "the dataset" or top.startswith("preparing"):
@@ -205,27 +213,51 @@ def _check_image(config: RunConfig, shape) -> None:
 
 def _check_classes(config: RunConfig) -> None:
     """Both classes in the training block, when the labels can be read cheaply
-    (engine.data.prepare checks it again, before training, in every case)."""
-    from .data import binary_labels, check_block, check_classes
-    from .inventory import train_labels
+    (engine.data.dataset.prepare checks it again, before training, in every case)."""
+    from engine.data.dataset import binary_labels, check_block, check_classes
+    from engine.data.inventory import train_labels
     classes = train_labels(config.dataset)
     if classes is None:
         return
     start, stop = check_block(config, len(classes))
     block = classes[start:stop]
     check_classes(config, binary_labels(config, block, block[:1])[0], start)
+    if config.dataset.startswith(USER_PREFIX):  # an upload's images, read now: a block of copies is refused
+        from engine.data.dataset import check_images  # here, not in a worker (built-in sets always vary)
+        from engine.data.upload import load_user_dataset
+        arrays = load_user_dataset(config.dataset[len(USER_PREFIX):])
+        check_images(config, arrays["x_train"][start:stop], arrays["x_test"], start)
 
 
-def _check_disk(config: RunConfig, folder: Path, need: int, what: str) -> None:
+class NoRoom(ConfigError):
+    """The store's folder cannot take a job whatever its options: a read-only file system,
+    or too little space for the store's fixed part. Named by the place, not an option."""
+
+    def __init__(self, folder: Path, message: str):
+        self.option, self.value, self.allowed = "runs", str(folder), message
+        ValueError.__init__(self, message)
+
+
+def _check_disk(config: RunConfig, folder: Path, need: int, what: str, fixed: int = 0) -> None:
+    """ConfigError when `folder`'s disk has less than `need` bytes free; `fixed` of them
+    no option changes (the store's write-ahead log), so only the rest blames --epochs/--seeds."""
     folder = Path(folder)
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        raise NoRoom(folder, f"{folder} is on a read-only file system, so no job can be stored there: set "
+                             "STRAGGLERS_RUNS to a writable folder (or remount it read-write)")
     free = shutil.disk_usage(folder).free
-    if need > free:
-        option = "epochs" if config.epochs + 1 >= config.seeds else "seeds"
-        raise ConfigError(option, getattr(config, option), f"{what} need about {fmt_bytes(need)} and {folder} has "
-                                                           f"{fmt_bytes(free)} free: free some space or lower "
-                                                           "--epochs or --seeds")
+    if need <= free:
+        return
+    if free <= fixed:  # no --epochs or --seeds would make it fit: not theirs to blame
+        raise NoRoom(folder, f"{what} need about {fmt_bytes(need)} ({fmt_bytes(fixed)} of it the store's "
+                             f"write-ahead log, whatever the options) and {folder} has {fmt_bytes(free)} free: "
+                             "free some space on its disk or set STRAGGLERS_RUNS to a folder on another disk")
+    option = "epochs" if config.epochs + 1 >= config.seeds else "seeds"
+    raise ConfigError(option, getattr(config, option), f"{what} need about {fmt_bytes(need)} and {folder} has "
+                                                       f"{fmt_bytes(free)} free: free some space or lower "
+                                                       "--epochs or --seeds")
 
 
 def fmt_bytes(n: float) -> str:

@@ -1,7 +1,7 @@
 """How fast this machine trains, measured once and kept: the coefficients of the
-time model in engine.estimate.
+time model in engine.planning.estimate.
 
-A short calibration trains small real ensembles (engine.train on synthetic data of
+A short calibration trains small real ensembles (engine.training.loop on synthetic data of
 chosen sizes) for a few epochs and times them: probes where the fixed cost of an
 epoch dominates, where the elementwise passes over the hidden layer dominate, and
 where the first layer's GEMMs dominate, plus one through autograd (deeper nets, the
@@ -31,7 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from engine.config import RunConfig
+from engine.data.dataset import Dataset, _flatten, _pixel_stats, _standardise
+from engine.environment import ROOT, runs_dir
+from engine.files import atomic_write
 
 VERSION = 2  # of the probes and the model: a change measures again
 WARMUP, TIMED = 1, 3  # epochs per probe: the first allocate buffers, the next are timed
@@ -72,7 +75,6 @@ def epoch_work(R: int, P: int, N: int, H: int, P_test: int, tested: float, depth
 # --- measuring --------------------------------------------------------------------------------
 
 def _probe_data(P: int, N: int, P_test: int):
-    from .data import Dataset
     rng = np.random.default_rng(0)
     side = int(round(N ** 0.5))
     classes = rng.integers(0, 10, P)
@@ -90,8 +92,7 @@ def time_probe(R, P, N, H, P_test, overrides: dict, device: str) -> float:
     an epoch costs now, waits for the cores included)."""
     import torch
 
-    from .config import RunConfig
-    from .train import train
+    from engine.training.loop import train
     config = RunConfig(dataset="digits", n_train=P, seeds=R, width=H, epochs=WARMUP + TIMED, device=device,
                        **overrides)
     data = _probe_data(P, N, P_test)
@@ -138,7 +139,7 @@ def seconds_per_epoch(coef: dict, work: dict, precision: str = "fp32") -> float:
 START_CODE = """
 import json, time
 start = time.perf_counter()
-import engine.cli, engine.jobs.worker, engine.report, engine.run
+import engine.cli, engine.jobs.worker, engine.analysis.report, engine.run
 imports = time.perf_counter() - start
 start = time.perf_counter()
 import sklearn.datasets
@@ -150,7 +151,6 @@ def time_start() -> dict:
     """What a fresh process pays before its first epoch: Python, then the modules a
     worker or `python -m engine run` imports (torch among them), measured in a child
     process; and scikit-learn's import, which only the digits dataset needs."""
-    from .environment import ROOT
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", START_CODE], cwd=ROOT, check=True, capture_output=True, text=True,
                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -160,9 +160,8 @@ def time_start() -> dict:
 
 
 def time_standardise(rows: int = 20000, N: int = 784) -> float:
-    """Seconds per pixel value of reading and standardising a dataset (engine.data's
+    """Seconds per pixel value of reading and standardising a dataset (engine.data.dataset's
     own functions on a synthetic uint8 block)."""
-    from .data import _flatten, _pixel_stats, _standardise
     x = np.random.default_rng(0).integers(0, 256, (rows, N), dtype=np.uint8).reshape(rows, 28, N // 28)
     start = time.perf_counter()
     flat = _flatten(x.copy())
@@ -264,7 +263,6 @@ FOLDER_ENV = "STRAGGLERS_CALIBRATION"  # one folder for several stores (the test
 
 def cache_path(device: str = "cpu", what: str = "calibration") -> Path:
     """<runs>/cache/<what>-<hash of machine()>.json, or under $STRAGGLERS_CALIBRATION."""
-    from .environment import runs_dir
     key = hashlib.sha256(json.dumps(machine(device), sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(os.environ.get(FOLDER_ENV) or runs_dir() / "cache")
     return folder / f"{what}-{key}.json"

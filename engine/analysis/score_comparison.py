@@ -1,7 +1,7 @@
 """Are stragglers more than the hard examples other scores find? Each score against
 the consensus stragglers (in S(t*) in at least half the seeds): AUROC with its null,
 Spearman correlations between all scores, and the overlap of each score's top-|S|
-with S. Pure numpy on the scores table (engine.score_table.columns, or its DataFrame):
+with S. Pure numpy on the scores table (engine.analysis.score_table.columns, or its DataFrame):
 no pandas or scipy on a run's path.
 
 Every score is turned into a hardness first (HARDER: larger = harder), so AUROC > 0.5
@@ -17,8 +17,8 @@ from typing import Mapping
 
 import numpy as np
 
-from .scores import HARDER, SCORES
-from .stragglers import CONSENSUS_THRESHOLD
+from engine.training.scores import HARDER, SCORES
+from engine.analysis.stragglers import CONSENSUS_THRESHOLD
 
 Z95 = 1.959963984540054
 

@@ -29,9 +29,9 @@ import warnings
 
 import numpy as np
 
-from .geometry import METRICS
-from .results import RunResult
-from .stragglers import CONSENSUS_THRESHOLD, consensus, stragglers_at
+from engine.geometry.curves import METRICS
+from engine.analysis.results import RunResult
+from engine.analysis.stragglers import CONSENSUS_THRESHOLD, consensus, stragglers_at
 
 MAX_DPHI = 0.003
 MAX_DT_STAR = 2

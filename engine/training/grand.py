@@ -12,7 +12,7 @@ With h = act(z), z = W1^T x + b1, d = v.h + b2[1] - b2[0] and v = W2[:, 1] - W2[
     dl/dW1 = x (r u)^T, an outer product        ->  |x|^2 r^2 |u|^2
 
 so ||grad l||^2 = r^2 (2 |h|^2 + 2 + (1 + |x|^2) |u|^2), where act' is read off h
-(tanh: 1 - h^2; relu, leaky relu, linear: engine.models.DERIVATIVE_FROM_OUTPUT).
+(tanh: 1 - h^2; relu, leaky relu, linear: engine.training.models.DERIVATIVE_FROM_OUTPUT).
 That is O(R P H) work and no per-example gradient is ever formed.
 
 Every other model (deeper nets, the CNN, silu) goes through torch.func: vmap over
@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.func import grad, vmap
 
-from .config import RunConfig
-from .memory import SCORE_BLOCK_FLOATS  # the block size the memory model counts
-from .models import DERIVATIVE_FROM_OUTPUT, forward
+from engine.config import RunConfig
+from engine.training.memory import SCORE_BLOCK_FLOATS  # the block size the memory model counts
+from engine.training.models import DERIVATIVE_FROM_OUTPUT, forward
 
 CLOSED_FORM = "closed form (two-layer dense net)"
 AUTOGRAD = "torch.func per-example gradients (vmap of grad)"
@@ -70,7 +71,6 @@ def closed_form(config: RunConfig, params, x, y, image_shape) -> torch.Tensor:
 
 
 def per_example(config: RunConfig, params, x, y, image_shape) -> torch.Tensor:
-    from torch.func import grad, vmap
 
     def loss(seed_params, xi, yi):  # one seed, one point
         logits, _ = forward(config, [p.unsqueeze(0) for p in seed_params], xi.unsqueeze(0), image_shape)

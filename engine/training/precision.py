@@ -7,12 +7,12 @@ the loss, the errors and the geometry stay in float32 in every precision:
         included: cuDNN allows it by default).
   bf16  the GEMMs' inputs rounded to bfloat16 (8 mantissa bits), products summed in
         float32 by the GEMM. CPUs with AVX512-BF16/AMX and recent GPUs run these
-        2-4x faster than float32 GEMMs. The two-layer net (engine.train._Dense2)
+        2-4x faster than float32 GEMMs. The two-layer net (engine.training.loop._Dense2)
         casts explicitly: the inputs once per run, W1 and dL/dz once per epoch; the
         generic path runs its forward under torch.autocast.
   tf32  CUDA only: float32 tensors, GEMMs on TensorFloat-32 cores (10 mantissa bits).
 
-Whether a precision is fit for the science is decided by engine.fidelity against
+Whether a precision is fit for the science is decided by engine.analysis.fidelity against
 an fp32 run of the same seeds (docs/precision.md has the numbers).
 """
 from __future__ import annotations

@@ -34,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import USER_PREFIX
-from .environment import data_dir
-from .files import atomic_write
-from .upload import load_user_dataset, user_dataset_path
+from engine.config import USER_PREFIX
+from engine.environment import data_dir
+from engine.files import atomic_write
+from engine.data.upload import load_user_dataset, user_dataset_path
 
 NAMES = ("mnist", "kmnist", "fashion", "cifar10", "digits")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",

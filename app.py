@@ -1,22 +1,27 @@
-"""Entry point: the navigation (Home + every page under pages/, in file order) and the
-home page: what this is, one figure, presets, the job list, device, datasets, a
-guided path for a lecture. The figure, which may have to train the demo, is drawn
-last into its place, and the presets' estimates wait for the machine's measurement
-in the background, so the rest of the page shows, and its buttons answer, at once."""
+"""The entry point, `streamlit run app.py`: the navigation (Home, then every page under
+pages/ in file order, at the top of the page) and the home page: what this is, one
+figure, presets, the job list, device, datasets, a guided path for a lecture. The
+figure, which may have to train the demo, is drawn last into its place, and the
+presets' estimates wait for the machine's measurement in the background, so the rest
+of the page shows, and its buttons answer, at once."""
 import re
 from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cached, live, machine, notes, run_form
-from dashboard import jobs_view as jv
+from dashboard.navigation import HOME
 
 
 def home():
+    # imported here, after the navigation has been sent: the first run's imports take a second
+    from dashboard import cached, live, machine, notes, run_form
+    from dashboard import jobs_view as jv
+
     st.title("Stragglers: inversion dynamics of class manifolds")
     st.markdown(notes.INTRO)
     notes.show("Home")
     store = cached.open_store()
+    jv.warm(store)  # torch imported in a worker before the click: the first job starts at once
     figure = st.container()
 
     st.subheader("Start a run")
@@ -61,8 +66,9 @@ def _order(path: Path):
 
 st.set_page_config(page_title="Stragglers", layout="wide")
 pages_dir = Path(__file__).parent / "pages"
-# The entry file is Home.py, and Home has no icon, because a sub-page opened first is drawn
-# with Streamlit's listing of pages/ (main page named after this file, no icons) until this
-# navigation replaces it: both lists must read the same.
-st.navigation([st.Page(home, title="Home", default=True)]
-              + [st.Page(f"pages/{p.name}") for p in sorted(pages_dir.glob("*.py"), key=_order)]).run()
+# Home is a function of this file, the pages are pages/*.py in file order (their titles
+# from the file names). dashboard.navigation says why a page opened first by its URL
+# on a fresh server still gets this navigation.
+st.navigation([st.Page(home, title=HOME, default=True)]
+              + [st.Page(f"pages/{p.name}") for p in sorted(pages_dir.glob("*.py"), key=_order)],
+              position="top").run()

@@ -1,5 +1,5 @@
 """The standardised inputs, cached on disk: a run's start-up reads two .npy files
-instead of converting and standardising the images again (engine.data.prepare).
+instead of converting and standardising the images again (engine.data.dataset.prepare).
 
 An entry is keyed by what determines it exactly: the md5 of the raw files (a
 replaced or re-fetched file is another key), the slice of the split, the
@@ -21,8 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-from .environment import runs_dir
-from .files import atomic_write
+from engine.environment import runs_dir
+from engine.files import atomic_write
 
 CACHE_VERSION = 1
 MAX_BYTES = 1 << 30  # 1 GiB: the whole MNIST training split standardised is 188 MB

@@ -7,7 +7,7 @@ modules list them (engine.experiments.*.phases), plus work that is not training
 
     start-up (once) + data preparation + (epochs + 1) * seconds per epoch
 
-with seconds per epoch from engine.calibration's measured model of this machine
+with seconds per epoch from engine.planning.calibration's measured model of this machine
 (fixed cost + elementwise passes + GEMM FLOPs, the autograd factor for deeper nets
 and the CNN, a cost per mini-batch step for SGD). When runs have finished here, the
 median ratio of their measured to their modelled training time corrects the model
@@ -21,12 +21,14 @@ six times slower, and the total is known before the first epoch.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 
-from . import calibration as cal
-from .config import RunConfig, has_manual_backward
-from .memory import estimate_bytes
+from engine.config import ConfigError, RunConfig, has_manual_backward
+from engine.data.inventory import Shape, shape
+from engine.planning import calibration as cal
+from engine.planning import preflight  # the memory model: the same as the refusal's
 
 ERROR = 1.5  # the stated error factor before any run here has shown a larger one
 MIN_HISTORY_S = 5.0  # finished runs shorter than this (modelled) do not correct the model
@@ -47,6 +49,7 @@ class Phase:
     fits: int = 0
     tsne_maps: int = 0
     tsne_iterations: int = 750
+    chunked: bool = False  # a run (engine.run): its seeds train in chunks that fit; an experiment's ensemble: at once
 
     @property
     def records(self) -> int:
@@ -60,16 +63,15 @@ class Phase:
 
 
 def run_phases(config: RunConfig) -> list[Phase]:
-    return [Phase("training", config, config.seeds)]
+    return [Phase("training", config, config.seeds, chunked=True)]
 
 
 # --- the data a config trains on ----------------------------------------------------------------
 
 def dataset_shape(dataset: str) -> tuple[tuple[int, int], int, int]:
     """((h, w), training split size, test split size) without loading the data
-    (engine.inventory.shape); MNIST's for an upload that cannot be read now (the run
+    (engine.data.inventory.shape); MNIST's for an upload that cannot be read now (the run
     itself will say why)."""
-    from .inventory import shape
     try:
         s = shape(dataset)
     except (OSError, ValueError):  # UploadError is a ValueError
@@ -78,7 +80,7 @@ def dataset_shape(dataset: str) -> tuple[tuple[int, int], int, int]:
 
 
 def _work(config: RunConfig, rows: int, tested: float) -> tuple[dict, bool]:
-    """One epoch's work (engine.calibration.epoch_work) and whether it goes through autograd."""
+    """One epoch's work (engine.planning.calibration.epoch_work) and whether it goes through autograd."""
     (h, w), _, P_test = dataset_shape(config.dataset)
     N, P = h * w, config.n_train
     patches = (h // config.kernel_size) * (w // config.kernel_size) if config.model == "cnn" else 1
@@ -112,8 +114,6 @@ def phase_seconds(phase: Phase, coef: dict) -> dict:
     if phase.fits:
         extra += phase.fits * coef["fit_s"]
     if phase.tsne_maps:  # Barnes-Hut t-SNE: n log n per iteration
-        if coef.get("tsne_s") is None:
-            raise ValueError("t-SNE was not measured on this machine (is openTSNE installed?)")
         extra += phase.tsne_maps * coef["tsne_s"] * c.n_train * math.log2(max(c.n_train, 2)) * \
             phase.tsne_iterations
     return {"data": data, "train": train, "extra": extra}
@@ -156,9 +156,10 @@ def device_of(config: RunConfig) -> str:
         return "cpu"
     if config.device == "cuda":
         return "cuda"
-    import sys
-    if "torch" in sys.modules:
-        return "cuda" if sys.modules["torch"].cuda.is_available() else "cpu"
+    from engine.environment import loaded_torch
+    torch = loaded_torch()
+    if torch is not None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
     return "cuda" if cal.gpu_names() else "cpu"
 
 
@@ -199,17 +200,16 @@ def estimate(config: RunConfig, finished: list[dict] = (), coef: dict | None = N
 
 
 def _phase_bytes(phase: Phase) -> int:
-    """Working set while the phase trains (engine.memory) plus what it keeps: every
+    """Working set while the phase trains (engine.training.memory) plus what it keeps: every
     epoch's curves and packed misclassified masks of every row."""
-    c = phase.config
-    (h, w), _, P_test = dataset_shape(c.dataset)
-    N, P, H = h * w, c.n_train, c.width
-    if c.model == "cnn":
-        H *= (h // c.kernel_size) * (w // c.kernel_size)
-    autograd = _work(c, 1, 1.0)[1]
-    kept = phase.seed_epochs * (math.ceil(P / 8) + 8 * 6)
-    return int(estimate_bytes(P, N, H, c.depth, phase.rows, P_test, autograd=autograd, precision=c.precision)
-               + kept)
+    c = phase.config.replace(seeds=phase.rows)
+    try:
+        found = preflight.dataset_shape(c)
+    except ConfigError:  # an upload that is not there: MNIST's sizes (the run itself will say why)
+        found = Shape(60000, 10000, (28, 28), 1)
+    device = "cuda" if device_of(c) == "cuda" else "cpu"
+    est = preflight.estimate(c, found, device, at_once=None if phase.chunked else phase.rows)
+    return est.on_device if device == "cuda" else est.host
 
 
 def fmt_seconds(s) -> str:

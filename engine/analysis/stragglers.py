@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .results import RunResult
+from engine.analysis.results import RunResult
 
 CONSENSUS_THRESHOLD = 0.5  # a consensus straggler is one in at least half the seeds
 TABLE_FIELDS = ("index", "class", "label", "consensus", "learned_epoch")  # stragglers.csv, the page's CSV

@@ -3,7 +3,7 @@ training pass itself: the trajectory the ensemble already computes (epoch 0 ... 
 full batch) gives them all at O(R P) work and memory per epoch.
 
 With two outputs everything follows from the margin d = o1 - o0 of each epoch's
-forward (engine.train.EpochRecord.margin). With s = +1 for y = 1, -1 for y = 0,
+forward (engine.training.loop.EpochRecord.margin). With s = +1 for y = 1, -1 for y = 0,
 the true-class logit margin z_y - max_{k != y} z_k is s d and p(true label) =
 softmax_y = sigmoid(s d); a point is misclassified when (d > 0) != y, the loop's
 own argmax (ties go to class 0).
@@ -20,9 +20,9 @@ own argmax (ties go to class 0).
     el2n                 ||softmax - onehot(y)||_2 = sqrt(2) |sigmoid(d) - y| at the score
                          epoch (Paul et al. 2021)
     grand                ||grad_theta loss(x, y)||_2 at the score epoch (Paul et al. 2021;
-                         engine.grand)
+                         engine.training.grand)
 
-Seeds are independent, so a run trained in chunks of seeds (engine.memory) gives
+Seeds are independent, so a run trained in chunks of seeds (engine.training.memory) gives
 exactly the values of one chunk: one accumulator per chunk, finalised to the host
 when the chunk ends.
 """
@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import grand as grand_norms
-from .config import RunConfig
-from .data import Dataset
+from engine.training import grand as grand_norms
+from engine.config import RunConfig
+from engine.data.dataset import Dataset
 
 SCORES = ("forgetting_events", "first_learned_epoch", "confidence", "variability", "correctness", "aum",
           "el2n", "grand")

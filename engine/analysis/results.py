@@ -1,7 +1,7 @@
 """A finished (or stopped) ensemble run held in memory: per-seed metric curves and
 the bit-packed misclassified masks of every epoch, plus the inversion analysis.
 
-The arrays grow as epochs arrive (engine.memory.capacities: doubling, capped at
+The arrays grow as epochs arrive (engine.training.memory.capacities: doubling, capped at
 T + 1), so a run of 10^6 epochs that stops, diverges or is read back early holds
 what it recorded, not what it might have; a run that completes ends with exactly
 T + 1 columns."""
@@ -13,13 +13,13 @@ from typing import Iterable
 
 import numpy as np
 
-from .config import RunConfig
-from .curves import CURVES, METRICS
-from .geometry import Inversion, inversion
-from .memory import N_CURVES, capacities
-from .train import EpochRecord
+from engine.config import RunConfig
+from engine.geometry.curves import CURVES, METRICS
+from engine.geometry.inversion import Inversion, inversion
+from engine.training.memory import N_CURVES, capacities
+from engine.training.records import EpochRecord
 
-assert len(CURVES) == N_CURVES  # engine.memory counts them
+assert len(CURVES) == N_CURVES  # engine.training.memory counts them
 
 
 
@@ -35,7 +35,7 @@ class RunResult:
     seconds: float = 0.0
     device: str = "cpu"
     stopped: bool = False             # a consumer stopped it (cancel) before its last record
-    scores: object = None             # engine.scores.RunScores: difficulty scores per seed and point
+    scores: object = None             # engine.training.scores.RunScores: difficulty scores per seed and point
     _verdicts: tuple = field(default=None, repr=False, compare=False)  # (fingerprint, list): inversions()
 
     @classmethod

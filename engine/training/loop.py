@@ -11,46 +11,26 @@ one host copy (`_record`) and no `.item()`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import RunConfig, check_precision, has_manual_backward
-from .data import Dataset
-from .environment import resolve_device
-from .geometry import DIVERGENCE_FACTOR, class_geometry, geometry_from_sums
-from .models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, init_ensemble, tanh_via_sigmoid_,
-                     used_columns)
-from .optimizers import Adam, GradientDescent
-from .precision import gemm_dtype, gemms, matmul_mode
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    seeds: np.ndarray          # (R,) seed ids this record covers
-    loss: np.ndarray           # (R,) mean cross-entropy on the (included) training set
-    train_error: np.ndarray    # (R,)
-    test_error: np.ndarray     # (R,) NaN on epochs without a test evaluation
-    r_plus: np.ndarray         # (R,)
-    r_minus: np.ndarray        # (R,)
-    distance: np.ndarray       # (R,)
-    misclassified: np.ndarray  # (R, ceil(P/8)) uint8, np.packbits of the training mask
-    diverged: np.ndarray       # (R,) bool: the loss diverged at this epoch or before
-                               # (engine.geometry.diverged_at: non-finite or > 10x epoch 0)
-    # the live parameter tensors (R, ...) at this epoch, NOT copies: valid until the
-    # loop resumes; clone them to keep (experiments evaluate extra test sets on them)
-    params: list | None = None
-    # o1 - o0 of every seed and training point at this epoch, (R, P) on the device, live
-    # like params: what engine.scores accumulates (the prediction is class 1 iff > 0)
-    margin: torch.Tensor | None = None
+from engine.config import RunConfig, check_precision, has_manual_backward
+from engine.data.dataset import Dataset
+from engine.environment import resolve_device
+from engine.geometry.inversion import DIVERGENCE_FACTOR
+from engine.geometry.sphere import class_geometry, geometry_from_sums
+from engine.training.models import (ACTIVATIONS_INPLACE, DERIVATIVE_FROM_OUTPUT, forward, init_ensemble,
+                                    tanh_via_sigmoid_, used_columns)
+from engine.training.optimizers import Adam, GradientDescent
+from engine.training.precision import gemm_dtype, gemms, matmul_mode
+from engine.training.records import EpochRecord
 
 
 def make_optimizer(config: RunConfig, params: list[torch.Tensor]):
-    """torch.optim's arithmetic on the stacked tensors (engine.optimizers): every
+    """torch.optim's arithmetic on the stacked tensors (engine.training.optimizers): every
     update is elementwise, so this is exactly R independent optimisers (the golden
     test checks it)."""
     wd = config.weight_decay
@@ -67,15 +47,17 @@ def sgd_order(seed: int, epoch: int, n: int) -> torch.Tensor:
 
 
 def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
-          seeds: list[int] | None = None) -> Iterator[EpochRecord]:
+          seeds: list[int] | None = None, device: torch.device | None = None) -> Iterator[EpochRecord]:
     """Yield one EpochRecord per epoch, 0 ... config.epochs, for `seeds` (default:
     config.seed_list). `include` is a (P,) or (R, P) boolean mask of the training
     points each seed trains on (default: all of them). The consumer may
-    stop between epochs. A seed whose loss diverges (engine.geometry.diverged_at) is
+    stop between epochs. A seed whose loss diverges (engine.geometry.inversion.diverged_at) is
     flagged from that epoch on and its later numbers are NaN; the others train on
-    (seeds never mix), and the loop stops once every seed has diverged."""
-    device = resolve_device(config.device)
-    check_precision(config.precision, device.type)
+    (seeds never mix), and the loop stops once every seed has diverged. `device`:
+    the one engine.run resolved and checked; alone, train() resolves and checks it."""
+    if device is None:
+        device = resolve_device(config.device)
+        check_precision(config.precision, device.type)
     seeds = list(config.seed_list if seeds is None else seeds)
     R, P = len(seeds), data.n_train
     include = np.ones(P, dtype=bool) if include is None else np.asarray(include, dtype=bool)
@@ -100,56 +82,65 @@ def train(config: RunConfig, data: Dataset, include: np.ndarray | None = None,
     watch = _Divergence(R)
     if manual:
         net = _Dense2(config, params, x, y, x_test, y_test, weight, n_included)
-        for epoch in range(config.epochs + 1):
-            last = epoch == config.epochs
-            with matmul_mode(config.precision, device):
-                numbers, wrong, grads = net.epoch(with_test=epoch % config.test_every == 0 or last,
-                                                  backward=not last)
-            rec = watch(_record(epoch, seed_ids, numbers, wrong))
-            rec.params, rec.margin = params, net.last_margin
-            yield rec
-            if last or rec.diverged.all():
-                return
-            for p, g in zip(params, grads):
-                p.grad = g
-            opt.step()
-        return
-
-    onehot = F.one_hot(y, 2).to(torch.float32) * weight.unsqueeze(-1)
-    y_rows = y.repeat(R)  # the labels of every seed's row of the logits
-    no_test = torch.full((R,), float("nan"), device=device)  # epochs without a test evaluation
+    else:
+        net = _Autograd(config, data, params, x, y, x_test, y_test, weight, n_included, include, seeds)
     for epoch in range(config.epochs + 1):
         last = epoch == config.epochs
-        with torch.set_grad_enabled(full_batch and not last):
-            with gemms(config.precision, device):
-                logits, hidden = forward(config, params, x, data.image_shape)
-            logits, hidden = logits.float(), hidden.float()  # precision: loss and geometry in float32
-            per_point = F.cross_entropy(logits.reshape(-1, 2), y_rows, reduction="none").view(R, P)
-            loss = (per_point * weight).sum(-1) / n_included
-        with torch.no_grad():
-            wrong = logits.detach().argmax(-1) != y
-            train_error = (wrong * weight).sum(-1) / n_included
-            geometry = class_geometry(hidden.detach(), onehot)
-            if epoch % config.test_every == 0 or last:
-                with gemms(config.precision, device):
-                    test_logits, _ = forward(config, params, x_test, data.image_shape)
-                test_error = (test_logits.argmax(-1) != y_test).float().mean(-1)
-            else:
-                test_error = no_test
-            numbers = torch.cat([loss.detach()[:, None], train_error[:, None], test_error[:, None], geometry], 1)
-            margin = logits[..., 1].detach() - logits[..., 0].detach()
+        numbers, wrong, margin = net.epoch(with_test=epoch % config.test_every == 0 or last, backward=not last)
         rec = watch(_record(epoch, seed_ids, numbers, wrong))
         rec.params, rec.margin = params, margin
         yield rec
         if last or rec.diverged.all():
             return
-        with matmul_mode(config.precision, device):  # precision: backward's GEMMs (TF32 flags)
-            if full_batch:
-                loss.sum().backward()  # seeds are independent: d(sum)/d(theta_r) = dL_r/d(theta_r)
+        net.step(opt, epoch)
+
+
+class _Autograd:
+    """Any architecture and optimiser, by autograd: the forward gives this epoch's
+    numbers; step() back-propagates the same forward (full batch) or makes one
+    mini-batch pass (SGD). The same epoch()/step() shape as _Dense2."""
+
+    def __init__(self, config, data, params, x, y, x_test, y_test, weight, n_included, include, seeds):
+        self.config, self.data, self.params, self.include, self.seeds = config, data, params, include, seeds
+        self.x, self.y, self.x_test, self.y_test = x, y, x_test, y_test
+        self.weight, self.n_included, self.device = weight, n_included, x.device
+        self.full_batch = config.optimizer != "sgd"
+        self.onehot = F.one_hot(y, 2).to(torch.float32) * weight.unsqueeze(-1)
+        self.y_rows = y.repeat(len(seeds))  # the labels of every seed's row of the logits
+        self.no_test = torch.full((len(seeds),), float("nan"), device=x.device)  # epochs without a test evaluation
+        self.loss = None
+
+    def epoch(self, with_test: bool, backward: bool):
+        config, R, P = self.config, len(self.seeds), len(self.x)
+        with torch.set_grad_enabled(self.full_batch and backward):
+            with gemms(config.precision, self.device):
+                logits, hidden = forward(config, self.params, self.x, self.data.image_shape)
+            logits, hidden = logits.float(), hidden.float()  # precision: loss and geometry in float32
+            per_point = F.cross_entropy(logits.reshape(-1, 2), self.y_rows, reduction="none").view(R, P)
+            self.loss = (per_point * self.weight).sum(-1) / self.n_included
+        with torch.no_grad():
+            wrong = logits.detach().argmax(-1) != self.y
+            train_error = (wrong * self.weight).sum(-1) / self.n_included
+            geometry = class_geometry(hidden.detach(), self.onehot)
+            if with_test:
+                with gemms(config.precision, self.device):
+                    test_logits, _ = forward(config, self.params, self.x_test, self.data.image_shape)
+                test_error = (test_logits.argmax(-1) != self.y_test).float().mean(-1)
+            else:
+                test_error = self.no_test
+            numbers = torch.cat([self.loss.detach()[:, None], train_error[:, None], test_error[:, None], geometry], 1)
+            margin = logits[..., 1].detach() - logits[..., 0].detach()
+        return numbers, wrong, margin
+
+    def step(self, opt, epoch: int) -> None:
+        with matmul_mode(self.config.precision, self.device):  # precision: backward's GEMMs (TF32 flags)
+            if self.full_batch:
+                self.loss.sum().backward()  # seeds are independent: d(sum)/d(theta_r) = dL_r/d(theta_r)
                 opt.step()
                 opt.zero_grad(set_to_none=True)
             else:
-                _sgd_pass(config, data, params, opt, x, y, include, seeds, epoch, device)
+                _sgd_pass(self.config, self.data, self.params, opt, self.x, self.y, self.include, self.seeds,
+                          epoch, self.device)
 
 
 class _Divergence:
@@ -204,7 +195,7 @@ class _Dense2:
     Input pixels that are 0 for every point of a set (MNIST's borders: 115 of 784)
     add exactly 0 to z and get exactly 0 gradient, so the GEMMs skip them.
 
-    Precision bf16 (engine/precision.py): the three GEMMs take bfloat16 inputs, X
+    Precision bf16 (engine/training/precision.py): the three GEMMs take bfloat16 inputs, X
     and X_test rounded once per run, W1^T and act'(z) g once per epoch, and sum in
     float32; z is widened back to float32 as the bias is added, so everything
     after the GEMMs (activation, loss, geometry, the update of the float32
@@ -215,7 +206,7 @@ class _Dense2:
     tanh_via_sigmoid = True  # on the CPU only, see models.tanh_via_sigmoid_
 
     def __init__(self, config, params, x, y, x_test, y_test, weight, n_included):
-        self.params = params
+        self.params, self.precision = params, config.precision
         R, N, H = params[0].shape
         P, P_test, dev = len(x), len(x_test), x.device
         self.cols, self.x = used_columns(x) if self.skip_zero_pixels else (None, x)
@@ -270,8 +261,19 @@ class _Dense2:
         logits = torch.baddbmm(b2.unsqueeze(-1), w2.transpose(1, 2), h)
         return logits[:, 1] - logits[:, 0]
 
-    @torch.no_grad()
     def epoch(self, with_test: bool, backward: bool):
+        """This epoch's numbers (R, 6), wrong (R, P) and margin (R, P); the gradient
+        is kept for step()."""
+        with matmul_mode(self.precision, self.x.device), torch.no_grad():
+            numbers, wrong, self.grads = self._epoch(with_test, backward)
+        return numbers, wrong, self.last_margin
+
+    def step(self, opt, epoch: int) -> None:
+        for p, g in zip(self.params, self.grads):
+            p.grad = g
+        opt.step()
+
+    def _epoch(self, with_test: bool, backward: bool):
         R, N, H, P = self.shape
         h = self.hidden(self.x, self.cols)
         d = self.last_margin = self.margin(h)

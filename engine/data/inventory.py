@@ -19,9 +19,12 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import USER_PREFIX
-from .sources import (CIFAR_MD5, IDX_FILES, IDX_MD5, NAMES, SIZES, DatasetCorrupt, _CACHE, _corrupt, _fetchers,
-                      _how_to, _idx_paths, _missing, _parse_idx, _read, _target, data_dir)
+import numpy as np
+
+from engine.config import USER_PREFIX
+from engine.data.sources import (_CACHE, CIFAR_MD5, IDX_FILES, IDX_MD5, NAMES, SIZES, DatasetCorrupt,
+                                 _corrupt, _fetchers, _how_to, _idx_paths, _missing, _parse_idx, _read,
+                                 _target, data_dir)
 
 IMAGE_SHAPES = {"mnist": (28, 28), "kmnist": (28, 28), "fashion": (28, 28), "cifar10": (32, 32), "digits": (8, 8)}
 ITEMSIZE = {"cifar10": 4}  # bytes per pixel of the raw split: CIFAR-10 is averaged to float32, the rest uint8
@@ -50,7 +53,7 @@ def shape(name: str) -> Shape:
     not there or not readable), a built-in's from the files in the data folder when
     they are there and sound, else the official ones (what a fetch brings)."""
     if name.startswith(USER_PREFIX):
-        from .upload import saved_shapes
+        from engine.data.upload import saved_shapes
         x_train, y_train, x_test, y_test = saved_shapes(name[len(USER_PREFIX):])
         image = x_train[0][1:]
         image = image[:-1] if len(image) == 3 and image[-1] == 1 else image  # a single channel is squeezed
@@ -65,16 +68,15 @@ def train_labels(name: str):
     """The classes (0..9) of the training split when they can be read cheaply: the
     IDX label file (60 KB) when it is there and sound, scikit-learn's digits, an
     upload's y_train; None otherwise (CIFAR-10's labels are inside its pickles)."""
-    import numpy as np
     if name.startswith(USER_PREFIX):
-        from .upload import user_dataset_path
+        from engine.data.upload import user_dataset_path
         try:
             with np.load(user_dataset_path(name[len(USER_PREFIX):]), allow_pickle=False) as f:
                 return f["y_train"]
         except Exception:  # not there or unreadable: the checks before a run say so
             return None
     if name == "digits":
-        from .sources import load_raw
+        from engine.data.sources import load_raw
         return load_raw("digits").y_train
     if name == "cifar10" or name not in NAMES or not present(name)[0]:
         return None

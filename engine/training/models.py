@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .config import MANUAL_ACTIVATIONS, RunConfig
+from engine.config import MANUAL_ACTIVATIONS, RunConfig
 
 ACTIVATIONS = {
     "tanh": torch.tanh,
@@ -25,7 +25,7 @@ ACTIVATIONS = {
 }
 
 
-# The dense two-layer net has a hand-written backward (engine.train): each activation
+# The dense two-layer net has a hand-written backward (engine.training.loop): each activation
 # applied in place, and its derivative written in terms of its output h, so the
 # pre-activation need not be kept (tanh' = 1 - h^2 is done there from h*h).
 ACTIVATIONS_INPLACE = {

@@ -128,24 +128,75 @@ def set_qp(**values) -> None:
 
 # --- widgets ------------------------------------------------------------------------------------
 
+def present_seeds(summary: dict | None) -> int:
+    """How many seeds of a finished run show the inversion (0 for an unreadable summary)."""
+    try:
+        return int(sum(bool(p) for p in summary["inversion"]["present"]))
+    except (TypeError, KeyError):
+        return 0
+
+
+def default_run(runs: list[dict], summary_of) -> dict | None:
+    """The run a page opens on: the newest (runs are newest first) with an inversion
+    in at least one seed, i.e. with a t*, stragglers and a phi to show; the newest
+    when none has one. `summary_of(job)` -> its summary (None if unreadable)."""
+    for j in runs:
+        try:
+            if present_seeds(summary_of(j)):
+                return j
+        except (LookupError, ValueError, OSError):
+            continue
+    return runs[0] if runs else None
+
+
+def no_inversion_text(summary: dict) -> str | None:
+    """In words, for a run where no seed shows the inversion (None where one does):
+    the seeds' states, and that t*, phi and S(t*) are undetermined."""
+    if present_seeds(summary):
+        return None
+    from .figures_dynamics import state_text
+    inv = (summary or {}).get("inversion") or {}
+    states = inv.get("states")
+    if not states and isinstance(inv.get("state"), list):
+        states = {s: inv["state"].count(s) for s in dict.fromkeys(inv["state"])}
+    n = len(inv.get("present") or [])
+    return (f"No seed of this run shows the inversion ({state_text(states or {'absent': n})}): t*, φ and the "
+            f"stragglers S(t*) are undetermined. Pick a run with an inversion above, or train longer "
+            f"(more epochs) or with a larger learning rate.")
+
+
+def default_job_id(store, runs: list[dict]) -> int:
+    """default_run's id, reading the stored summaries (cached)."""
+    return int(default_run(runs, lambda j: cached.summary(store, j))["id"])
+
+
 def pick_run(store, label: str = "Run") -> dict | None:
-    """A finished run job picked from the store, ?job= as default and kept in the URL.
-    Says what to do when there is none and returns None."""
+    """A finished run job picked from the store, ?job= as default and kept in the URL
+    (without one: the newest run with an inversion, default_run). Says what to do when
+    there is none and returns None; says so in words when the run has no inversion."""
     runs = jv.finished_runs(store)
     if not runs:
         st.info("No finished run in the store yet: start one on the **Run** page (or a preset on the home "
                 "page), then come back.")
         return None
     ids = [int(j["id"]) for j in runs]
-    wanted = qp("job", ids[0], int)
+    wanted = qp("job", None, int)
     if wanted not in ids:
         if qp("job") is not None:
-            st.warning(f"Job {st.query_params.get('job')} is not a finished run in this store; showing the newest.")
-        wanted = ids[0]
+            st.warning(f"Job {st.query_params.get('job')} is not a finished run in this store; showing the "
+                       "newest with an inversion.")
+        wanted = default_job_id(store, runs)
     labels = {int(j["id"]): jv.job_label(j) for j in runs}
     job_id = st.selectbox(label, ids, index=ids.index(wanted), format_func=labels.get, key="pick-job")
     set_qp(job=job_id)
-    return next(j for j in runs if int(j["id"]) == job_id)
+    job = next(j for j in runs if int(j["id"]) == job_id)
+    try:
+        text = no_inversion_text(cached.summary(store, job))
+    except (LookupError, ValueError, OSError):
+        text = None
+    if text:
+        st.info(text, icon=":material/info:")
+    return job
 
 
 def run_page(name: str, title: str):
@@ -240,11 +291,12 @@ def experiment(store, kind: str, config: dict, what: str, key: str, button: str 
 X_MODES = {"epoch": "epoch t (log)", "error": "training error ε"}
 
 
-def inversion_controls(runs: dict) -> tuple[list[int], str]:
+def inversion_controls(runs: dict, first: int | None = None) -> tuple[list[int], str]:
     """Which finished runs to overlay and the x axis, both kept in the URL
-    (?jobs=3,5&x=error) so a reload or a shared link shows the same figure."""
+    (?jobs=3,5&x=error) so a reload or a shared link shows the same figure; without
+    ?jobs=, `first` (the newest run with an inversion, default_run)."""
     wanted = [int(t) for t in st.query_params.get("jobs", "").split(",") if t.strip().isdigit()]
-    default = [i for i in wanted if i in runs] or [next(iter(runs))]
+    default = [i for i in wanted if i in runs] or [first if first in runs else next(iter(runs))]
     c1, c2 = st.columns([3, 1])
     chosen = c1.multiselect("Finished runs", list(runs), default=default, key="jobs",
                             format_func=lambda i: jv.job_label(runs[i]))

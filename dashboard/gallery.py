@@ -155,6 +155,23 @@ def counts(S: np.ndarray, seed_row: int | None = None, rows=None) -> dict:
             "seed": int(per_seed[seed_row]) if seed_row is not None else None}
 
 
+def fmt_mean(mean: float) -> str:
+    """|S| per seed for the big number: "–" where no seed counts (at t* in a run without
+    an inversion), never "nan"."""
+    return f"{mean:.1f}" if np.isfinite(mean) else "–"
+
+
+def empty_hint(mode: str, t_star, min_freq: float, seed) -> str:
+    """Why the gallery is empty, and only the remedies that apply: a consensus slider
+    already at 0 is not one; at t* in a run without an inversion there is no S(t*)."""
+    if mode == "t*" and t_star is None:
+        return ("No seed of this run shows the inversion, so there is no S(t*): define the stragglers at an "
+                "epoch or a training error above, or pick a run with an inversion.")
+    fixes = (["lower the consensus frequency"] if min_freq > 0 else []) + \
+            (["pick another seed"] if seed != "all" else []) + ["define S(t) at another epoch or error"]
+    return "No straggler matches these filters: " + " or ".join(fixes) + "."
+
+
 def class_counts(df: pd.DataFrame, classes_train: np.ndarray) -> pd.DataFrame:
     """Per original class: points, stragglers shown, their fraction of the class."""
     n = pd.Series(classes_train).value_counts().sort_index()

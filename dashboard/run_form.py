@@ -164,12 +164,63 @@ def plain_error(e: ConfigError) -> str:
     return f"{label}: {e.value} is not possible; " + (f"it must be {allowed}." if must else f"{allowed}.")
 
 
+# the learning rate a fresh choice of optimiser starts from (README: Adam with η = 0.005);
+# the others start from the paper's η
+SUGGESTED_LR = {"adam": 0.005}
+
+
+def suggested_lr(optimizer: str) -> float:
+    return SUGGESTED_LR.get(optimizer, OPTIONS["lr"].default)
+
+
+def carried(prev: dict | None, now: dict, size_of) -> dict:
+    """What a changed choice carries into the fields the user did not type this time:
+    a new dataset too small for P gets its largest valid P (its training points over
+    block + 1); a new optimiser gets its suggested η when η was the old one's suggestion.
+    `prev`/`now`: the form's values on the last run and now (dataset, n_train, block,
+    optimizer, lr); `size_of(dataset)` -> its training points or None. -> {option: value}."""
+    if not prev:
+        return {}
+    out = {}
+    if now.get("dataset") != prev.get("dataset") and now.get("n_train") == prev.get("n_train"):
+        size = size_of(now.get("dataset"))
+        block = int(now.get("block") or 0)
+        if size and int(now["n_train"]) * (block + 1) > size:
+            out["n_train"] = max(2, size // (block + 1))
+    if now.get("optimizer") != prev.get("optimizer") and now.get("lr") == prev.get("lr") \
+            and prev.get("lr") == suggested_lr(prev.get("optimizer")):
+        out["lr"] = suggested_lr(now.get("optimizer"))
+    return out
+
+
+CARRIED = ("dataset", "n_train", "block", "optimizer", "lr")
+_PREV = "_run-form-prev"
+
+
+def _carry_choices(initial: dict) -> None:
+    """carried() applied to the widgets' state before they are drawn (a selectbox change
+    reruns the script with the new choice already in st.session_state)."""
+    now = {n: st.session_state.get(f"opt-{n}", initial.get(n, OPTIONS[n].default)) for n in CARRIED}
+    rows = None
+
+    def size_of(dataset):
+        nonlocal rows
+        rows = datasets_status() if rows is None else rows
+        return split_size(dataset, rows)
+
+    for name, value in carried(st.session_state.get(_PREV), now, size_of).items():
+        st.session_state[f"opt-{name}"] = value
+        now[name] = value
+    st.session_state[_PREV] = now
+
+
 def run_form(initial: dict) -> tuple[dict, dict]:
     """One widget per run option that applies, grouped (data, architecture,
     optimiser, training, device), each with its help text and, under it, a slot for
     its error. No bounds on the number inputs: a bad value reaches
     RunConfig.validate() and is named at its field. Returns (values, slots)."""
     fields = form_fields()
+    _carry_choices(initial)
     values, slots = {}, {}
     rows = [("data", "architecture", "optimiser"), ("training", "device")]
     for groups in rows:

@@ -20,9 +20,12 @@ if not runs:
     st.info("No finished run yet: start one on the home page or the Run page.")
     st.stop()
 
-chosen, x_mode = ui.inversion_controls(runs)
+chosen, x_mode = ui.inversion_controls(runs, ui.default_job_id(store, list(runs.values())))
 frames = {jv.job_label(runs[i]): cached.frame(store, runs[i]) for i in chosen}
 summaries = {jv.job_label(runs[i]): cached.summary(store, runs[i]) for i in chosen}
+for label, s in summaries.items():
+    if ui.no_inversion_text(s):
+        st.info(f"{label}: " + ui.no_inversion_text(s), icon=":material/info:")
 
 st.plotly_chart(fd.overlay_figure(frames, summaries, x_mode=x_mode), config=MODEBAR, key="overlay")
 st.caption(fd.overlay_caption(summaries, x_mode))

@@ -30,11 +30,14 @@ def no_scores(store, job: dict) -> None:
 
 
 def describe(meta: dict) -> str:
-    """One line: which epochs and seeds the scores come from, and how GraNd was computed."""
-    seeds = meta["seeds"]
-    return (f"Means over {len(seeds)} seeds; trajectory scores over epochs 0 … {meta['epochs']}; EL2N and GraNd "
-            f"at epoch {meta['score_epoch']}; GraNd by {meta['grand_method']}. Never-learned points count T+1 "
-            f"forgetting events and first-learned epoch T+1 (censored).")
+    """One line: which epochs and seeds the scores come from, how many seeds the
+    straggler frequency is over, and how GraNd was computed."""
+    seeds, k = meta["seeds"], meta["straggler_frequency_seeds"]
+    frequency = f"straggler frequency over the {k} of {len(seeds)} seeds with an inversion" + (
+        "" if k else " (undetermined: no seed shows one)")
+    return (f"Means over {len(seeds)} seeds; {frequency}; trajectory scores over epochs 0 … {meta['epochs']}; "
+            f"EL2N and GraNd at epoch {meta['score_epoch']}; GraNd by {meta['grand_method']}. Never-learned points "
+            f"count T+1 forgetting events and first-learned epoch T+1 (censored).")
 
 
 def downloads(table: pd.DataFrame, meta: dict, job_id: int) -> None:

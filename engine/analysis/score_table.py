@@ -22,7 +22,7 @@ import numpy as np
 from engine.analysis.provenance import git_commit, versions
 from engine.analysis.results import RunResult
 from engine.analysis.score_comparison import compare
-from engine.analysis.stragglers import consensus, stragglers_at
+from engine.analysis.stragglers import frequency_seeds, straggler_frequency
 from engine.data.dataset import Dataset
 from engine.data.upload import data_version
 from engine.files import atomic_write, jsonable
@@ -36,7 +36,8 @@ COLUMNS = ("index", "class", "label", "straggler_frequency") + SCORES
 
 def columns(result: RunResult, data: Dataset, scores: RunScores | None = None) -> dict[str, np.ndarray]:
     """The scores table of a run, column by column (COLUMNS): `scores` (default:
-    result.scores) beside the straggler frequency of result's S(t*)."""
+    result.scores) beside the straggler frequency (engine.analysis.stragglers.straggler_frequency:
+    over the seeds with an inversion, NaN when none has one)."""
     scores = result.scores if scores is None else scores
     if scores is None:
         raise LookupError("this run has no difficulty scores (it was trained without them)")
@@ -45,7 +46,7 @@ def columns(result: RunResult, data: Dataset, scores: RunScores | None = None) -
         means = {k: np.nanmean(scores.values[k].astype(np.float64), axis=0) for k in SCORES}
     return {"index": data.index_train.astype(np.int64), "class": data.classes_train.astype(np.int64),
             "label": data.y_train.astype(np.int64),
-            "straggler_frequency": consensus(stragglers_at(result)).astype(np.float64), **means}
+            "straggler_frequency": straggler_frequency(result), **means}
 
 
 def frame(result: RunResult, data: Dataset, scores: RunScores | None = None) -> "pd.DataFrame":
@@ -67,6 +68,8 @@ def sidecar(result: RunResult, scores: RunScores, comparison: dict | None = None
         "never_learned": "forgetting_events and first_learned_epoch are T+1 for a point not learned by the "
                          "end (T = the seed's last epoch): censored values, so their means are lower bounds",
         "seeds": scores.seeds, "notes": scores.notes,
+        # straggler_frequency is over the seeds with an inversion only: how many they are
+        "straggler_frequency_seeds": frequency_seeds(result),
         "config": result.config.to_dict(), "config_hash": result.config.config_hash(data_version(result.config.dataset)),  # the job's
         "versions": versions(), "git_commit": git_commit(),
         "comparison": comparison,

@@ -43,7 +43,8 @@ SCORES = ("forgetting_events", "first_learned_epoch", "confidence", "variability
 DEFAULT_SCORE_EPOCH = 10  # early: well before the inversion on MNIST (t* ~ 30-40), as Paul et al. read EL2N early
 
 FORMULAS = {
-    "straggler_frequency": "fraction of seeds in which the point is in S(t*), t* = the seed's inversion epoch",
+    "straggler_frequency": "fraction of the seeds with an inversion (straggler_frequency_seeds of them) in which "
+                           "the point is in S(t*), t* = the seed's inversion epoch; empty when no seed has one",
     "forgetting_events": "number of epochs t in 0..T-1 with the point correct at t and misclassified at t+1 "
                          "(Toneva et al. 2019); never correct in 0..T: T+1",
     "first_learned_epoch": "first epoch t such that the point is correct at every epoch >= t; "

@@ -22,6 +22,7 @@ import numpy as np
 from engine.analysis.provenance import git_commit, versions
 from engine.analysis.results import RunResult
 from engine.analysis.score_comparison import compare
+from engine.config import SCORE_EPOCH_OPTIONS
 from engine.analysis.stragglers import frequency_seeds, straggler_frequency
 from engine.data.dataset import Dataset
 from engine.data.upload import data_version
@@ -56,13 +57,14 @@ def frame(result: RunResult, data: Dataset, scores: RunScores | None = None) -> 
 
 
 def sidecar(result: RunResult, scores: RunScores, comparison: dict | None = None) -> dict:
-    """What scores.json says: formulas, the EL2N/GraNd epoch, seeds, versions, config hash."""
+    """What scores.json says: formulas, the EL2N and GraNd epochs, seeds, versions, config hash."""
     return jsonable({
         "what": "difficulty scores of every training point of the P-block, mean over seeds; "
                 "index = position in the dataset's training split, label = binary label (1 = y=+1)",
         "formulas": {k: FORMULAS[k] for k in ("straggler_frequency",) + SCORES},
         "harder": {k: "larger" if v > 0 else "smaller" for k, v in HARDER.items()},
-        "score_epoch": scores.score_epoch, "score_epoch_option": result.config.score_epoch,
+        "el2n_epoch": scores.el2n_epoch, "grand_epoch": scores.grand_epoch,  # where they were read (0 = init)
+        "epoch_options": {k: getattr(result.config, k) for k in SCORE_EPOCH_OPTIONS},
         "epochs": int(result.config.epochs), "epochs_per_seed": scores.epochs,
         "grand_method": scores.grand_method,
         "never_learned": "forgetting_events and first_learned_epoch are T+1 for a point not learned by the "

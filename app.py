@@ -21,6 +21,7 @@ def home():
     st.markdown(notes.INTRO)
     notes.show("Home")
     store = cached.open_store()
+    jv.warm(store)  # torch imported in a worker before the click: the first job starts at once
     figure = st.container()
 
     st.subheader("Start a run")

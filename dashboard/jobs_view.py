@@ -17,6 +17,16 @@ def refresh(store) -> None:
     queue.refresh(store)
 
 
+def warm(store) -> None:
+    """A worker started ahead of the first click (jobs.warm), so that the Quick demo's job
+    starts without waiting for a worker's start-up; a store that cannot take one is no
+    reason to break the page."""
+    try:
+        queue.warm(store)
+    except Exception:  # the click's own refresh starts a worker, and says why when it cannot
+        pass
+
+
 def is_active(job: dict | None) -> bool:
     return job is not None and job.get("status") in ACTIVE
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 
 import streamlit as st
 
 from engine.config import DATASETS, OPTIONS, ConfigError, RunConfig, parse_labels, parse_overrides
+from engine.planning.preflight import TooLarge, check_run
 
 from . import estimates, jobs_view
 from .machine import datasets_status, split_size
@@ -151,6 +153,10 @@ def plain_error(e: ConfigError) -> str:
     label = opt.label if opt else e.option.replace("_", " ")
     if e.option == "labels":
         return f"{label}: give each label at least one class (between 1 and 9 classes with y = +1)."
+    if isinstance(e, TooLarge):  # the CLI's --flags in the form's labels
+        words = re.sub(r"--([a-z][a-z-]*)", lambda m: OPTIONS[m[1].replace("-", "_")].label
+                       if m[1].replace("-", "_") in OPTIONS else m[0], e.allowed)
+        return f"{label}: {e.value} is too large for this machine; {words}."
     allowed = e.allowed.replace(">=", "≥").replace("<=", "≤")
     must = allowed.startswith(("a ", "an ", "one of", "parity")) and "must" not in allowed
     return f"{label}: {e.value} is not possible; " + (f"it must be {allowed}." if must else f"{allowed}.")
@@ -263,10 +269,16 @@ def sync_form_to_url(values: dict) -> None:
             del st.query_params[f.name]
 
 
-def check(values: dict):
-    """(RunConfig or None, the ConfigError or None)."""
+def check(values: dict, local: bool = True):
+    """(RunConfig or None, the ConfigError or None). `local`: the run will train on this
+    machine, so what the CLI and the queue would refuse (memory, disk, the data) is
+    refused here, at its field, before the click: the same model and figure
+    (engine.planning.preflight.check_run) as the estimate line shows."""
     try:
-        return config_from_form(values, datasets_status()), None
+        config = config_from_form(values, datasets_status())
+        if local:
+            check_run(config, job=True)
+        return config, None
     except ConfigError as e:
         return None, e
     except (TypeError, ValueError) as e:

@@ -7,10 +7,36 @@ in its customdata.
 """
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pandas as pd
 
 PER_PAGE = 48
+
+
+def decoded(value):
+    """A value of a plotly event as numbers: plotly.js (6+, with plotly.py 6/7) sends
+    arrays in its typed-array encoding, {"dtype": "f8", "bdata": <base64>, "shape":
+    "n, m"}, which no in-process test produces; lists and plain numbers pass through."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value.get("dtype", "f8")))
+        shape = value.get("shape")
+        if shape:
+            dims = [int(s) for s in str(shape).split(",")] if isinstance(shape, str) else list(shape)
+            array = array.reshape(dims)
+        return array
+    return value
+
+
+def _first(data):
+    """The first number of a point's customdata (its index in the training split)."""
+    data = decoded(data)
+    while isinstance(data, (list, tuple, np.ndarray)):
+        if len(data) == 0:
+            return None
+        data = decoded(data[0])
+    return data
 
 
 def picked_indices(state, fig=None) -> list[int]:
@@ -20,13 +46,15 @@ def picked_indices(state, fig=None) -> list[int]:
     selection = (state or {}).get("selection") or {}
     out = []
     for point in selection.get("points") or []:
-        data = point.get("customdata")
+        data = _first(point.get("customdata"))
         if data is None and fig is not None:
-            trace = fig.data[int(point["curve_number"])]
-            data = trace.customdata[int(point.get("point_index", point.get("point_number")))]
-        if data is None:
+            trace = fig.data[int(_first(point.get("curve_number", 0)))]
+            at = _first(point.get("point_index", point.get("point_number")))
+            if at is not None and trace.customdata is not None:
+                data = _first(decoded(trace.customdata)[int(at)])
+        if data is None or not np.isfinite(float(data)):
             continue
-        out.append(int(data[0] if isinstance(data, (list, tuple, np.ndarray)) else data))
+        out.append(int(data))
     return list(dict.fromkeys(out))
 
 

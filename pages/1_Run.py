@@ -27,7 +27,7 @@ elif "job" in st.query_params:
 
 with st.expander("New run" + (" (from this job's options)" if job else ""), expanded=job is None):
     values, slots = run_form.run_form(run_form.initial_values(job, st.query_params))
-    config, error = run_form.check(values)
+    config, error = run_form.check(values, local=executor is None)
     if job is None:
         run_form.sync_form_to_url(values)
     if error:

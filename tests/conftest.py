@@ -2,6 +2,10 @@ import os
 
 import pytest
 
+# No warm worker (engine.jobs.queue.warm) from the home page in the tests: each AppTest
+# and server would leave a process waiting for jobs; tests of it set the variable.
+os.environ.setdefault("STRAGGLERS_WARM_WORKER", "0")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def one_calibration(tmp_path_factory):

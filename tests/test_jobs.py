@@ -312,3 +312,20 @@ def test_a_closed_pipe_ends_the_listing_quietly(store, tmp_path):
         p.stdout.close()  # like `head` after its lines
         err = p.stderr.read().decode()
         assert p.wait(timeout=120) in (0, 141) and "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_a_warm_worker_has_torch_before_the_first_job_and_starts_it_at_once(store):
+    """The home page's warm worker (jobs.warm): one process that imports torch before any
+    job and waits for one; the first submit is claimed by it (no second worker) within
+    its poll, not after a fresh interpreter's start-up and torch import."""
+    assert jobs.warm(store, linger_s=60) is True
+    assert jobs.warm(store, linger_s=60) is False  # one is alive: no second
+    (pid,) = [r[0] for r in store.conn.execute("SELECT pid FROM workers")]
+    wait_until(lambda: "libtorch" in open(f"/proc/{pid}/maps").read(), poll=0.2)
+    time.sleep(2)  # torch's import finishes after its library is mapped
+    job = jobs.submit("run", config(epochs=5), store=store)
+    wait_until(lambda: store.get_job(job)["status"] == "done", poll=0.05)
+    row = store.get_job(job)
+    assert row["pid"] == pid and len(jobs._children) == 1  # the warm worker ran it
+    assert row["started"] - row["created"] < 1.0, row["started"] - row["created"]
+    assert jobs._children[0].poll() is None  # still waiting for the next job

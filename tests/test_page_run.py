@@ -291,3 +291,21 @@ def test_an_unknown_choice_is_kept_and_warned_about(empty_store, tmp_path, monke
     assert any("user:gone" in w.value and "not available" in w.value for w in at.warning)
     at = app_test(PAGE, {"dataset": "user:mine"})
     assert _widget(at, "dataset").value == "user:mine" and not at.warning
+
+
+def test_a_run_too_large_for_the_machine_is_refused_at_its_field_with_the_dry_runs_figure(empty_store, monkeypatch):
+    """Seeds R = 100000 under a 2 GiB budget: the form names the seeds field, in the form's
+    words, with the figure --dry-run gives (one memory model), and Launch is disabled
+    before any click; nothing is queued."""
+    from engine.planning.estimate import estimate
+    from engine.planning.preflight import fmt_bytes
+    monkeypatch.setenv("STRAGGLERS_MEMORY_MB", "2048")
+    at = app_test(PAGE, {"dataset": "digits", "n_train": 200, "seeds": 100000, "epochs": 10})
+    assert not at.exception
+    errors = [e for col in _column_errors(at).values() for e in col]
+    assert any("is too large for this machine" in e and "100000" in e for e in errors), errors
+    assert not any("--" in e for e in errors), f"CLI words in the form: {errors}"
+    figure = fmt_bytes(estimate(RunConfig(dataset="digits", n_train=200, seeds=100000, epochs=10))["memory_bytes"])
+    assert any(figure in e for e in errors), (figure, errors)
+    assert at.button(key="launch").disabled
+    assert empty_store.list_jobs() == []

@@ -287,17 +287,19 @@ def mark_dead(store: Store, c) -> int:
     return n
 
 
-def claim(store: Store, cap: int, pid: int, n_gpus: int = 0) -> dict | None:
+def claim(store: Store, cap: int, pid: int, n_gpus: int = 0, leave: bool = True) -> dict | None:
     """The worker's step: take the oldest queued job if fewer than `cap` run, else
-    None — and then drop this worker from `workers` in the same transaction, so a
-    job queued right after is seen by refresh() as needing a new worker."""
+    None — and then (`leave`) drop this worker from `workers` in the same transaction,
+    so a job queued right after is seen by refresh() as needing a new worker. A warm
+    worker that waits on (not `leave`) stays listed: refresh() counts it and starts none."""
     with store.write() as c:
         mark_dead(store, c)
         running = [r[0] for r in c.execute("SELECT device FROM jobs WHERE status='running'")]
         row = c.execute("SELECT id, config FROM jobs WHERE status='queued' ORDER BY id LIMIT 1").fetchone() \
             if len(running) < cap else None
         if row is None:
-            c.execute("DELETE FROM workers WHERE host=? AND pid=?", (HOST, pid))
+            if leave:
+                c.execute("DELETE FROM workers WHERE host=? AND pid=?", (HOST, pid))
             return None
         device = _pick_device(json.loads(row[1]).get("device", "auto"), running, n_gpus)
         c.execute("UPDATE jobs SET status='running', started=?, pid=?, pid_start=?, host=?, device=?, epoch=0, "
@@ -365,6 +367,32 @@ def refresh(store: Store | None = None, max_workers: int | None = None) -> int:
     return started
 
 
+WARM_ENV = "STRAGGLERS_WARM_WORKER"  # seconds a warm worker waits for a job; 0: none
+
+
+def warm(store: Store | None = None, linger_s: float | None = None) -> bool:
+    """Start one worker ahead of any job, unless one is alive: it imports torch now and
+    waits up to `linger_s` (default $STRAGGLERS_WARM_WORKER, else 120) for a job, so the
+    first click's job starts at once instead of after a worker's start-up (seconds).
+    True when one was started."""
+    store = store or Store()
+    if linger_s is None:
+        linger_s = float(os.environ.get(WARM_ENV) or 120)
+    if linger_s <= 0 or store.read_only is not None:
+        return False
+    with store.read() as c:
+        if any(alive(*w) for w in c.execute("SELECT pid, pid_start, host FROM workers").fetchall()):
+            return False
+    cap = default_max_workers()
+    with store.write() as c:
+        mark_dead(store, c)
+        if c.execute("SELECT count(*) FROM workers").fetchone()[0]:
+            return False
+        p = _spawn(store, cap, linger_s)
+        c.execute("INSERT OR REPLACE INTO workers VALUES (?,?,?,?)", (p.pid, process_token(p.pid), HOST, time.time()))
+    return True
+
+
 def _reap(p: subprocess.Popen) -> None:
     """Wait for a worker this process started, so it leaves no zombie behind (the
     app may not call refresh() for hours), and forget it."""
@@ -375,14 +403,14 @@ def _reap(p: subprocess.Popen) -> None:
         pass
 
 
-def _spawn(store: Store, cap: int) -> subprocess.Popen:
+def _spawn(store: Store, cap: int, linger_s: float = 0.0) -> subprocess.Popen:
     """A fresh interpreter (spawn semantics: CUDA-safe) in its own session, so it
     outlives the Streamlit app or the CLI that started it."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with open(store.path.parent / "worker.log", "ab") as log:
         p = subprocess.Popen([sys.executable, "-m", "engine.jobs.worker", "--store", str(store.path),
-                              "--max-workers", str(cap)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                              "--max-workers", str(cap), "--linger", str(linger_s)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     _children.append(p)
     threading.Thread(target=_reap, args=(p,), name=f"reap-worker-{p.pid}", daemon=True).start()

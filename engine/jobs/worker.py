@@ -23,6 +23,9 @@ from engine.planning.calibration import cached
 from engine.planning.estimate import device_of, epoch_seconds
 
 
+LINGER_POLL_S = 0.1  # a warm worker's look at the queue
+
+
 class Terminated(BaseException):
     """SIGTERM: record the job as interrupted, then exit (not an error of the job)."""
 
@@ -31,6 +34,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.queue.worker")
     parser.add_argument("--store", help="store file (default: $STRAGGLERS_RUNS/store.sqlite)")
     parser.add_argument("--max-workers", type=int, default=None, help="jobs running at once, all workers")
+    parser.add_argument("--linger", type=float, default=0.0,
+                        help="seconds to wait for a job when the queue is empty before exiting (a warm worker)")
     args = parser.parse_args(argv)
     store = Store(args.store, follow=False)  # a deleted store stops this worker (store.gone())
     cap = args.max_workers or queue.default_max_workers()
@@ -57,15 +62,21 @@ def main(argv=None) -> int:
         return 1
     if n_gpus == 0 and cap > 1 and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // cap))  # CPU workers share the cores, not oversubscribe
+    idle_until = time.monotonic() + args.linger
     while True:
         if store.gone():  # runs/ deleted: no one can see this queue any more
             _log(f"{store.path} is gone; stopping")
             return 0
-        job = queue.claim(store, cap, pid, n_gpus)
+        lingering = time.monotonic() < idle_until
+        job = queue.claim(store, cap, pid, n_gpus, leave=not lingering)
+        if job is None and lingering:
+            time.sleep(LINGER_POLL_S)  # warm: torch is imported, the next job starts at once
+            continue
         if job is None:
             return 0
         if not execute(store, job):
             return 0
+        idle_until = time.monotonic() + args.linger
 
 
 def execute(store: Store, job: dict) -> bool:

@@ -25,10 +25,10 @@ import sys
 import time
 from dataclasses import dataclass
 
-from engine.config import RunConfig, has_manual_backward
-from engine.data.inventory import shape
+from engine.config import ConfigError, RunConfig, has_manual_backward
+from engine.data.inventory import Shape, shape
 from engine.planning import calibration as cal
-from engine.training.memory import estimate_bytes
+from engine.planning import preflight  # the memory model: the same as the refusal's
 
 ERROR = 1.5  # the stated error factor before any run here has shown a larger one
 MIN_HISTORY_S = 5.0  # finished runs shorter than this (modelled) do not correct the model
@@ -49,6 +49,7 @@ class Phase:
     fits: int = 0
     tsne_maps: int = 0
     tsne_iterations: int = 750
+    chunked: bool = False  # a run (engine.run): its seeds train in chunks that fit; an experiment's ensemble: at once
 
     @property
     def records(self) -> int:
@@ -62,7 +63,7 @@ class Phase:
 
 
 def run_phases(config: RunConfig) -> list[Phase]:
-    return [Phase("training", config, config.seeds)]
+    return [Phase("training", config, config.seeds, chunked=True)]
 
 
 # --- the data a config trains on ----------------------------------------------------------------
@@ -201,15 +202,14 @@ def estimate(config: RunConfig, finished: list[dict] = (), coef: dict | None = N
 def _phase_bytes(phase: Phase) -> int:
     """Working set while the phase trains (engine.training.memory) plus what it keeps: every
     epoch's curves and packed misclassified masks of every row."""
-    c = phase.config
-    (h, w), _, P_test = dataset_shape(c.dataset)
-    N, P, H = h * w, c.n_train, c.width
-    if c.model == "cnn":
-        H *= (h // c.kernel_size) * (w // c.kernel_size)
-    autograd = _work(c, 1, 1.0)[1]
-    kept = phase.seed_epochs * (math.ceil(P / 8) + 8 * 6)
-    return int(estimate_bytes(P, N, H, c.depth, phase.rows, P_test, autograd=autograd, precision=c.precision)
-               + kept)
+    c = phase.config.replace(seeds=phase.rows)
+    try:
+        found = preflight.dataset_shape(c)
+    except ConfigError:  # an upload that is not there: MNIST's sizes (the run itself will say why)
+        found = Shape(60000, 10000, (28, 28), 1)
+    device = "cuda" if device_of(c) == "cuda" else "cpu"
+    est = preflight.estimate(c, found, device, at_once=None if phase.chunked else phase.rows)
+    return est.on_device if device == "cuda" else est.host
 
 
 def fmt_seconds(s) -> str:

@@ -113,23 +113,32 @@ def dataset_shape(config: RunConfig):
         raise ConfigError("dataset", config.dataset, str(e)) from None
 
 
-def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, at_once: int = 1) -> Estimate:
-    """engine.training.memory's count for this config on a dataset of this shape. Training
-    counts `at_once` seeds: a run's chunks of seeds are sized to the memory left
-    (engine.run), so one seed at a time is what it needs at least."""
+def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, at_once: int | None = None) -> Estimate:
+    """The one memory model: the peak bytes of this config's process on a dataset of
+    this shape, what --dry-run, the Run form and the refusal all show. Training counts
+    `at_once` rows; by default the chunk engine.run will train at once (as many seeds
+    as fit engine.training.memory.default_budget, at most all of them). Beside it the
+    process holds the interpreter with torch, the raw data, every epoch's curves and
+    masks and every seed's scores; benchmarks/memory.py checks it against the
+    measured peak."""
     P, N, n_test, R, T = config.n_train, shape.pixels, shape.n_test, config.seeds, config.epochs
     H = config.width
     if config.model == "cnn":  # the hidden layer is channels x patches wide
         H *= (shape.image_shape[0] // config.kernel_size) * (shape.image_shape[1] // config.kernel_size)
-    autograd = not has_manual_backward(config)
+    autograd, states = not has_manual_backward(config), memory.optimizer_states(config.optimizer)
+    rows = at_once is not None  # an experiment's ensemble: its rows train at once, no chunks
+    if at_once is None:  # the chunk engine.run will train at once: as many seeds as fit its budget
+        at_once = min(R, memory.seeds_per_chunk(P, N, H, config.depth, n_test, memory.default_budget(device),
+                                                autograd, config.precision, states))
     training = memory.estimate_bytes(P, N, H, config.depth, at_once, n_test, autograd=autograd,
-                                     precision=config.precision)
-    trained = "one seed at a time" if at_once == 1 else f"{at_once} rows at once"
-    results = memory.result_bytes(R, T, P)
+                                     precision=config.precision, states=states)
+    trained = "one seed at a time" if at_once == 1 else f"{at_once} rows at once" if rows else \
+        f"{at_once} seeds at once" if at_once < R else "all seeds at once"
+    results = memory.result_bytes(R, T, P) + memory.scores_bytes(R, P)
     data = shape.raw_bytes
     phases = {"preparing the data": memory.preparation_bytes(P, N, n_test),
               "the report": memory.report_bytes(R, T, P)}
-    process = memory.PROCESS_BYTES if job else 0
+    process = memory.PROCESS_BYTES  # the interpreter that trains (torch imported): the CLI's own, or a job's worker
     if device == "cuda":
         phases["the data on the host"] = 4 * N * (P + n_test)
         host = process + data + results + max(phases.values())
@@ -139,10 +148,9 @@ def estimate(config: RunConfig, shape, device: str = "cpu", job: bool = False, a
         host = process + data + results + max(phases.values())
         on_device = 0
     biggest = max(phases, key=phases.get)
-    parts = {f"curves and masks of {R} seeds x {T + 1} epochs": results, "the dataset": data,
+    parts = {f"curves, masks and scores of {R} seeds x {T + 1} epochs": results, "the dataset": data,
              biggest: phases[biggest]}
-    if process:
-        parts["the worker process"] = process
+    parts["the process (Python, torch)"] = process
     if device == "cuda":
         parts[f"training on the GPU, {trained}"] = training
     output = output_bytes(R, T, P)
@@ -183,7 +191,7 @@ def shape_of(data):
 
 def _too_large(config, est, need, limit, source, where) -> TooLarge:
     parts = "; ".join(f"{name}: {fmt_bytes(b)}" for name, b in sorted(est.parts.items(), key=lambda kv: -kv[1]))
-    top = max(est.parts, key=est.parts.get)
+    top = max((k for k in est.parts if not k.startswith("the process")), key=est.parts.get)
     if top.startswith("curves") or top == "the report":
         option, fix = ("epochs" if config.epochs + 1 >= config.seeds else "seeds"), "--epochs or --seeds"
     elif top == "the dataset" or top.startswith("preparing"):

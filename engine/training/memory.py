@@ -28,10 +28,11 @@ DEFAULT_FRACTION = 0.5  # of the memory available when the run starts
 N_CURVES = 6            # float64 numbers per seed and epoch: engine.analysis.results.CURVES
 FIRST_CAPACITY = 64     # epochs a RunResult holds before it first grows
 # A worker's interpreter once it has trained (torch with torch.optim, numpy,
-# scikit-learn imported), without its data: 822 MB peak RSS measured here after a
-# 2-epoch digits run (torch 2.x CUDA build, on the CPU). Counted for a job, whose
-# worker does not exist yet when it is submitted.
-PROCESS_BYTES = 900 * 2**20
+# scikit-learn imported), without its data: 810 MB peak RSS measured here for a
+# one-seed digits run (torch 2.x CUDA build, on the CPU; benchmarks/memory.py), about
+# 100 MB less without scikit-learn. Counted for every run: the CLI's process, or a job's
+# worker, which does not exist yet when the job is submitted.
+PROCESS_BYTES = 800 * 2**20
 
 
 def parameter_count(N: int, H: int, L: int) -> int:
@@ -52,13 +53,18 @@ def shared_bytes(P: int, N: int, n_test: int, precision: str = "fp32") -> int:
     return inputs + 8 * (P + n_test) + 2 * FLOAT * P + 6 * FLOAT * SCORE_BLOCK_FLOATS
 
 
+def optimizer_states(optimizer: str) -> int:
+    """Tensors of optimiser state per parameter: Adam's two moments, momentum's velocity."""
+    return {"adam": 2, "momentum": 1}.get(optimizer, 0)
+
+
 def per_seed_bytes(P: int, N: int, H: int, L: int, n_test: int, autograd: bool | None = None,
-                   precision: str = "fp32") -> int:
+                   precision: str = "fp32", states: int = 2) -> int:
     """One seed's share of the working set (an upper bound, see the module doc).
     autograd: the run goes through autograd (default: L > 2; the CNN and mini-batch
     SGD also do). bf16 adds a buffer of bfloat16 products (half a float each)."""
-    # parameters, gradients, up to two optimiser states (Adam) and the transposed copy of W1
-    params = 5 * parameter_count(N, H, L)
+    # parameters, gradients, the optimiser's `states` (optimizer_states) and the transposed copy of W1
+    params = (3 + states) * parameter_count(N, H, L)
     if not (L > 2 if autograd is None else autograd):
         # engine.training.loop._Dense2: two hidden-layer buffers and ~24 per-point vectors
         hidden = H * (P + max(P, n_test)) + 24 * P + 8 * n_test
@@ -75,10 +81,10 @@ SCORE_FLOATS_PER_POINT = 17
 
 
 def estimate_bytes(P: int, N: int, H: int, L: int, R: int, n_test: int, device="cpu",
-                   autograd: bool | None = None, precision: str = "fp32") -> int:
+                   autograd: bool | None = None, precision: str = "fp32", states: int = 2) -> int:
     """Bytes that training R seeds needs at once on `device`. The same count holds
     on a GPU, whose context (~0.5 GB) is outside the free memory mem_get_info reports."""
-    return shared_bytes(P, N, n_test, precision) + R * per_seed_bytes(P, N, H, L, n_test, autograd, precision)
+    return shared_bytes(P, N, n_test, precision) + R * per_seed_bytes(P, N, H, L, n_test, autograd, precision, states)
 
 
 def capacities(records: int) -> list[int]:
@@ -97,6 +103,16 @@ def result_bytes(R: int, epochs: int, P: int) -> int:
     caps = capacities(epochs + 1)
     rows = max([caps[0]] + [a + b for a, b in zip(caps, caps[1:])])
     return R * rows * (N_CURVES * 8 + (P + 7) // 8)
+
+
+# engine.training.scores: each finished chunk keeps its N_SCORES (R, P) float32 aggregates
+# until the run ends, and ScoreCollector.finish concatenates them (a second copy)
+N_SCORES = 8
+
+
+def scores_bytes(R: int, P: int) -> int:
+    """The difficulty scores of every seed, kept across chunks (and copied once at the end)."""
+    return 2 * N_SCORES * FLOAT * R * P
 
 
 def report_bytes(R: int, epochs: int, P: int) -> int:
@@ -184,13 +200,19 @@ def limit_bytes(device="cpu") -> tuple[int, str]:
     return available_bytes(device), where
 
 
+def seeds_per_chunk(P: int, N: int, H: int, L: int, n_test: int, budget: int,
+                    autograd: bool | None = None, precision: str = "fp32", states: int = 2) -> int:
+    """How many seeds' training fits `budget` bytes by estimate_bytes (at least one)."""
+    room = budget - shared_bytes(P, N, n_test, precision)
+    return max(1, room // per_seed_bytes(P, N, H, L, n_test, autograd, precision, states)) if room > 0 else 1
+
+
 def chunk_seeds(seeds, P: int, N: int, H: int, L: int, n_test: int, budget: int,
-                autograd: bool | None = None, precision: str = "fp32") -> list[list[int]]:
+                autograd: bool | None = None, precision: str = "fp32", states: int = 2) -> list[list[int]]:
     """Consecutive chunks of `seeds`, each as large as fits `budget` bytes by
     estimate_bytes (at least one seed per chunk, however small the budget)."""
     seeds = list(seeds)
-    room = budget - shared_bytes(P, N, n_test, precision)
-    per_chunk = max(1, room // per_seed_bytes(P, N, H, L, n_test, autograd, precision)) if room > 0 else 1
+    per_chunk = seeds_per_chunk(P, N, H, L, n_test, budget, autograd, precision, states)
     return [seeds[i:i + per_chunk] for i in range(0, len(seeds), per_chunk)]
 
 
@@ -204,4 +226,4 @@ def plan(config, data, seeds=None, budget: int | None = None) -> list[list[int]]
         H *= (data.image_shape[0] // config.kernel_size) * (data.image_shape[1] // config.kernel_size)
     return chunk_seeds(config.seed_list if seeds is None else seeds, data.n_train, N, H, config.depth,
                        len(data.y_test), budget, autograd=not has_manual_backward(config),
-                       precision=config.precision)
+                       precision=config.precision, states=optimizer_states(config.optimizer))

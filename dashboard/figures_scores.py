@@ -16,7 +16,8 @@ from engine.training.scores import HARDER
 from .style import OKABE_ITO, layout
 
 LABELS = {"straggler_frequency": "straggler frequency", "forgetting_events": "forgetting events",
-          "first_learned_epoch": "first-learned epoch", "confidence": "confidence", "variability": "variability",
+          "first_correct_epoch": "first-correct epoch", "presentations_to_learn": "presentations to learn",
+          "confidence": "confidence", "variability": "variability",
           "correctness": "correctness", "aum": "AUM", "el2n": "EL2N", "grand": "GraNd"}
 FREQUENCY_SCALE = "Viridis"  # perceptually uniform, readable with colour-vision deficiencies
 

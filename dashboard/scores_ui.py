@@ -38,7 +38,7 @@ def describe(meta: dict) -> str:
     return (f"Means over {len(seeds)} seeds; {frequency}; trajectory scores over epochs 0 … {meta['epochs']}; "
             f"EL2N at epoch {meta['el2n_epoch']}; GraNd at epoch {meta['grand_epoch']}"
             f"{' (at initialisation)' if meta['grand_epoch'] == 0 else ''} by {meta['grand_method']}. Never-learned points "
-            f"count T+1 forgetting events and first-learned epoch T+1 (censored).")
+            f"count T+1 forgetting events, first-correct epoch and presentations to learn (censored).")
 
 
 def downloads(table: pd.DataFrame, meta: dict, job_id: int) -> None:

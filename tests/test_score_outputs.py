@@ -111,7 +111,8 @@ def test_a_run_too_short_for_the_default_epoch_still_writes_the_scores_and_says_
     meta = json.loads((tmp_path / "short" / "scores.json").read_text())
     assert (meta["el2n_epoch"], meta["grand_epoch"]) == (3, 0) and len(meta["notes"]) == 2
     table = read_csv(tmp_path / "short" / "scores.csv")
-    assert len(table) == 128 and table["el2n"].notna().all() and table["first_learned_epoch"].max() <= 4
+    assert len(table) == 128 and table["el2n"].notna().all() and table["presentations_to_learn"].max() <= 4
+    assert (table["first_correct_epoch"] <= table["presentations_to_learn"]).all()
 
 
 @pytest.fixture(scope="module")

@@ -48,11 +48,14 @@ def plain_scores(margins: np.ndarray, y: np.ndarray) -> dict:
     p_true = 1 / (1 + np.exp(-true_margin))
     forgetting = (correct[:-1] & ~correct[1:]).sum(0).astype(float)
     forgetting[~correct.any(0)] = T + 1
-    first = np.empty(len(y))
+    to_learn, first = np.empty(len(y)), np.empty(len(y))
     for j in range(len(y)):
         wrong = np.flatnonzero(~correct[:, j])
-        first[j] = 0 if len(wrong) == 0 else wrong[-1] + 1  # T + 1 when still wrong at T
-    return {"forgetting_events": forgetting, "first_learned_epoch": first, "confidence": p_true.mean(0),
+        to_learn[j] = 0 if len(wrong) == 0 else wrong[-1] + 1  # T + 1 when still wrong at T
+        right = np.flatnonzero(correct[:, j])
+        first[j] = right[0] if len(right) else T + 1  # Toneva's first learning event; T + 1: never
+    return {"forgetting_events": forgetting, "first_correct_epoch": first, "presentations_to_learn": to_learn,
+            "confidence": p_true.mean(0),
             "variability": p_true.std(0), "correctness": correct.mean(0), "aum": true_margin.mean(0)}
 
 
@@ -108,7 +111,13 @@ def test_every_score_equals_the_plain_computation_from_recorded_logits(overrides
     check_against_plain(config, result, data, rec)
     # a real trajectory: points forgotten, points never learned, learned at many epochs
     values = result.scores.values
-    assert (values["forgetting_events"] > 0).any() and len(np.unique(values["first_learned_epoch"])) > 5
+    assert (values["forgetting_events"] > 0).any() and len(np.unique(values["presentations_to_learn"])) > 5
+    # first learned (the first correct epoch) and learned for good (after the last mistake) differ
+    # exactly for the points forgotten at least once
+    first, to_learn = values["first_correct_epoch"], values["presentations_to_learn"]
+    assert (first <= to_learn).all() and (first < to_learn).any()
+    forgotten = (values["forgetting_events"] > 0) & (first <= config.epochs)
+    np.testing.assert_array_equal(first < to_learn, forgotten)
 
 
 def test_seeds_trained_in_chunks_give_exact_values():
@@ -251,3 +260,16 @@ def test_a_job_submitted_before_score_epoch_existed_is_still_reused(tmp_path, mo
     assert queue.submit("run", config, store=store) == old_id  # its GraNd was read where EL2N is
     assert queue.submit("run", {**config, "score_epoch": 1}, store=store) != old_id
     assert queue.submit("run", {**config, "grand_epoch": 0}, store=store) != old_id  # GraNd at init: not that job
+
+
+def test_scores_stored_before_first_correct_epoch_still_load():
+    from engine.training.scores import RunScores
+    old_names = ["forgetting_events", "first_learned_epoch", "confidence", "variability", "correctness", "aum",
+                 "el2n", "grand"]
+    array = np.arange(len(old_names) * 2 * 3, dtype=np.float32).reshape(len(old_names), 2, 3)
+    meta = {"scores": old_names, "seeds": [0, 1], "epochs": [5, 5], "score_epoch": 4, "grand_method": "x"}
+    got = RunScores.from_stored(array, meta)
+    assert set(got.values) == set(SCORES) and got.array().shape == (len(SCORES), 2, 3)
+    np.testing.assert_array_equal(got.values["presentations_to_learn"], array[1])  # what that column was
+    assert np.isnan(got.values["first_correct_epoch"]).all()  # not recorded then
+    assert (got.el2n_epoch, got.grand_epoch) == (4, 4)

@@ -67,8 +67,9 @@ def sidecar(result: RunResult, scores: RunScores, comparison: dict | None = None
         "epoch_options": {k: getattr(result.config, k) for k in SCORE_EPOCH_OPTIONS},
         "epochs": int(result.config.epochs), "epochs_per_seed": scores.epochs,
         "grand_method": scores.grand_method,
-        "never_learned": "forgetting_events and first_learned_epoch are T+1 for a point not learned by the "
-                         "end (T = the seed's last epoch): censored values, so their means are lower bounds",
+        "never_learned": "forgetting_events, first_correct_epoch (never correct) and presentations_to_learn "
+                         "(still wrong at T) are T+1 for a point not learned by the end (T = the seed's last "
+                         "epoch): censored values, so their means are lower bounds",
         "seeds": scores.seeds, "notes": scores.notes,
         # straggler_frequency is over the seeds with an inversion only: how many they are
         "straggler_frequency_seeds": frequency_seeds(result),

@@ -11,8 +11,11 @@ own argmax (ties go to class 0).
     forgetting_events    learned -> forgotten transitions, correct at t and wrong at t+1
                          (Toneva et al. 2019); a point never classified correctly in
                          epochs 0 ... T gets T + 1, a stand-in for their "infinitely forgotten"
-    first_learned_epoch  first epoch after which the point stays correct; T + 1 when it is
-                         still wrong at T (not learned by the end: censored)
+    first_correct_epoch  first epoch at which the point is classified correctly: Toneva et al.'s
+                         "first learning event"; T + 1 when never correct in 0 ... T (censored)
+    presentations_to_learn  first epoch after which the point stays correct (the epoch after its
+                         last mistake): Toneva et al.'s "presentations needed to learn"; T + 1
+                         when it is still wrong at T (not learned by the end: censored)
     confidence           mean over epochs of p(true label)                (Swayamdipta et al. 2020,
     variability          population std over epochs of p(true label)      dataset cartography)
     correctness          fraction of epochs in which it is classified correctly
@@ -38,7 +41,7 @@ from engine.training import grand as grand_norms
 from engine.config import DEFAULT_EL2N_EPOCH, RunConfig
 from engine.data.dataset import Dataset
 
-SCORES = ("forgetting_events", "first_learned_epoch", "confidence", "variability", "correctness", "aum",
+SCORES = ("forgetting_events", "first_correct_epoch", "presentations_to_learn", "confidence", "variability", "correctness", "aum",
           "el2n", "grand")
 DEFAULT_SCORE_EPOCH = DEFAULT_EL2N_EPOCH  # the name before EL2N and GraNd had an epoch each
 
@@ -47,8 +50,11 @@ FORMULAS = {
                            "the point is in S(t*), t* = the seed's inversion epoch; empty when no seed has one",
     "forgetting_events": "number of epochs t in 0..T-1 with the point correct at t and misclassified at t+1 "
                          "(Toneva et al. 2019); never correct in 0..T: T+1",
-    "first_learned_epoch": "first epoch t such that the point is correct at every epoch >= t; "
-                           "misclassified at T (not learned by the end): T+1",
+    "first_correct_epoch": "first epoch t at which the point is classified correctly (Toneva et al. 2019's "
+                           "first learning event); never correct in 0..T: T+1",
+    "presentations_to_learn": "first epoch t such that the point is correct at every epoch >= t, the epoch after "
+                              "its last mistake (Toneva et al. 2019's presentations needed to learn); "
+                              "misclassified at T (not learned by the end): T+1",
     "confidence": "mean over epochs 0..T of p(true label) = softmax_y (Swayamdipta et al. 2020)",
     "variability": "population standard deviation over epochs 0..T of p(true label) (Swayamdipta et al. 2020)",
     "correctness": "fraction of epochs 0..T in which the point is classified correctly (Swayamdipta et al. 2020)",
@@ -57,10 +63,13 @@ FORMULAS = {
     "grand": "||gradient of the point's own cross-entropy w.r.t. every weight and bias||_2 at grand_epoch "
              "(Paul et al. 2021; 0 = at initialisation)",
 }
+# stored scores' old names -> their names now (engine.training.scores.RunScores.from_stored)
+RENAMED = {"first_learned_epoch": "presentations_to_learn"}  # the epoch after the last mistake, always
 # +1: a larger value = a harder point; -1: a smaller one. Variability has no single
 # direction in the cartography paper (hard-to-learn points have low variability,
 # ambiguous ones high): it is compared as is, larger = "more ambiguous".
-HARDER = {"straggler_frequency": 1, "forgetting_events": 1, "first_learned_epoch": 1, "confidence": -1,
+HARDER = {"straggler_frequency": 1, "forgetting_events": 1, "first_correct_epoch": 1, "presentations_to_learn": 1,
+          "confidence": -1,
           "variability": 1, "correctness": -1, "aum": -1, "el2n": 1, "grand": 1}
 
 
@@ -107,8 +116,10 @@ class ScoreAccumulator:
         self.n_parts = 0
         self.shift = None
         # counts of epochs as float32 (exact below 2^24): correct, forgotten, the current
-        # run of correct epochs (first_learned_epoch = T + 1 - that run at the end)
-        self.n_correct, self.forgotten, self.streak = (torch.zeros(R, P, **f32) for _ in range(3))
+        # run of correct epochs (presentations_to_learn = T + 1 - that run at the end), whether
+        # every epoch so far was wrong and how many were (first_correct_epoch, at the end)
+        self.n_correct, self.forgotten, self.streak, self.leading_wrong = (torch.zeros(R, P, **f32) for _ in range(4))
+        self.all_wrong = torch.ones(R, P, **f32)
         self.was_correct = None
         self.el2n = self.grand = None
 
@@ -127,9 +138,12 @@ class ScoreAccumulator:
         self.part[1].addcmul_(q, q)
         self.part[2] += s
         correct = torch.eq(d > 0, self.y).to(d.dtype)  # the loop's argmax: 1 = correct
+        wrong = 1 - correct
         self.n_correct += correct
         if self.was_correct is not None:  # correct at t - 1, wrong at t
-            self.forgotten.addcmul_(self.was_correct, 1 - correct)
+            self.forgotten.addcmul_(self.was_correct, wrong)
+        self.all_wrong.mul_(wrong)
+        self.leading_wrong += self.all_wrong
         self.streak.add_(1).mul_(correct)
         self.was_correct = correct
         self.last = epoch
@@ -173,7 +187,8 @@ class ScoreAccumulator:
         confidence = sum_p / n
         out = {
             "forgetting_events": torch.where(self.n_correct == 0, T + 1, self.forgotten),
-            "first_learned_epoch": T + 1 - self.streak,  # 0 if never wrong, T + 1 if wrong at T
+            "first_correct_epoch": self.leading_wrong,  # the wrong epochs before the first correct: T + 1 if never
+            "presentations_to_learn": T + 1 - self.streak,  # 0 if never wrong, T + 1 if wrong at T
             "confidence": confidence,
             "variability": (sum_p2 / n - confidence.square()).clamp_min(0).sqrt(),
             "correctness": self.n_correct / n,
@@ -215,7 +230,10 @@ class RunScores:
     def from_stored(cls, array: np.ndarray, meta: dict) -> "RunScores":
         # stored before each had its own epoch: one score_epoch for both
         el2n, grand = (meta["el2n_epoch"], meta["grand_epoch"]) if "el2n_epoch" in meta else (meta["score_epoch"],) * 2
-        return cls(seeds=np.asarray(meta["seeds"]), values=dict(zip(meta["scores"], array)),
+        values = {RENAMED.get(name, name): v for name, v in zip(meta["scores"], array)}
+        for name in SCORES:  # a score added after the job ran: undetermined
+            values.setdefault(name, np.full(array.shape[1:], np.nan, np.float32))
+        return cls(seeds=np.asarray(meta["seeds"]), values=values,
                    epochs=np.asarray(meta["epochs"]), el2n_epoch=int(el2n), grand_epoch=int(grand),
                    grand_method=meta["grand_method"], notes=list(meta.get("notes", [])))
 

@@ -95,3 +95,16 @@ def test_the_scores_page_colours_by_it_and_says_over_how_many_seeds(job, monkeyp
     freq = pd.Series(stragglers.straggler_frequency(result), index=views.dataset(store, job_id).index_train)
     np.testing.assert_allclose(values(points["marker"], "color"), freq.loc[idx])
     assert freq.max() == 1.0  # a point in the S(t*) of every seed that inverted
+
+
+def test_the_scores_page_of_a_run_without_any_inversion_says_the_frequency_is_undetermined(tmp_path, monkeypatch):
+    with env_restored():
+        store, job_id = seed_store(tmp_path, seeds=2, n_train=128, epochs=5)
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path))
+    assert not stragglers.with_inversion(store.result(job_id)).any()
+    at = app_test("pages/8_Scores.py", {"job": job_id})
+    assert not at.exception
+    assert "over the 0 of 2 seeds with an inversion (undetermined: no seed shows one)" in at.caption[0].value
+    points = traces(figures(at)[0], "points")[0]
+    assert points["marker"]["color"] == "grey" and "colorbar" not in points["marker"]  # not "in no seed": 0
+    assert "no seed shows an inversion" in points["hovertemplate"]

@@ -73,6 +73,11 @@ class RunConfig:
                          "'0,1,2,3,4|5,6,7,8,9'.")
     label_seed: int = option(0, "data", "Random-label seed", "Fixes the permutation when labels=random.",
                              applies=("labels", ("random",)))
+    label_noise: float = option(0.0, "data", "Label noise F", "Fraction of the training labels flipped (after "
+                                "the parity or split mapping), drawn with the noise seed; the test set stays "
+                                "clean. 0: none (the paper).")
+    label_noise_seed: int = option(0, "data", "Label-noise seed", "Which training labels the label noise flips "
+                                   "(not prune's --noise-seed, the seed of its test-set noise).")
     test_standardisation: str = option("own", "data", "Test-set standardisation", "own: the test set on its own "
                                        "pixel statistics (the paper's Methods) | train: with the training "
                                        "statistics (the authors' code).", choices=STANDARDISATIONS)
@@ -137,6 +142,10 @@ class RunConfig:
         _int_at_least("block", self.block, 0)
         parse_labels(self.labels)
         _int_at_least("label_seed", self.label_seed, 0)  # numpy's generators take no negative seed
+        if isinstance(self.label_noise, bool) or not isinstance(self.label_noise, (int, float)) \
+                or not (math.isfinite(self.label_noise) and 0 <= self.label_noise < 1):
+            raise ConfigError("label_noise", self.label_noise, "a fraction in [0, 1)")
+        _int_at_least("label_noise_seed", self.label_noise_seed, 0)
         _one_of("test_standardisation", self.test_standardisation, STANDARDISATIONS)
         _one_of("model", self.model, MODELS)
         _int_at_least("depth", self.depth, 2)
@@ -225,7 +234,7 @@ class RunConfig:
 
 # Options added after stores held jobs: hashed only when they differ from their default,
 # so a job submitted before the option existed still matches the same config now.
-HASHED_WHEN_SET = {"precision": "fp32"}
+HASHED_WHEN_SET = {"precision": "fp32", "label_noise": 0.0, "label_noise_seed": 0}
 # The epochs EL2N and GraNd are read at: hashed as what they resolve to (science_options)
 SCORE_EPOCH_OPTIONS = ("score_epoch", "el2n_epoch", "grand_epoch")
 DEFAULT_EL2N_EPOCH = 10  # early: well before the inversion on MNIST (t* ~ 30-40), as Paul et al. read EL2N early

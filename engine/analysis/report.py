@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data.dataset import Dataset
+from engine.data.dataset import Dataset, label_noise
 from engine.geometry.curves import CURVES, METRICS
 from engine.geometry.inversion import STATES
 from engine.files import jsonable, output_folder, write_csv
@@ -63,6 +63,7 @@ def summary(result: RunResult, data: Dataset) -> dict:
             "device": result.device,
         },
         "dataset": {"source": data.source, "md5": data.md5},
+        "label_noise": label_noise(result.config, data),
     }
 
 
@@ -105,6 +106,7 @@ def manifest(result: RunResult, data: Dataset, how: str = "python -m engine run"
         "seeds": [int(s) for s in result.seeds],
         "dataset": {"name": data.name, "source": data.source, "md5": data.md5,
                     "indices": "positions in the dataset's training split"},
+        "label_noise": label_noise(result.config, data),
         "versions": versions(),
         "git_commit": git_commit(),
     }

@@ -32,7 +32,7 @@ from engine.training.scores import FORMULAS, HARDER, SCORES, RunScores
 if TYPE_CHECKING:
     import pandas as pd
 
-COLUMNS = ("index", "class", "label", "straggler_frequency") + SCORES
+COLUMNS = ("index", "class", "label", "label_flipped", "straggler_frequency") + SCORES  # label: as trained on
 
 
 def columns(result: RunResult, data: Dataset, scores: RunScores | None = None) -> dict[str, np.ndarray]:
@@ -46,7 +46,7 @@ def columns(result: RunResult, data: Dataset, scores: RunScores | None = None) -
         warnings.simplefilter("ignore", RuntimeWarning)
         means = {k: np.nanmean(scores.values[k].astype(np.float64), axis=0) for k in SCORES}
     return {"index": data.index_train.astype(np.int64), "class": data.classes_train.astype(np.int64),
-            "label": data.y_train.astype(np.int64),
+            "label": data.y_train.astype(np.int64), "label_flipped": data.label_flipped.astype(np.int64),
             "straggler_frequency": straggler_frequency(result), **means}
 
 

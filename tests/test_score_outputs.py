@@ -62,7 +62,7 @@ def test_cli_run_writes_the_scores_table_parquet_and_sidecar(cli_run):
     meta = json.loads((out / "scores.json").read_text())
     config = RunConfig(**CLI)
     assert meta["config_hash"] == config.config_hash() and meta["seeds"] == [0, 1, 2, 3]
-    assert set(meta["formulas"]) == set(COLUMNS) - {"index", "class", "label"}
+    assert set(meta["formulas"]) == set(COLUMNS) - {"index", "class", "label", "label_flipped"}
     assert (meta["el2n_epoch"], meta["grand_epoch"]) == (10, 0)  # GraNd at initialisation, EL2N a few epochs in
     assert meta["epoch_options"] == {"score_epoch": -1, "el2n_epoch": -1, "grand_epoch": 0}
     assert meta["notes"] == [] and meta["versions"]["torch"]

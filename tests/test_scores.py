@@ -232,7 +232,7 @@ def test_config_hash_of_older_jobs_is_kept():
     c = RunConfig(grand_epoch=-1)  # GraNd where EL2N is read: what every job computed before grand_epoch
     old = c.to_dict()
     old.pop("device")
-    for name in ("score_epoch", "el2n_epoch", "grand_epoch", "precision"):  # options added later
+    for name in ("score_epoch", "el2n_epoch", "grand_epoch", "precision", "label_noise", "label_noise_seed"):
         old.pop(name)
     old["data_version"] = None  # the store's run-job hash, which config_hash is (one hash)
     assert c.config_hash() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
@@ -251,7 +251,7 @@ def test_a_job_submitted_before_score_epoch_existed_is_still_reused(tmp_path, mo
     monkeypatch.setattr(queue, "refresh", lambda *a, **k: 0)  # no worker process
     store = Store(tmp_path / "store.sqlite")
     config = RunConfig(dataset="digits", n_train=64, epochs=2, seeds=1, grand_epoch=-1).to_dict()
-    old = {k: v for k, v in config.items() if k not in ("score_epoch", "el2n_epoch", "grand_epoch", "precision")}
+    old = {k: v for k, v in config.items() if k not in ("score_epoch", "el2n_epoch", "grand_epoch", "precision", "label_noise", "label_noise_seed")}
     science = {**{k: v for k, v in old.items() if k != "device"}, "data_version": None}
     digest = hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:16]
     with store.write() as c:

@@ -15,7 +15,7 @@ import re
 import streamlit as st
 
 from engine.config import DATASETS, OPTIONS, ConfigError, RunConfig, parse_labels, parse_overrides
-from engine.planning.preflight import TooLarge, check_run
+from engine.planning.preflight import NoRoom, TooLarge, check_run
 
 from . import estimates, jobs_view
 from .machine import datasets_status, split_size
@@ -149,6 +149,8 @@ def initial_values(job: dict | None, params) -> dict:
 def plain_error(e: ConfigError) -> str:
     """A ConfigError in the form's words: the option's label, the value, what it
     must be ('Learning rate η: -0.1 is not possible; it must be a finite number > 0.')."""
+    if isinstance(e, NoRoom):  # the store's place, not an option: its message says it all
+        return f"{e}."
     opt = OPTIONS.get(e.option)
     label = opt.label if opt else e.option.replace("_", " ")
     if e.option == "labels":

@@ -16,9 +16,13 @@ PER_PAGE = 48
 
 
 def decoded(value):
-    """A value of a plotly event as numbers: plotly.js (6+, with plotly.py 6/7) sends
-    arrays in its typed-array encoding, {"dtype": "f8", "bdata": <base64>, "shape":
-    "n, m"}, which no in-process test produces; lists and plain numbers pass through."""
+    """A value of a plotly event as numbers. plotly.py 6/7 sends a figure's arrays in
+    plotly's typed-array encoding ({"dtype": "f8", "bdata": <base64>, "shape": "n, m"}),
+    plotly.js then hands a point's row of them as a typed array, and Streamlit's
+    frontend serialises that as an object {"0": v0, "1": v1, ...} (what Chromium sent
+    here). No in-process test produces either; lists and plain numbers pass through."""
+    if isinstance(value, dict) and value and all(str(k).isdigit() for k in value):
+        return [value[k] for k in sorted(value, key=int)]
     if isinstance(value, dict) and "bdata" in value:
         array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value.get("dtype", "f8")))
         shape = value.get("shape")

@@ -27,6 +27,12 @@ PRECISIONS = ("fp32", "bf16", "tf32")             # of the GEMMs: engine/trainin
 # experiments train each ensemble on while a seed is undetermined, at most HORIZON x its
 # epochs (engine/experiments/verdicts.py); here, with the other defaults, so the CLI needs no experiment
 HORIZON = 4
+# The float options are used as float32 (bf16 in the GEMMs with precision=bf16): a value must be
+# one they hold, or training fails with "value cannot be converted to type float without overflow"
+# (too large) or trains with 0 (too small). Both formats have float32's exponent range.
+FLOAT32_TINY = 2.0 ** -126                     # the smallest normal float32 (and bf16), 1.18e-38
+FLOAT_MAX = (2 - 2 ** -7) * 2.0 ** 127         # bf16's largest, 3.39e38 (float32's is 3.40e38)
+BELOW_ONE = 1 - 2.0 ** -24                     # the largest float32 below 1
 
 
 class ConfigError(ValueError):
@@ -152,6 +158,7 @@ class RunConfig:
         _int_at_least("width", self.width, 1)
         _one_of("activation", self.activation, ACTIVATIONS)
         _positive_finite("init_scale", self.init_scale)
+        _float32("init_scale", self.init_scale, "a number")
         _int_at_least("kernel_size", self.kernel_size, 1)
         if self.model == "cnn" and self.depth != 2:
             raise ConfigError("depth", self.depth, "the CNN has exactly 2 weight layers (conv + readout)")
@@ -160,10 +167,16 @@ class RunConfig:
             raise ConfigError("layer", self.layer, f"a hidden layer between 1 and depth-1 = {self.depth - 1}")
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
         _positive_finite("lr", self.lr)
+        _float32("lr", self.lr, "a number")
         if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
             raise ConfigError("momentum", self.momentum, "a number in [0, 1)")
+        if self.momentum > BELOW_ONE:  # float32 rounds it to 1: no decay, the run blows up
+            raise ConfigError("momentum", self.momentum, f"a number in [0, 1) that stays below 1 in float32, "
+                              f"at most {BELOW_ONE:.8f}")
+        _float32("momentum", self.momentum, "a number in [0, 1)")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError("weight_decay", self.weight_decay, "a finite number >= 0")
+        _float32("weight_decay", self.weight_decay, "0 or a number")
         _int_at_least("batch_size", self.batch_size, 1)
         _int_at_least("epochs", self.epochs, 1)
         _int_at_least("seeds", self.seeds, 1)
@@ -373,3 +386,11 @@ def _int_at_least(option, value, low):
 def _positive_finite(option, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(option, value, "a finite number > 0")
+
+
+def _float32(option, value, allowed):
+    """ConfigError unless `value` (already checked finite and in range) is 0 or of a size
+    float32 and bf16 hold: training rounds it to float32, where 1e40 overflows and 1e-50 is 0."""
+    if value != 0 and not FLOAT32_TINY <= abs(value) <= FLOAT_MAX:
+        raise ConfigError(option, value, f"{allowed} between {FLOAT32_TINY:.3g} and {FLOAT_MAX:.3g} in size, "
+                          "which float32 and bf16 hold (training computes in float32)")

@@ -53,6 +53,20 @@ def small_disk(path, kib: int):
         subprocess.run(["umount", "-l", str(path)], check=True)
 
 
+@contextmanager
+def read_only_disk(path, kib: int = 4096):
+    """A small tmpfs at path, writable until disk.lock() remounts it read-only:
+    with read_only_disk(p) as disk: <write what it holds>; disk.lock(); ...  (root only)."""
+    with small_disk(path, kib) as folder:
+        class Disk:
+            path = folder
+
+            @staticmethod
+            def lock():
+                subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        yield Disk
+
+
 def fill(folder) -> None:
     """Write into `folder` until its disk is full."""
     f = open(Path(folder) / "filler", "wb", buffering=0)

@@ -126,6 +126,51 @@ def test_cuda_without_a_gpu_is_refused_before_any_work(tmp_path, capsys, monkeyp
     assert not (tmp_path / "runs").exists()  # no store was even opened
 
 
+# --- values the training's float32 (and bf16) cannot hold (issue 22, case 5) ------------------
+@pytest.mark.parametrize("changes,option", [
+    (dict(lr=1e40), "lr"), (dict(weight_decay=1e40), "weight_decay"), (dict(init_scale=1e40), "init_scale"),
+    (dict(lr=1e-50), "lr"), (dict(weight_decay=1e-50), "weight_decay"), (dict(init_scale=1e-50), "init_scale"),
+    (dict(optimizer="momentum", momentum=1 - 1e-10), "momentum"),  # float32 rounds it to 1.0
+])
+def test_floats_outside_float32_and_bf16_are_refused(changes, option):
+    with pytest.raises(ConfigError) as e:
+        RunConfig(**changes).validate()
+    assert e.value.option == option and "float32" in str(e.value), e.value
+    assert len(str(e.value).splitlines()) == 1
+
+
+def test_the_largest_and_smallest_floats_that_fit_still_validate():
+    import torch
+    big = float(torch.finfo(torch.bfloat16).max)
+    tiny = float(torch.finfo(torch.float32).tiny)
+    for name in ("lr", "weight_decay", "init_scale"):
+        RunConfig(**{name: big}).validate()
+        RunConfig(**{name: tiny}).validate()
+        assert torch.tensor(big, dtype=torch.bfloat16).isfinite() and torch.tensor(tiny, dtype=torch.float32) > 0
+    RunConfig(weight_decay=0.0).validate()
+    RunConfig(optimizer="momentum", momentum=0.999999).validate()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--lr", "1e40"], "--lr=1e+40 is not valid"),
+    (["--weight-decay", "1e40"], "--weight-decay=1e+40 is not valid"),
+    (["--init-scale", "1e40"], "--init-scale=1e+40 is not valid"),
+    (["--optimizer", "momentum", "--momentum", "0.9999999999"], "--momentum=0.9999999999 is not valid"),
+])
+def test_overflowing_floats_stop_run_and_submit_before_any_work(tmp_path, args, needle, capsys, monkeypatch):
+    from engine.cli import main
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr("engine.run.prepare", _no_work)
+    assert main(["run", "--dataset", "digits", "--epochs", "2", "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "float32" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+    assert main(["jobs", "submit", "--dataset", "digits", "--epochs", "2", *args]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()  # nothing queued: no store was even opened
+
+
 def _no_work(*args, **kwargs):
     raise AssertionError("the run started (its data was prepared) although its options are bad")
 

@@ -314,6 +314,57 @@ def test_a_closed_pipe_ends_the_listing_quietly(store, tmp_path):
         assert p.wait(timeout=120) in (0, 141) and "Traceback" not in err and "Exception ignored" not in err, err
 
 
+# --- arguments that got through (issue 22, cases 7 and 8) -----------------------------------
+def _finished_job(store, status="done") -> int:
+    with store.write() as c:  # finished a second ago
+        return c.execute("INSERT INTO jobs (kind, config, config_hash, status, created, finished) "
+                         "VALUES ('run', ?, 'h', ?, ?, ?)",
+                         (json.dumps(config()), status, time.time() - 1, time.time() - 1)).lastrowid
+
+
+@pytest.mark.parametrize("days", ["-1", "-0.5", "nan", "inf", "-inf", "1e305"])
+def test_gc_refuses_a_negative_or_non_finite_age_and_deletes_nothing(store, capsys, days):
+    from engine.cli import main
+    job = _finished_job(store)
+    assert main(["jobs", "gc", f"--older-than={days}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --older-than=") and ">= 0" in err and len(err.splitlines()) == 1, err
+    assert store.get_job(job)["status"] == "done"  # still there
+    with pytest.raises(ValueError):
+        store.gc(float(days) * 86400)  # 1e305 days: inf seconds
+    assert main(["jobs", "gc", "--older-than", "0"]) == 0  # 0: every finished job goes
+    assert store.list_jobs() == []
+
+
+HUGE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize("args", [["show", HUGE], ["show", HUGE, "--json"], ["cancel", HUGE],
+                                  ["export", HUGE, "--out", "OUT"], ["show", "-1"], ["cancel", "0"]])
+def test_a_job_id_no_job_can_have_is_one_line_and_changes_nothing(store, capsys, tmp_path, args):
+    from engine.cli import main
+    job = _finished_job(store, status="failed")
+    before = store.list_jobs()
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    assert main(["jobs", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: no job {args[1]}") and len(err.splitlines()) == 1, err
+    assert store.list_jobs() == before and store.get_job(job)["status"] == "failed"
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_pages_take_a_job_id_beyond_sqlite_as_no_job(store):
+    import dashboard.jobs_view as jv
+    _finished_job(store)
+    from engine.jobs.store import UnknownJob
+    assert jv.get_job(store, HUGE) is None
+    for bad in (int(HUGE), -int(HUGE), 2**63):
+        with pytest.raises(UnknownJob):
+            store.get_job(bad)
+        with pytest.raises(UnknownJob):
+            jobs.cancel(bad, store)
+
+
 def test_a_warm_worker_has_torch_before_the_first_job_and_starts_it_at_once(store):
     """The home page's warm worker (jobs.warm): one process that imports torch before any
     job and waits for one; the first submit is claimed by it (no second worker) within

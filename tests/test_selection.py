@@ -30,6 +30,14 @@ def test_typed_array_customdata_of_a_box_selection_gives_the_indices():
     assert picked_indices(event(points)) == [4123, 17, 59999]  # selection order, each once
 
 
+def test_the_event_chromium_sends_a_typed_array_row_as_an_object_of_indices():
+    """Captured from a box selection on the Scores page in headless Chromium."""
+    points = [{"curve_number": 0, "point_number": i, "point_index": i, "x": 0.07, "y": 0.97,
+               "customdata": {"0": idx, "1": i, "2": 0}, "marker_color": 0}
+              for i, idx in enumerate([812, 3, 812, 40])]
+    assert picked_indices(event(points)) == [812, 3, 40]
+
+
 def test_integer_typed_arrays_plain_lists_and_numbers_all_read_the_same():
     points = [{"customdata": typed([7], "i4")}, {"customdata": [8, 0.3]}, {"customdata": 9},
               {"customdata": typed([[10, 1]], "u2")}]

@@ -160,3 +160,69 @@ def test_a_reader_follows_a_store_file_that_was_deleted_a_worker_notices(tmp_pat
     assert worker.gone() and reader.gone()
     assert reader.list_jobs() == [] and path.is_file() and not reader.gone()
     assert worker.gone() and len(worker.list_jobs()) == 1  # still the deleted file: the worker stops on gone()
+
+
+# --- the real cause, not a neighbour's (issue 22, case 9) -----------------------------------
+SUBMIT = ("jobs", "submit", "--dataset", "digits", "--n-train", "64", "--seeds", "2", "--epochs", "2")
+
+
+def test_a_store_path_that_is_a_folder_is_named_as_a_folder(tmp_path, capsys, monkeypatch):
+    runs = tmp_path / "runs"
+    (runs / "store.sqlite").mkdir(parents=True)
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(runs))
+    for args in (("jobs", "list"), ("jobs", "show", "1"), SUBMIT):
+        rc, out, err = cli(capsys, *args)
+        line = one_line(err)
+        assert rc == 2 and "is a folder" in line and "read-only" not in line and "chmod" not in line, line
+        assert "STRAGGLERS_RUNS" in line
+    assert list((runs / "store.sqlite").iterdir()) == []  # nothing queued, nothing written into it
+
+
+def test_submitting_to_a_read_only_disk_says_read_only_not_epochs(tmp_path, capsys, monkeypatch):
+    from hostile import read_only_disk
+    with read_only_disk(tmp_path / "runs") as disk:
+        monkeypatch.setenv("STRAGGLERS_RUNS", str(disk.path))
+        Store().close()  # an empty store, then the disk goes read-only
+        disk.lock()
+        rc, out, err = cli(capsys, *SUBMIT)
+        line = one_line(err)
+        assert rc == 2 and "read-only" in line and "--epochs" not in line, line
+        assert Store().list_jobs() == []
+
+
+def test_a_disk_too_small_for_any_store_does_not_blame_the_epochs(tmp_path, capsys, monkeypatch):
+    """2 epochs of 2 seeds need a few KiB: the rest is the write-ahead log, which no
+    option makes smaller; the fix is space or another folder."""
+    with small_disk(tmp_path / "runs", 4096) as runs:
+        monkeypatch.setenv("STRAGGLERS_RUNS", str(runs))
+        rc, out, err = cli(capsys, *SUBMIT)
+        line = one_line(err)
+        assert rc == 2 and "--epochs" not in line and "free" in line and "STRAGGLERS_RUNS" in line, line
+        assert not (runs / "store.sqlite").exists()
+
+
+def test_a_disk_that_fills_up_mid_run_fails_the_job_naming_the_disk(tmp_path, monkeypatch):
+    """The worker's last write (the job's status) needs space too: the job is recorded as
+    failed because of the full disk, not left to be taken for a killed worker."""
+    from engine.config import RunConfig
+    from engine.jobs import queue
+    with small_disk(tmp_path / "runs", 40 * 1024) as runs:
+        monkeypatch.setenv("STRAGGLERS_RUNS", str(runs))
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        store = Store()
+        config = RunConfig(dataset="digits", n_train=1024, seeds=4, epochs=400, width=1500, device="cpu")
+        job = queue.submit("run", config.to_dict(), store=store)
+        assert helpers.wait_until(lambda: store.get_job(job)["epoch"] >= 5, 120, poll=0.01)
+        fill(runs)
+        try:
+            assert helpers.wait_until(lambda: (j := store.get_job(job))["status"] != "running"
+                                      or not queue.alive(j["pid"], j["pid_start"], j["host"]), 120, poll=0.2)
+        finally:
+            (runs / "filler").unlink()
+        queue.refresh(store)  # what any reader does next: a dead worker would now be "killed, or out of memory?"
+        done = store.get_job(job)
+        assert done["status"] == "failed" and done["epoch"] < 400, done
+        assert f"the disk holding {store.path} is full" in done["error"] and "memory" not in done["error"], done
+        assert not list(runs.glob(".reserve-*"))  # the worker left nothing behind
+        for p in list(queue._children):
+            p.wait(timeout=60)

@@ -295,3 +295,72 @@ def test_data_import_from_the_command_line(tmp_path, monkeypatch, capsys):
     assert main(["data", "import", "../evil", str(good)]) == 2
     assert "not a valid dataset name" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "data" / "user").iterdir()) == ["mine.npz"]
+
+
+# --- images that never vary (issue 22, case 6): standardised they are all 0, and every run
+# on them crashed ("cannot reshape tensor of 0 elements"); refused at import and before a run ---
+@pytest.mark.parametrize("split", ["x_train", "x_test"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_a_split_whose_images_never_vary_is_refused_at_import(split, dtype):
+    a = good_arrays(dtype=dtype)
+    a[split] = np.full_like(a[split], 7)
+    text = message(npz(**a))
+    assert split in text and "identical" in text and len(text.splitlines()) == 1, text
+    a[split][3, 2, 2] += 1  # one pixel of one image differs: accepted
+    validate_npz(npz(**a))
+
+
+def test_a_constant_upload_is_refused_by_data_import(tmp_path, monkeypatch, capsys):
+    from engine.cli import main
+    monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path / "data"))
+    flat = tmp_path / "flat.npz"
+    flat.write_bytes(npz(**{**good_arrays(), "x_train": np.zeros((40, 8, 8), np.uint8)}))
+    assert main(["data", "import", "flat", str(flat)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {flat}: ") and "x_train" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "data" / "user" / "flat.npz").exists()
+
+
+@pytest.fixture
+def block_of_copies(tmp_path, monkeypatch):
+    """An upload whose whole split varies but whose first 20 training images are one image."""
+    monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path / "runs"))
+    a = good_arrays()
+    a["x_train"][:20] = a["x_train"][0]
+    save_user_dataset("copies", validate_npz(npz(**a)))
+    return tmp_path
+
+
+def test_a_training_block_of_identical_images_stops_run_and_submit_before_any_work(block_of_copies, capsys,
+                                                                                    monkeypatch):
+    from engine.cli import main
+    out = block_of_copies / "o"
+    monkeypatch.setattr("engine.run.train", _no_training)
+    args = ["--dataset", "user:copies", "--n-train", "20", "--epochs", "2", "--seeds", "2"]
+    assert main(["run", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--n-train=20 is not valid" in err and "identical" in err and "--block" in err, err
+    assert len(err.splitlines()) == 1 and not out.exists()
+    assert main(["jobs", "submit", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "identical" in err and len(err.splitlines()) == 1, err
+    assert not (block_of_copies / "runs").exists()  # nothing queued
+    with pytest.raises(TrainingStarted):  # the next block varies: it passes every check and trains
+        main(["run", *args, "--block", "1", "--out", str(out)])
+
+
+def test_prepare_refuses_a_constant_block_of_an_upload_saved_before_the_check(block_of_copies):
+    from engine.config import ConfigError, RunConfig
+    from engine.data.dataset import prepare
+    with pytest.raises(ConfigError, match="identical"):
+        prepare(RunConfig(dataset="user:copies", n_train=20))
+    assert prepare(RunConfig(dataset="user:copies", n_train=20, block=1)).x_train.any()
+
+
+class TrainingStarted(Exception):
+    pass
+
+
+def _no_training(*args, **kwargs):
+    raise TrainingStarted()

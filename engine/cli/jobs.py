@@ -12,7 +12,7 @@ from pathlib import Path
 from engine.cli.options import add_executor_options, add_run_options, config_from_args, executor_from_args
 from engine.cli.progress import Progress
 from engine.cli.run import human_summary
-from engine.config import run_config
+from engine.config import ConfigError, run_config
 from engine.planning.preflight import FIXED_BYTES, output_bytes
 
 TABLE = (("id", 5), ("kind", 9), ("status", 11), ("progress", 11), ("eta", 7), ("pid", 7), ("device", 7),
@@ -56,7 +56,10 @@ def register(subparsers) -> None:
 def _guarded(command):
     """An unknown id or an unusable store file: one line and status 2, not a traceback."""
     def run(args) -> int:
-        from engine.jobs.store import StoreError, UnknownJob
+        from engine.jobs.store import StoreError, UnknownJob, no_such_id
+        if (why := no_such_id(getattr(args, "id", 1))) is not None:  # before the store is opened
+            print(f"error: {why}", file=sys.stderr)
+            return 2
         try:
             return command(args)
         except UnknownJob as e:
@@ -235,7 +238,11 @@ def _export(store, job_id: int, job: dict, out: Path) -> bool:
 
 @_guarded
 def cmd_gc(args) -> int:
+    import math
+
     from engine.jobs.store import Store
+    if not (math.isfinite(args.older_than * 86400) and args.older_than >= 0):  # -1 removed a job that just finished
+        raise ConfigError("older_than", args.older_than, "a number of days >= 0 (0 removes every finished job)")
     n = Store().gc(args.older_than * 86400)
     print(f"removed {n} finished job{'s' if n != 1 else ''} older than {args.older_than:g} days")
     return 0

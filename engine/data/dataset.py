@@ -17,6 +17,7 @@ import numpy as np
 from engine.config import ConfigError, RunConfig, parse_labels
 from engine.data.input_cache import cached, entry_key
 from engine.data.sources import RawSplits, load_raw
+from engine.data.upload import all_identical
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ def prepare(config: RunConfig, raw: RawSplits | None = None) -> Dataset:
     classes_test = raw.y_test.astype(np.int64)
     y_train, y_test = binary_labels(config, classes_train, classes_test)
     check_classes(config, y_train, start)  # before the pixels are standardised and cached
+    check_images(config, raw.x_train[start:stop], raw.x_test, start)
     y_train, flipped = with_label_noise(y_train, config.label_noise, config.label_noise_seed)
     x_train, x_test = standardised(raw, start, stop, config.test_standardisation)
     return Dataset(
@@ -102,6 +104,22 @@ def check_classes(config: RunConfig, y_train: np.ndarray, start: int) -> None:
                       f"the training block (points {start}..{start + len(y_train) - 1} of {config.dataset}) holds "
                       f"only {which} points with these labels, and a run needs both classes: raise --n-train, "
                       "choose another --block or other --labels")
+
+
+def check_images(config: RunConfig, x_block: np.ndarray, x_test: np.ndarray, start: int) -> None:
+    """ConfigError when the training block's images, or the test set's, are all one image:
+    standardised, every pixel is 0, and training has no input to learn from (an upload
+    saved before engine.data.upload refused a constant split, or a block of copies in one)."""
+    if all_identical(x_block):
+        option = "n_train" if config.block == 0 else "block"
+        raise ConfigError(option, getattr(config, option),
+                          f"the training block (points {start}..{start + len(x_block) - 1} of {config.dataset}) is "
+                          f"{len(x_block)} identical images (no pixel varies): standardised they are all 0 and there "
+                          "is nothing to learn; choose another --block or a larger --n-train")
+    if all_identical(x_test):
+        raise ConfigError("dataset", config.dataset, f"the {len(x_test)} test images of {config.dataset} are "
+                          "identical (no pixel varies): standardised they are all 0; upload it again with test "
+                          "images that differ")
 
 
 def standardised(raw: RawSplits, start: int, stop: int, test_standardisation: str):

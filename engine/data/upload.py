@@ -83,7 +83,21 @@ def validate_npz(data: bytes, max_bytes: int | None = None, max_unpacked: int | 
                           f"{_shape(out['x_test'].shape[1:])}: they must have the same shape.")
     if len(out["y_train"]) < 2:
         raise UploadError("x_train has fewer than 2 images: a run needs at least 2 training points.")
+    for key in ("x_train", "x_test"):
+        if all_identical(out[key]):
+            raise UploadError(f"{key}'s {len(out[key])} image{'s are' if len(out[key]) > 1 else ' is'} identical "
+                              f"(no pixel varies): standardised pixel by pixel, {key} is all 0 and no run can "
+                              "learn or measure anything on it; upload images that differ.")
     return out
+
+
+def all_identical(x: np.ndarray, chunk: int = 4096) -> bool:
+    """True when every image of `x` equals the first (then every pixel has zero variance,
+    and standardised images are all 0), also for a single image. Compared in chunks:
+    no copy of the whole array."""
+    first = x[:1]
+    return all(np.array_equal(x[i:i + chunk], np.broadcast_to(first, x[i:i + chunk].shape))
+               for i in range(0, len(x), chunk))
 
 
 def _members(archive: zipfile.ZipFile, max_unpacked: int) -> dict[str, zipfile.ZipInfo]:

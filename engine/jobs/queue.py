@@ -31,7 +31,7 @@ from engine.data.sources import DatasetUnavailable
 from engine.data.upload import data_version
 from engine.environment import ROOT, gpu_count
 from engine.jobs import executors
-from engine.jobs.store import ACTIVE, FINISHED, Store, StoreGone
+from engine.jobs.store import ACTIVE, FINISHED, Store, StoreError, StoreGone
 from engine.planning.preflight import check_run, dataset_shape, device_kind
 
 HOST = socket.gethostname()
@@ -284,6 +284,8 @@ def mark_dead(store: Store, c) -> int:
     for pid, token, host in c.execute("SELECT pid, pid_start, host FROM workers").fetchall():
         if not alive(pid, token, host):
             c.execute("DELETE FROM workers WHERE host=? AND pid=?", (host, pid))
+            if host == HOST:  # the disk space a killed worker held (engine.jobs.worker.RESERVE_BYTES)
+                store.path.with_name(f".reserve-{pid}").unlink(missing_ok=True)
     return n
 
 
@@ -324,7 +326,7 @@ def finish(store: Store, job_id: int, status: str, error: str | None = None, sec
 def describe(e: BaseException) -> str:
     """The error text a job keeps: ConfigError / DatasetUnavailable as they are
     (they already say what to do), others as the traceback's last line."""
-    if isinstance(e, (ConfigError, DatasetUnavailable)):
+    if isinstance(e, (ConfigError, DatasetUnavailable, StoreError)):
         return str(e)
     return traceback.format_exception_only(type(e), e)[-1].strip()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -93,8 +94,20 @@ SCHEMA_VERSION = max(MIGRATIONS)
 PAGE_SIZE = 16384
 
 
+MAX_JOB_ID = 2**63 - 1  # SQLite's largest INTEGER: ids are 1 ... MAX_JOB_ID
+
+
 class UnknownJob(KeyError):
     """No job with that id in this store."""
+
+
+def no_such_id(job_id) -> str | None:
+    """Why `job_id` can be no job of any store (the words of an UnknownJob), or None when
+    it may be one: a larger int cannot even be asked of SQLite (OverflowError)."""
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or not 1 <= job_id <= MAX_JOB_ID:
+        return f"no job {job_id}: job ids are whole numbers from 1 to {MAX_JOB_ID} (python -m engine jobs list " \
+               "shows them)"
+    return None
 
 
 def default_path() -> Path:
@@ -148,6 +161,10 @@ class Store:
         writing (a read-only file or folder, where WAL cannot make its -wal/-shm files),
         it is opened read-only, and as immutable when no write-ahead log is left to
         replay: list, show and export work, every write is a StoreError naming the fix."""
+        if self.path.is_dir():  # SQLite says "unable to open", which would read as read-only
+            raise StoreError(f"{self.path} is a folder, not a store file: move it aside (mv '{self.path}' "
+                             f"'{self.path}.folder') and a new store is created on the next start, or set "
+                             "STRAGGLERS_RUNS to another folder.", "foreign")
         first = None
         for how in ("rw", "ro", "immutable"):
             if how == "immutable" and self.path.with_name(self.path.name + "-wal").exists() and \
@@ -293,6 +310,8 @@ class Store:
 
     def job_in(self, c: sqlite3.Connection, job_id: int) -> dict:
         """A job as seen inside the caller's transaction; queued jobs carry queue_position."""
+        if (why := no_such_id(int(job_id))) is not None:
+            raise UnknownJob(why)
         cur = c.execute("SELECT * FROM jobs WHERE id=?", (int(job_id),))
         row = cur.fetchone()
         if row is None:
@@ -325,7 +344,10 @@ class Store:
             c.execute(f"DELETE FROM {table} WHERE job_id=?", (job_id,))
 
     def gc(self, older_than_s: float) -> int:
-        """Delete finished jobs (and their rows) that ended more than older_than_s ago."""
+        """Delete finished jobs (and their rows) that ended more than older_than_s ago
+        (finite, >= 0: a negative age would delete jobs that just finished, NaN is no age)."""
+        if not (math.isfinite(older_than_s) and older_than_s >= 0):
+            raise ValueError(f"older_than_s={older_than_s!r}: a finite age in seconds >= 0")
         cutoff = time.time() - older_than_s
         marks = ",".join("?" * len(FINISHED))
         with self.write() as c:

@@ -13,14 +13,38 @@ import signal
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from engine.analysis.report import summary
 from engine.config import RunConfig
 from engine.files import jsonable
 from engine.jobs import executors, queue
-from engine.jobs.store import Store, StoreGone
+from engine.jobs.store import Store, StoreError, StoreGone
 from engine.planning.calibration import cached
 from engine.planning.estimate import device_of, epoch_seconds
+
+
+# Space this worker holds on the store's disk (a file it writes at start), given back when the
+# disk fills up so that the job's last write, its status and why, still fits: without it the
+# worker died on that write and the job read as "killed, or out of memory?".
+RESERVE_BYTES = 1 << 20
+
+
+def reserve_path(store: Store, pid: int) -> Path:
+    return store.path.parent / f".reserve-{pid}"
+
+
+def _reserve(store: Store) -> Path | None:
+    path = reserve_path(store, os.getpid())
+    try:
+        with open(path, "wb") as f:
+            f.write(bytes(RESERVE_BYTES))  # written, not a sparse hole: the blocks are taken now
+            f.flush()
+            os.fsync(f.fileno())
+        return path
+    except OSError:  # already (nearly) full: no reserve, the job may still read as killed
+        path.unlink(missing_ok=True)
+        return None
 
 
 LINGER_POLL_S = 0.1  # a warm worker's look at the queue
@@ -46,7 +70,15 @@ def main(argv=None) -> int:
     def on_term(signum, frame):
         raise Terminated()
     signal.signal(signal.SIGTERM, on_term)
+    reserve = _reserve(store)
+    try:
+        return _work(store, cap, pid, args.linger)
+    finally:
+        if reserve is not None:
+            reserve.unlink(missing_ok=True)
 
+
+def _work(store: Store, cap: int, pid: int, linger: float) -> int:
     try:
         import torch  # after registering: the import takes seconds
         n_gpus = torch.cuda.device_count()
@@ -62,7 +94,7 @@ def main(argv=None) -> int:
         return 1
     if n_gpus == 0 and cap > 1 and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // cap))  # CPU workers share the cores, not oversubscribe
-    idle_until = time.monotonic() + args.linger
+    idle_until = time.monotonic() + linger
     while True:
         if store.gone():  # runs/ deleted: no one can see this queue any more
             _log(f"{store.path} is gone; stopping")
@@ -76,7 +108,7 @@ def main(argv=None) -> int:
             return 0
         if not execute(store, job):
             return 0
-        idle_until = time.monotonic() + args.linger
+        idle_until = time.monotonic() + linger
 
 
 def execute(store: Store, job: dict) -> bool:
@@ -114,11 +146,30 @@ def execute(store: Store, job: dict) -> bool:
         if isinstance(e, Stopped):
             status, error = "cancelled", None
         else:
-            traceback.print_exc()
+            _quietly(traceback.print_exc)  # the log may be on the disk that is full
             status, error = "failed", queue.describe(e)
-    queue.finish(store, job["id"], status, error, seconds)
-    _log(f"job {job['id']} {status}" + (f": {error}" if error else ""))
+            if isinstance(e, StoreError) and e.kind in ("full", "io"):
+                keep_going = False  # the next jobs would fail the same way: they stay queued
+                error += " Resubmit once there is space."
+    try:
+        queue.finish(store, job["id"], status, error, seconds)
+    except StoreError as e:
+        reserve = reserve_path(store, os.getpid())
+        if e.kind not in ("full", "io") or not reserve.exists():
+            raise
+        reserve.unlink()  # the space held for this last write
+        queue.finish(store, job["id"], status, error, seconds)
+        keep_going = False
+    _quietly(_log, f"job {job['id']} {status}" + (f": {error}" if error else ""))
     return keep_going
+
+
+def _quietly(fn, *args) -> None:
+    """fn(*args), where a failure to write the log (its disk full) is no failure of the job."""
+    try:
+        fn(*args)
+    except OSError:
+        pass
 
 
 def _run(ctx: queue.JobContext, config: dict):

@@ -18,11 +18,12 @@ The estimate needs the dataset's sizes only (engine.data.inventory.shape), never
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.config import ConfigError, RunConfig, check_precision, has_manual_backward
+from engine.config import USER_PREFIX, ConfigError, RunConfig, check_precision, has_manual_backward
 from engine.environment import gpu_count, loaded_torch
 from engine.training import memory
 
@@ -72,7 +73,7 @@ def check_run(config: RunConfig, out=None, job: bool = False, shape=None) -> Est
         check_output_folder(out, est.output)
     if job:
         from engine.environment import runs_dir
-        _check_disk(config, runs_dir(), est.store, "the job's epochs in the store")
+        _check_disk(config, runs_dir(), est.store, "the job's epochs in the store", fixed=WAL_BYTES)
     return est
 
 
@@ -221,18 +222,42 @@ def _check_classes(config: RunConfig) -> None:
     start, stop = check_block(config, len(classes))
     block = classes[start:stop]
     check_classes(config, binary_labels(config, block, block[:1])[0], start)
+    if config.dataset.startswith(USER_PREFIX):  # an upload's images, read now: a block of copies is refused
+        from engine.data.dataset import check_images  # here, not in a worker (built-in sets always vary)
+        from engine.data.upload import load_user_dataset
+        arrays = load_user_dataset(config.dataset[len(USER_PREFIX):])
+        check_images(config, arrays["x_train"][start:stop], arrays["x_test"], start)
 
 
-def _check_disk(config: RunConfig, folder: Path, need: int, what: str) -> None:
+class NoRoom(ConfigError):
+    """The store's folder cannot take a job whatever its options: a read-only file system,
+    or too little space for the store's fixed part. Named by the place, not an option."""
+
+    def __init__(self, folder: Path, message: str):
+        self.option, self.value, self.allowed = "runs", str(folder), message
+        ValueError.__init__(self, message)
+
+
+def _check_disk(config: RunConfig, folder: Path, need: int, what: str, fixed: int = 0) -> None:
+    """ConfigError when `folder`'s disk has less than `need` bytes free; `fixed` of them
+    no option changes (the store's write-ahead log), so only the rest blames --epochs/--seeds."""
     folder = Path(folder)
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        raise NoRoom(folder, f"{folder} is on a read-only file system, so no job can be stored there: set "
+                             "STRAGGLERS_RUNS to a writable folder (or remount it read-write)")
     free = shutil.disk_usage(folder).free
-    if need > free:
-        option = "epochs" if config.epochs + 1 >= config.seeds else "seeds"
-        raise ConfigError(option, getattr(config, option), f"{what} need about {fmt_bytes(need)} and {folder} has "
-                                                           f"{fmt_bytes(free)} free: free some space or lower "
-                                                           "--epochs or --seeds")
+    if need <= free:
+        return
+    if free <= fixed:  # no --epochs or --seeds would make it fit: not theirs to blame
+        raise NoRoom(folder, f"{what} need about {fmt_bytes(need)} ({fmt_bytes(fixed)} of it the store's "
+                             f"write-ahead log, whatever the options) and {folder} has {fmt_bytes(free)} free: "
+                             "free some space on its disk or set STRAGGLERS_RUNS to a folder on another disk")
+    option = "epochs" if config.epochs + 1 >= config.seeds else "seeds"
+    raise ConfigError(option, getattr(config, option), f"{what} need about {fmt_bytes(need)} and {folder} has "
+                                                       f"{fmt_bytes(free)} free: free some space or lower "
+                                                       "--epochs or --seeds")
 
 
 def fmt_bytes(n: float) -> str:

@@ -16,7 +16,8 @@ from engine.training.scores import HARDER
 from .style import OKABE_ITO, layout
 
 LABELS = {"straggler_frequency": "straggler frequency", "forgetting_events": "forgetting events",
-          "first_learned_epoch": "first-learned epoch", "confidence": "confidence", "variability": "variability",
+          "first_correct_epoch": "first-correct epoch", "presentations_to_learn": "presentations to learn",
+          "confidence": "confidence", "variability": "variability",
           "correctness": "correctness", "aum": "AUM", "el2n": "EL2N", "grand": "GraNd"}
 FREQUENCY_SCALE = "Viridis"  # perceptually uniform, readable with colour-vision deficiencies
 
@@ -30,13 +31,18 @@ def data_map_figure(table: pd.DataFrame, height: int = 540) -> go.Figure:
     training point, coloured by straggler frequency; the most frequent stragglers drawn
     last (on top). Box and lasso select points."""
     rows = table.sort_values("straggler_frequency", kind="stable")
-    hover = ("#%{customdata[0]} · class %{customdata[1]} · straggler in %{customdata[2]:.0%} of the seeds<br>"
-             "confidence %{y:.3f} · variability %{x:.3f}<extra></extra>")
+    known = bool(np.isfinite(rows["straggler_frequency"].to_numpy(dtype=float)).any())
+    hover = ("#%{customdata[0]} · class %{customdata[1]} · straggler in %{customdata[2]:.0%} of the seeds with "
+             "an inversion<br>" if known else "#%{customdata[0]} · class %{customdata[1]} · no seed shows an "
+             "inversion<br>") + "confidence %{y:.3f} · variability %{x:.3f}<extra></extra>"
+    # no seed with an inversion: the frequency is undetermined (NaN), drawn in one grey, not as 0
+    marker = (dict(color=rows["straggler_frequency"], colorscale=FREQUENCY_SCALE, cmin=0, cmax=1,
+                   colorbar=dict(title="straggler<br>frequency", tickformat=".0%")) if known
+              else dict(color="grey"))
     fig = go.Figure(go.Scattergl(
         x=rows["variability"], y=rows["confidence"], mode="markers", meta="points", name="training points",
         customdata=rows[["index", "class", "straggler_frequency"]].to_numpy(), hovertemplate=hover,
-        marker=dict(color=rows["straggler_frequency"], colorscale=FREQUENCY_SCALE, cmin=0, cmax=1, size=5,
-                    opacity=0.8, colorbar=dict(title="straggler<br>frequency", tickformat=".0%"))))
+        marker=dict(**marker, size=5, opacity=0.8)))
     for text, x, y in (("easy to learn", 0.02, 0.98), ("ambiguous", 0.5, 0.5), ("hard to learn", 0.02, 0.02)):
         fig.add_annotation(x=x, y=y, xref="paper", yref="paper", text=text, showarrow=False,
                            font=dict(color="grey"), xanchor="left" if x < 0.5 else "center")

@@ -14,7 +14,8 @@ import pandas as pd
 
 from engine.config import parse_labels
 from engine.analysis.stragglers import (CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch,
-                                        stragglers_at, stragglers_at_error, table_of, with_inversion)
+                                        straggler_frequency, stragglers_at, stragglers_at_error, table_of,
+                                        with_inversion)
 
 MODES = {"t*": "inversion epoch t*", "epoch": "epoch t", "error": "training error ε"}
 SORTS = {
@@ -89,7 +90,9 @@ def table(result, data, definition: dict, S: np.ndarray | None = None, learned=N
     first, with the columns of engine.analysis.stragglers.TABLE_FIELDS plus `position` (row in
     the P-block). At t* the rows are exactly the CLI's stragglers.csv."""
     S = sets(result, definition) if S is None else S
-    rows = table_of(S, data, learned_epoch(result) if learned is None else learned, rows_of(result, definition))
+    freq = straggler_frequency(result) if definition["mode"] == "t*" else None  # at t*: the one definition
+    rows = table_of(S, data, learned_epoch(result) if learned is None else learned, rows_of(result, definition),
+                    freq=freq)
     df = pd.DataFrame(rows, columns=list(TABLE_FIELDS))
     df["position"] = np.searchsorted(data.index_train, df["index"].to_numpy()) if len(df) else []
     return df.astype({c: "int64" for c in ("index", "class", "label", "learned_epoch", "position")})

@@ -66,11 +66,13 @@ NOTES = {
   learn*. Select a region with the lasso to see its images.
 - **AUROC** says how well each classic score, computed in the same pass on the same seeds, ranks the
   consensus stragglers first (0.5 = chance; the grey bars are its 95 % interval). On MNIST parity every
-  score does it far above chance (0.95–1.00): the stragglers *are* the points these methods call hard.
+  score read during training does it far above chance (0.95–1.00; GraNd at epoch 10, `--grand-epoch 10`):
+  the stragglers *are* the points these methods call hard. GraNd at initialisation (the default, Paul et
+  al.'s headline score) is another question: a network that has learned nothing yet.
   The **top-|S| overlap** tells the scores apart: of each score's |S| hardest points, 93 % are
-  stragglers for correctness, about 70 % for forgetting events and GraNd.
+  stragglers for correctness, about 70 % for forgetting events.
 - The **Spearman** matrix shows which scores are one ranking under two names (on MNIST: correctness
-  and first-learned epoch, confidence and AUM, EL2N and GraNd).
+  and presentations to learn, confidence and AUM).
 """,
     "Your data": """
 - Upload your own images (.npz) labelled 0..9: the network learns their **parity** (even vs

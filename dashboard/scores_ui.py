@@ -30,11 +30,15 @@ def no_scores(store, job: dict) -> None:
 
 
 def describe(meta: dict) -> str:
-    """One line: which epochs and seeds the scores come from, and how GraNd was computed."""
-    seeds = meta["seeds"]
-    return (f"Means over {len(seeds)} seeds; trajectory scores over epochs 0 … {meta['epochs']}; EL2N and GraNd "
-            f"at epoch {meta['score_epoch']}; GraNd by {meta['grand_method']}. Never-learned points count T+1 "
-            f"forgetting events and first-learned epoch T+1 (censored).")
+    """One line: which epochs and seeds the scores come from, how many seeds the
+    straggler frequency is over, and how GraNd was computed."""
+    seeds, k = meta["seeds"], meta["straggler_frequency_seeds"]
+    frequency = f"straggler frequency over the {k} of {len(seeds)} seeds with an inversion" + (
+        "" if k else " (undetermined: no seed shows one)")
+    return (f"Means over {len(seeds)} seeds; {frequency}; trajectory scores over epochs 0 … {meta['epochs']}; "
+            f"EL2N at epoch {meta['el2n_epoch']}; GraNd at epoch {meta['grand_epoch']}"
+            f"{' (at initialisation)' if meta['grand_epoch'] == 0 else ''} by {meta['grand_method']}. Never-learned points "
+            f"count T+1 forgetting events, first-correct epoch and presentations to learn (censored).")
 
 
 def downloads(table: pd.DataFrame, meta: dict, job_id: int) -> None:
@@ -44,7 +48,7 @@ def downloads(table: pd.DataFrame, meta: dict, job_id: int) -> None:
                        help="one row per training point, as `python -m engine run --out` writes it")
     c2.download_button("scores.json", json.dumps(meta, indent=2).encode(), file_name=f"scores-job{job_id}.json",
                        mime="application/json", key="dl-scores-json", on_click="ignore",
-                       help="formulas, the EL2N/GraNd epoch, seeds, versions, config hash and the comparison")
+                       help="formulas, the EL2N and GraNd epochs, seeds, versions, config hash and the comparison")
 
 
 # --- the Stragglers page: sort and filter by any score -------------------------------------

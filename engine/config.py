@@ -79,6 +79,11 @@ class RunConfig:
                          "'0,1,2,3,4|5,6,7,8,9'.")
     label_seed: int = option(0, "data", "Random-label seed", "Fixes the permutation when labels=random.",
                              applies=("labels", ("random",)))
+    label_noise: float = option(0.0, "data", "Label noise F", "Fraction of the training labels flipped (after "
+                                "the parity or split mapping), drawn with the noise seed; the test set stays "
+                                "clean. 0: none (the paper).")
+    label_noise_seed: int = option(0, "data", "Label-noise seed", "Which training labels the label noise flips "
+                                   "(not prune's --noise-seed, the seed of its test-set noise).")
     test_standardisation: str = option("own", "data", "Test-set standardisation", "own: the test set on its own "
                                        "pixel statistics (the paper's Methods) | train: with the training "
                                        "statistics (the authors' code).", choices=STANDARDISATIONS)
@@ -118,10 +123,15 @@ class RunConfig:
                               "gives other, independent initialisations.")
     test_every: int = option(1, "training", "Test error every", "Measure the test error every k epochs (and at "
                              "the last one); the training metrics are measured every epoch.", unit="epochs")
-    score_epoch: int = option(-1, "training", "EL2N/GraNd epoch", "Epoch at which the EL2N and GraNd difficulty "
-                              "scores are read (Paul et al. 2021 read them early in training). -1: epoch "
-                              "10, before the inversion on MNIST, or the last epoch of a shorter run.",
-                              unit="epochs")
+    score_epoch: int = option(-1, "training", "EL2N and GraNd epoch", "Sets the EL2N and the GraNd epoch both at "
+                              "once (the one option before each had its own; kept for older commands and jobs). "
+                              "-1: each at its own epoch (--el2n-epoch, --grand-epoch).", unit="epochs")
+    el2n_epoch: int = option(-1, "training", "EL2N epoch", "Epoch at which the EL2N difficulty score is read "
+                             "(Paul et al. 2021 read it a few epochs in). -1: epoch 10, before the inversion on "
+                             "MNIST, or the last epoch of a shorter run.", unit="epochs")
+    grand_epoch: int = option(0, "training", "GraNd epoch", "Epoch at which the GraNd difficulty score is read: 0 = "
+                              "at initialisation, Paul et al. 2021's headline GraNd. -1: as EL2N's default (epoch "
+                              "10, or the last epoch of a shorter run).", unit="epochs")
     device: str = option("auto", "device", "Device", "auto (the GPU when there is one) | cpu | cuda. Changes "
                          "the speed, not the results.", choices=DEVICES)
     precision: str = option("fp32", "device", "GEMM precision", "fp32 (exact) | bf16: the matrix products' "
@@ -138,6 +148,10 @@ class RunConfig:
         _int_at_least("block", self.block, 0)
         parse_labels(self.labels)
         _int_at_least("label_seed", self.label_seed, 0)  # numpy's generators take no negative seed
+        if isinstance(self.label_noise, bool) or not isinstance(self.label_noise, (int, float)) \
+                or not (math.isfinite(self.label_noise) and 0 <= self.label_noise < 1):
+            raise ConfigError("label_noise", self.label_noise, "a fraction in [0, 1)")
+        _int_at_least("label_noise_seed", self.label_noise_seed, 0)
         _one_of("test_standardisation", self.test_standardisation, STANDARDISATIONS)
         _one_of("model", self.model, MODELS)
         _int_at_least("depth", self.depth, 2)
@@ -173,10 +187,16 @@ class RunConfig:
             raise ConfigError("seed_offset", self.seed_offset,
                               f"an integer >= 0 with seed-offset + seeds <= {SEED_LIMIT} (seeds are 32-bit)")
         _int_at_least("test_every", self.test_every, 1)
-        _int_at_least("score_epoch", self.score_epoch, -1)
-        if self.score_epoch > self.epochs:
-            raise ConfigError("score_epoch", self.score_epoch, f"an epoch of the run, 0 ... epochs = {self.epochs} "
-                              f"(or -1: epoch 10, or the last epoch of a shorter run)")
+        for name in SCORE_EPOCH_OPTIONS:
+            value = getattr(self, name)
+            _int_at_least(name, value, -1)
+            if value > self.epochs:
+                raise ConfigError(name, value, f"an epoch of the run, 0 ... epochs = {self.epochs} "
+                                  f"(or -1: epoch {DEFAULT_EL2N_EPOCH}, or the last epoch of a shorter run)")
+        if self.score_epoch >= 0 and (self.el2n_epoch not in (-1, self.score_epoch)
+                                      or self.grand_epoch not in (-1, OPTIONS["grand_epoch"].default, self.score_epoch)):
+            raise ConfigError("score_epoch", self.score_epoch, "it sets the EL2N and the GraNd epoch both: give it "
+                              "or --el2n-epoch/--grand-epoch, not both")
         _one_of("device", self.device, DEVICES)
         _one_of("precision", self.precision, PRECISIONS)
         if self.device != "auto":  # auto: checked once the device is known (engine.planning.preflight, engine.run)
@@ -213,6 +233,11 @@ class RunConfig:
             raise ConfigError(sorted(unknown)[0], d[sorted(unknown)[0]], "not a run option")
         return cls(**d)
 
+    @property
+    def score_epochs(self) -> tuple[int, int]:
+        """(the EL2N epoch, the GraNd epoch) this run reads them at."""
+        return resolve_score_epochs(self.score_epoch, self.el2n_epoch, self.grand_epoch, self.epochs)
+
     def config_hash(self, data_version: str | None = None) -> str:
         """The run's one hash: the job store keys run jobs on it and the manifest writes
         it (engine.config.science_hash: no device, and the data version of an upload,
@@ -222,7 +247,19 @@ class RunConfig:
 
 # Options added after stores held jobs: hashed only when they differ from their default,
 # so a job submitted before the option existed still matches the same config now.
-HASHED_WHEN_SET = {"score_epoch": -1, "precision": "fp32"}
+HASHED_WHEN_SET = {"precision": "fp32", "label_noise": 0.0, "label_noise_seed": 0}
+# The epochs EL2N and GraNd are read at: hashed as what they resolve to (science_options)
+SCORE_EPOCH_OPTIONS = ("score_epoch", "el2n_epoch", "grand_epoch")
+DEFAULT_EL2N_EPOCH = 10  # early: well before the inversion on MNIST (t* ~ 30-40), as Paul et al. read EL2N early
+
+
+def resolve_score_epochs(score_epoch: int, el2n_epoch: int, grand_epoch: int, epochs: int) -> tuple[int, int]:
+    """(EL2N epoch, GraNd epoch): score_epoch >= 0 sets both; -1 is DEFAULT_EL2N_EPOCH,
+    or the last epoch of a run shorter than that."""
+    if score_epoch >= 0:
+        return score_epoch, score_epoch
+    default = min(DEFAULT_EL2N_EPOCH, epochs)
+    return (default if el2n_epoch < 0 else el2n_epoch), (default if grand_epoch < 0 else grand_epoch)
 
 # name -> Option, in the dataclass's order: the one description of every run option
 OPTIONS = {f.name: Option(name=f.name, default=f.default, **f.metadata["option"]) for f in dataclasses.fields(RunConfig)}
@@ -251,8 +288,23 @@ def science_options(config: dict) -> dict:
     """A flat config without what does not change results: the device (and the
     executor); and each option of HASHED_WHEN_SET at its default, so that hashes made
     before the option existed (job reuse, caches) still match. bf16 and tf32 runs hash apart."""
-    return {k: v for k, v in config.items()
-            if k not in ("device", "executor") and not (k in HASHED_WHEN_SET and v == HASHED_WHEN_SET[k])}
+    out = {k: v for k, v in config.items()
+           if k not in ("device", "executor") and not (k in HASHED_WHEN_SET and v == HASHED_WHEN_SET[k])}
+    if any(k in config for k in SCORE_EPOCH_OPTIONS):
+        # the same two epochs hash alike however they were spelt; both at the old default
+        # (epoch 10, or the last of a shorter run) is how every job before these options
+        # was hashed, one score_epoch for both as those that set it. A config without
+        # grand_epoch is from before it: GraNd was read where EL2N was.
+        for k in SCORE_EPOCH_OPTIONS:
+            out.pop(k, None)
+        epochs = int(config.get("epochs", OPTIONS["epochs"].default))
+        el2n, grand = resolve_score_epochs(int(config.get("score_epoch", -1)), int(config.get("el2n_epoch", -1)),
+                                           int(config.get("grand_epoch", -1)), epochs)
+        if el2n != grand:
+            out.update(el2n_epoch=el2n, grand_epoch=grand)
+        elif el2n != min(DEFAULT_EL2N_EPOCH, epochs):
+            out["score_epoch"] = el2n
+    return out
 
 
 def science_hash(config: dict, data_version: str | None = None) -> str:

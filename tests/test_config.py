@@ -55,10 +55,11 @@ def test_fp32_keeps_the_hashes_made_before_the_precision_option():
     """Job reuse and caches key on these hashes: the default precision must not change them."""
     import hashlib
     from engine.jobs.queue import normalise
-    a = RunConfig(seeds=3)
-    # a run job as the store hashed it before the options added later (precision, score_epoch)
-    # existed: its science options and its data version (None for a built-in dataset)
-    before = {**{k: v for k, v in a.to_dict().items() if k not in ("device", "precision", "score_epoch")},
+    a = RunConfig(seeds=3, grand_epoch=-1)  # GraNd where EL2N is read, as before grand_epoch existed
+    # a run job as the store hashed it before the options added later (precision, the score
+    # epochs) existed: its science options and its data version (None for a built-in dataset)
+    later = ("device", "precision", "score_epoch", "el2n_epoch", "grand_epoch", "label_noise", "label_noise_seed")
+    before = {**{k: v for k, v in a.to_dict().items() if k not in later},
               "data_version": None}
     assert a.config_hash() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
     assert a.config_hash() != a.replace(precision="bf16").config_hash()

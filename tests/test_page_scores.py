@@ -50,7 +50,7 @@ def test_figures_are_the_stored_scores_and_their_comparison(env):
                                [r["top_overlap_fraction"] for r in cmp["scores"]])
     np.testing.assert_allclose(values(traces(spearman, "spearman")[0], "z"), cmp["spearman"]["matrix"])
     assert f"{cmp['n_stragglers']} consensus stragglers" in [h.value for h in at.subheader][1]
-    assert "EL2N and GraNd at epoch 10" in at.caption[0].value
+    assert "EL2N at epoch 10; GraNd at epoch 0 (at initialisation)" in at.caption[0].value
     assert at.query_params["job"] == str(env["job"])
 
 
@@ -84,7 +84,7 @@ def test_downloads_are_the_cli_files(env, monkeypatch):
     for c in SCORES:
         np.testing.assert_allclose(csv[c], env["table"][c], rtol=1e-6)
     meta = json.loads(dl.files[f"scores-job{env['job']}.json"])
-    assert meta["score_epoch"] == 10 and meta["comparison"]["n_stragglers"] == env["comparison"]["n_stragglers"]
+    assert (meta["el2n_epoch"], meta["grand_epoch"]) == (10, 0) and meta["comparison"]["n_stragglers"] == env["comparison"]["n_stragglers"]
 
 
 def test_a_run_without_scores_offers_to_rerun_it(tmp_path, monkeypatch):

@@ -62,8 +62,10 @@ def test_cli_run_writes_the_scores_table_parquet_and_sidecar(cli_run):
     meta = json.loads((out / "scores.json").read_text())
     config = RunConfig(**CLI)
     assert meta["config_hash"] == config.config_hash() and meta["seeds"] == [0, 1, 2, 3]
-    assert set(meta["formulas"]) == set(COLUMNS) - {"index", "class", "label"}
-    assert meta["score_epoch"] == 10 and meta["notes"] == [] and meta["versions"]["torch"]
+    assert set(meta["formulas"]) == set(COLUMNS) - {"index", "class", "label", "label_flipped"}
+    assert (meta["el2n_epoch"], meta["grand_epoch"]) == (10, 0)  # GraNd at initialisation, EL2N a few epochs in
+    assert meta["epoch_options"] == {"score_epoch": -1, "el2n_epoch": -1, "grand_epoch": 0}
+    assert meta["notes"] == [] and meta["versions"]["torch"]
     assert [r["score"] for r in meta["comparison"]["scores"]] == list(SCORES)
     assert meta["comparison"]["n_stragglers"] == int((parquet["straggler_frequency"] >= 0.5).sum())
 
@@ -90,15 +92,27 @@ def test_a_score_epoch_beyond_the_run_is_refused_before_any_work(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_el2n_and_grand_epochs_on_the_command_line(tmp_path):
+    proc = cli("run", "--out", str(tmp_path / "e"), **{**CLI, "epochs": 6, "seeds": 2, "n_train": 128,
+                                                      "el2n_epoch": 4, "grand_epoch": 2})
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads((tmp_path / "e" / "scores.json").read_text())
+    assert (meta["el2n_epoch"], meta["grand_epoch"]) == (4, 2)
+    proc = cli("run", "--out", str(tmp_path / "both"), **{**CLI, "epochs": 6, "score_epoch": 3, "grand_epoch": 2})
+    assert proc.returncode == 2 and "sets the EL2N and the GraNd epoch both" in proc.stderr
+    assert "--el2n-epoch" in cli("run", "--help").stdout and "--grand-epoch" in cli("run", "--help").stdout
+
+
 def test_a_run_too_short_for_the_default_epoch_still_writes_the_scores_and_says_so(tmp_path):
     proc = cli("run", "--out", str(tmp_path / "short"), **{**CLI, "epochs": 3, "seeds": 2, "n_train": 128})
     assert proc.returncode == 0, proc.stderr
-    assert "note: the run has 3 epochs, fewer than the default EL2N/GraNd epoch 10: they are read at its last " \
+    assert "note: the run has 3 epochs, fewer than the default EL2N epoch 10: it is read at its last " \
            "epoch, 3" in proc.stderr
     meta = json.loads((tmp_path / "short" / "scores.json").read_text())
-    assert meta["score_epoch"] == 3 and len(meta["notes"]) == 2
+    assert (meta["el2n_epoch"], meta["grand_epoch"]) == (3, 0) and len(meta["notes"]) == 2
     table = read_csv(tmp_path / "short" / "scores.csv")
-    assert len(table) == 128 and table["el2n"].notna().all() and table["first_learned_epoch"].max() <= 4
+    assert len(table) == 128 and table["el2n"].notna().all() and table["presentations_to_learn"].max() <= 4
+    assert (table["first_correct_epoch"] <= table["presentations_to_learn"]).all()
 
 
 @pytest.fixture(scope="module")

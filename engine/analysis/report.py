@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data.dataset import Dataset
+from engine.data.dataset import Dataset, label_noise
 from engine.geometry.curves import CURVES, METRICS
 from engine.geometry.inversion import STATES
 from engine.files import jsonable, output_folder, write_csv
 from engine.analysis.provenance import git_commit, versions
 from engine.analysis.results import RunResult
-from engine.analysis.stragglers import (CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus, learned_epoch,
-                                        stragglers_at, table_of, with_inversion)
+from engine.analysis.stragglers import (CONSENSUS_THRESHOLD, TABLE_FIELDS, consensus_stragglers, learned_epoch,
+                                        straggler_frequency, stragglers_at, table_of, with_inversion)
 from engine.data.upload import data_version
 
 
@@ -49,8 +49,8 @@ def summary(result: RunResult, data: Dataset) -> dict:
         "stragglers": {
             "epoch": [i.straggler_epoch if i.present else None for i in invs],
             "count": [int(n) if p else None for n, p in zip(S.sum(axis=1), present)],
-            "consensus_count": int((consensus(S, present) >= CONSENSUS_THRESHOLD).sum()) if present.any() else 0,
-            "seeds": int(present.sum()),
+            "consensus_count": int(consensus_stragglers(straggler_frequency(result)).sum()),
+            "seeds": int(present.sum()),  # the seeds the straggler frequency and the consensus are over
         },
         "final": {
             "train_error": result.curves["train_error"][:, last].tolist(),
@@ -63,6 +63,7 @@ def summary(result: RunResult, data: Dataset) -> dict:
             "device": result.device,
         },
         "dataset": {"source": data.source, "md5": data.md5},
+        "label_noise": label_noise(result.config, data),
     }
 
 
@@ -75,16 +76,15 @@ def _std(values: np.ndarray) -> float | None:
 
 
 def straggler_table(result: RunResult, data: Dataset) -> list[dict]:
-    """stragglers.csv: the stragglers S(t*) of every seed with an inversion, most consensual first."""
-    return table_of(stragglers_at(result), data, learned_epoch(result), with_inversion(result))
+    """stragglers.csv: the stragglers S(t*) of every seed with an inversion, most consensual
+    first; consensus = the straggler frequency."""
+    return table_of(stragglers_at(result), data, learned_epoch(result), with_inversion(result),
+                    freq=straggler_frequency(result))
 
 
 def consensus_indices(result: RunResult, data: Dataset) -> np.ndarray:
-    rows = with_inversion(result)
-    if not rows.any():
-        return np.zeros(0, dtype=np.int64)
-    freq = consensus(stragglers_at(result), rows)
-    return data.index_train[freq >= CONSENSUS_THRESHOLD].astype(np.int64)
+    """stragglers.npy: the indices of the consensus stragglers (straggler frequency >= the threshold)."""
+    return data.index_train[consensus_stragglers(straggler_frequency(result))].astype(np.int64)
 
 
 def metrics_rows(result: RunResult):
@@ -106,6 +106,7 @@ def manifest(result: RunResult, data: Dataset, how: str = "python -m engine run"
         "seeds": [int(s) for s in result.seeds],
         "dataset": {"name": data.name, "source": data.source, "md5": data.md5,
                     "indices": "positions in the dataset's training split"},
+        "label_noise": label_noise(result.config, data),
         "versions": versions(),
         "git_commit": git_commit(),
     }

@@ -19,12 +19,14 @@ import numpy as np
 
 from engine.training.scores import HARDER, SCORES
 from engine.analysis.stragglers import CONSENSUS_THRESHOLD
+from engine.analysis.stragglers import consensus_stragglers as _consensus
 
 Z95 = 1.959963984540054
 
 
 def consensus_stragglers(table: Mapping) -> np.ndarray:
-    return np.asarray(table["straggler_frequency"], dtype=float) >= CONSENSUS_THRESHOLD
+    """The table's consensus stragglers (none where the frequency is NaN: no seed inverted)."""
+    return _consensus(table["straggler_frequency"])
 
 
 def ranks(x: np.ndarray) -> np.ndarray:

@@ -22,7 +22,8 @@ import numpy as np
 from engine.analysis.provenance import git_commit, versions
 from engine.analysis.results import RunResult
 from engine.analysis.score_comparison import compare
-from engine.analysis.stragglers import consensus, stragglers_at
+from engine.config import SCORE_EPOCH_OPTIONS
+from engine.analysis.stragglers import frequency_seeds, straggler_frequency
 from engine.data.dataset import Dataset
 from engine.data.upload import data_version
 from engine.files import atomic_write, jsonable
@@ -31,12 +32,13 @@ from engine.training.scores import FORMULAS, HARDER, SCORES, RunScores
 if TYPE_CHECKING:
     import pandas as pd
 
-COLUMNS = ("index", "class", "label", "straggler_frequency") + SCORES
+COLUMNS = ("index", "class", "label", "label_flipped", "straggler_frequency") + SCORES  # label: as trained on
 
 
 def columns(result: RunResult, data: Dataset, scores: RunScores | None = None) -> dict[str, np.ndarray]:
     """The scores table of a run, column by column (COLUMNS): `scores` (default:
-    result.scores) beside the straggler frequency of result's S(t*)."""
+    result.scores) beside the straggler frequency (engine.analysis.stragglers.straggler_frequency:
+    over the seeds with an inversion, NaN when none has one)."""
     scores = result.scores if scores is None else scores
     if scores is None:
         raise LookupError("this run has no difficulty scores (it was trained without them)")
@@ -44,8 +46,8 @@ def columns(result: RunResult, data: Dataset, scores: RunScores | None = None) -
         warnings.simplefilter("ignore", RuntimeWarning)
         means = {k: np.nanmean(scores.values[k].astype(np.float64), axis=0) for k in SCORES}
     return {"index": data.index_train.astype(np.int64), "class": data.classes_train.astype(np.int64),
-            "label": data.y_train.astype(np.int64),
-            "straggler_frequency": consensus(stragglers_at(result)).astype(np.float64), **means}
+            "label": data.y_train.astype(np.int64), "label_flipped": data.label_flipped.astype(np.int64),
+            "straggler_frequency": straggler_frequency(result), **means}
 
 
 def frame(result: RunResult, data: Dataset, scores: RunScores | None = None) -> "pd.DataFrame":
@@ -55,18 +57,22 @@ def frame(result: RunResult, data: Dataset, scores: RunScores | None = None) -> 
 
 
 def sidecar(result: RunResult, scores: RunScores, comparison: dict | None = None) -> dict:
-    """What scores.json says: formulas, the EL2N/GraNd epoch, seeds, versions, config hash."""
+    """What scores.json says: formulas, the EL2N and GraNd epochs, seeds, versions, config hash."""
     return jsonable({
         "what": "difficulty scores of every training point of the P-block, mean over seeds; "
                 "index = position in the dataset's training split, label = binary label (1 = y=+1)",
         "formulas": {k: FORMULAS[k] for k in ("straggler_frequency",) + SCORES},
         "harder": {k: "larger" if v > 0 else "smaller" for k, v in HARDER.items()},
-        "score_epoch": scores.score_epoch, "score_epoch_option": result.config.score_epoch,
+        "el2n_epoch": scores.el2n_epoch, "grand_epoch": scores.grand_epoch,  # where they were read (0 = init)
+        "epoch_options": {k: getattr(result.config, k) for k in SCORE_EPOCH_OPTIONS},
         "epochs": int(result.config.epochs), "epochs_per_seed": scores.epochs,
         "grand_method": scores.grand_method,
-        "never_learned": "forgetting_events and first_learned_epoch are T+1 for a point not learned by the "
-                         "end (T = the seed's last epoch): censored values, so their means are lower bounds",
+        "never_learned": "forgetting_events, first_correct_epoch (never correct) and presentations_to_learn "
+                         "(still wrong at T) are T+1 for a point not learned by the end (T = the seed's last "
+                         "epoch): censored values, so their means are lower bounds",
         "seeds": scores.seeds, "notes": scores.notes,
+        # straggler_frequency is over the seeds with an inversion only: how many they are
+        "straggler_frequency_seeds": frequency_seeds(result),
         "config": result.config.to_dict(), "config_hash": result.config.config_hash(data_version(result.config.dataset)),  # the job's
         "versions": versions(), "git_commit": git_commit(),
         "comparison": comparison,

@@ -7,6 +7,11 @@ with t* per seed the rounded mean of the inversion epochs of its curves that tur
 empty and it is left out of the consensus. t(eps) = first epoch whose training
 error is <= eps. Consensus: for each training point, the fraction of seeds (with an
 inversion) in which it is a straggler.
+
+The straggler frequency (`straggler_frequency`) is that consensus at t*: over the seeds
+with an inversion only (diverged, undetermined and absent seeds have no t*), NaN for
+every point when no seed inverted. It is the one definition behind scores.csv,
+stragglers.csv/.npy, summary.json, scores.json and the pages.
 """
 from __future__ import annotations
 
@@ -51,9 +56,28 @@ def stragglers_at_error(result: RunResult, epsilon: float) -> np.ndarray:
 
 def consensus(sets: np.ndarray, rows=None) -> np.ndarray:
     """Fraction of seeds (rows, or only the `rows` given as a bool mask) in which each
-    point (column) is in the set; zeros when no row counts."""
+    point (column) is in the set; NaN (undetermined) when no row counts."""
     sets = sets if rows is None else sets[np.asarray(rows, dtype=bool)]
-    return sets.mean(axis=0) if len(sets) else np.zeros(sets.shape[1])
+    return sets.mean(axis=0) if len(sets) else np.full(sets.shape[1], np.nan)
+
+
+def straggler_frequency(result: RunResult) -> np.ndarray:
+    """(P,) float64: for every training point, the fraction of the seeds with an
+    inversion (`with_inversion`, their count: `frequency_seeds`) in whose S(t*) it is;
+    NaN for every point when no seed inverted. The only definition of the straggler
+    frequency: the exports, the scores and the pages all read it from here."""
+    return consensus(stragglers_at(result), with_inversion(result)).astype(np.float64)
+
+
+def frequency_seeds(result: RunResult) -> int:
+    """How many seeds the straggler frequency is over: those with an inversion."""
+    return int(with_inversion(result).sum())
+
+
+def consensus_stragglers(freq: np.ndarray) -> np.ndarray:
+    """(P,) bool: a straggler frequency >= CONSENSUS_THRESHOLD (none where it is NaN)."""
+    freq = np.asarray(freq, dtype=float)
+    return np.isfinite(freq) & (np.nan_to_num(freq, nan=0.0) >= CONSENSUS_THRESHOLD)
 
 
 LEARNED_BLOCK = 256  # epochs unpacked at a time by learned_epoch: its memory does not grow with T
@@ -81,13 +105,14 @@ def learned_epoch(result: RunResult) -> np.ndarray:
     return np.where(med > T, -1, np.round(med)).astype(int)
 
 
-def table_of(S: np.ndarray, data, learned: np.ndarray, rows=None) -> list[dict]:
+def table_of(S: np.ndarray, data, learned: np.ndarray, rows=None, freq=None) -> list[dict]:
     """One row (TABLE_FIELDS) per training point in S of at least one seed (of the
     seeds `rows` selects, e.g. those with an inversion), most consensual first: index
     in the dataset's training split, class, binary label, consensus (fraction of those
-    seeds), the epoch after which it stays learned."""
-    freq = consensus(S, rows)
-    rows = np.flatnonzero(freq > 0)
+    seeds; `freq` when given, e.g. straggler_frequency at t*), the epoch after which it
+    stays learned."""
+    freq = consensus(S, rows) if freq is None else np.asarray(freq, dtype=float)
+    rows = np.flatnonzero(np.nan_to_num(freq, nan=0.0) > 0)
     rows = rows[np.argsort(-freq[rows], kind="stable")]
     return [{"index": int(data.index_train[p]), "class": int(data.classes_train[p]), "label": int(data.y_train[p]),
              "consensus": round(float(freq[p]), 6), "learned_epoch": int(learned[p])} for p in rows]

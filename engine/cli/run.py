@@ -93,6 +93,10 @@ def human_summary(s: dict) -> str:
         ]
     else:
         lines.append("phi, t* and stragglers: undetermined (no seed shows an inversion)")
+    noise = s.get("label_noise") or {}
+    if noise.get("fraction"):
+        lines.append(f"label noise: {noise['flipped']} of {s['n_train']} training labels flipped "
+                     f"(label-noise seed {noise['seed']})")
     lines.append(f"final train error {np.nanmean(s['final']['train_error']):.4f}, "
                  f"test error {np.nanmean(s['final']['test_error']):.4f}")
     return "\n".join(lines)

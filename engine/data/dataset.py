@@ -33,6 +33,11 @@ class Dataset:
     image_shape: tuple        # (h, w) of one image, for the CNN and galleries
     source: str
     md5: dict
+    label_flipped: np.ndarray | None = None  # (P,) bool: the training labels the label noise flipped
+
+    def __post_init__(self):
+        if self.label_flipped is None:
+            object.__setattr__(self, "label_flipped", np.zeros(len(self.y_train), bool))
 
     @property
     def n_train(self) -> int:
@@ -48,13 +53,30 @@ def prepare(config: RunConfig, raw: RawSplits | None = None) -> Dataset:
     y_train, y_test = binary_labels(config, classes_train, classes_test)
     check_classes(config, y_train, start)  # before the pixels are standardised and cached
     check_images(config, raw.x_train[start:stop], raw.x_test, start)
+    y_train, flipped = with_label_noise(y_train, config.label_noise, config.label_noise_seed)
     x_train, x_test = standardised(raw, start, stop, config.test_standardisation)
     return Dataset(
         name=config.dataset, x_train=x_train, y_train=y_train, classes_train=classes_train,
         index_train=np.arange(start, stop), x_test=x_test, y_test=y_test,
         classes_test=classes_test, image_shape=tuple(raw.x_train.shape[1:3]),
-        source=raw.source, md5=dict(raw.md5),
+        source=raw.source, md5=dict(raw.md5), label_flipped=flipped,
     )
+
+
+def with_label_noise(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, flipped): round(fraction * P) binary labels, drawn without replacement
+    by a generator of its own seed, flipped (1 - y)."""
+    flipped = np.zeros(len(y), bool)
+    k = int(round(fraction * len(y)))
+    if k:
+        flipped[np.random.default_rng(seed).choice(len(y), size=k, replace=False)] = True
+    return np.where(flipped, 1 - y, y).astype(y.dtype), flipped
+
+
+def label_noise(config: RunConfig, data: "Dataset") -> dict:
+    """What summary.json and manifest.json say about the label noise."""
+    return {"fraction": float(config.label_noise), "seed": int(config.label_noise_seed),
+            "flipped": int(data.label_flipped.sum())}
 
 
 def check_block(config: RunConfig, n_split: int) -> tuple[int, int]:

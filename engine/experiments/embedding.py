@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from engine.analysis.stragglers import CONSENSUS_THRESHOLD, consensus, stragglers_at, with_inversion
+from engine.analysis.stragglers import consensus_stragglers, straggler_frequency, with_inversion
 from engine.data.dataset import prepare
 from engine.environment import runs_dir
 from engine.experiments.context import Steps, split
@@ -164,8 +164,8 @@ def embed(config: dict, ctx) -> dict:
     ens = run_rows(cfg, data, cfg.seed_list, steps=steps, on_epoch=ctx.on_epoch, keep_epochs=keep,
                    max_epochs=max_epochs(cfg.epochs, opts["horizon"]))
     present = with_inversion(ens.result)
-    freq = consensus(stragglers_at(ens.result), present)
-    strag = freq >= CONSENSUS_THRESHOLD if present.any() else np.zeros(data.n_train, bool)
+    freq = straggler_frequency(ens.result)
+    strag = consensus_stragglers(freq)
     kw = {"perplexity": float(opts["perplexity"]), "n_iter": int(opts["n_iter"]), "early_iter": int(opts["early_iter"]),
           "seed": int(opts["tsne_seed"]), "n_jobs": int(opts["tsne_jobs"])}
     emb, info = cached_tsne(data.x_train, input_key(cfg, data), use_cache=bool(opts["cache"]), **kw)

@@ -11,16 +11,19 @@ own argmax (ties go to class 0).
     forgetting_events    learned -> forgotten transitions, correct at t and wrong at t+1
                          (Toneva et al. 2019); a point never classified correctly in
                          epochs 0 ... T gets T + 1, a stand-in for their "infinitely forgotten"
-    first_learned_epoch  first epoch after which the point stays correct; T + 1 when it is
-                         still wrong at T (not learned by the end: censored)
+    first_correct_epoch  first epoch at which the point is classified correctly: Toneva et al.'s
+                         "first learning event"; T + 1 when never correct in 0 ... T (censored)
+    presentations_to_learn  first epoch after which the point stays correct (the epoch after its
+                         last mistake): Toneva et al.'s "presentations needed to learn"; T + 1
+                         when it is still wrong at T (not learned by the end: censored)
     confidence           mean over epochs of p(true label)                (Swayamdipta et al. 2020,
     variability          population std over epochs of p(true label)      dataset cartography)
     correctness          fraction of epochs in which it is classified correctly
     aum                  mean over epochs of z_y - max_{k != y} z_k, on logits (Pleiss et al. 2020)
-    el2n                 ||softmax - onehot(y)||_2 = sqrt(2) |sigmoid(d) - y| at the score
-                         epoch (Paul et al. 2021)
-    grand                ||grad_theta loss(x, y)||_2 at the score epoch (Paul et al. 2021;
-                         engine.training.grand)
+    el2n                 ||softmax - onehot(y)||_2 = sqrt(2) |sigmoid(d) - y| at the EL2N
+                         epoch (Paul et al. 2021; default 10, a few epochs in)
+    grand                ||grad_theta loss(x, y)||_2 at the GraNd epoch (Paul et al. 2021;
+                         default 0, at initialisation, their headline GraNd; engine.training.grand)
 
 Seeds are independent, so a run trained in chunks of seeds (engine.training.memory) gives
 exactly the values of one chunk: one accumulator per chunk, finalised to the host
@@ -35,42 +38,53 @@ import numpy as np
 import torch
 
 from engine.training import grand as grand_norms
-from engine.config import RunConfig
+from engine.config import DEFAULT_EL2N_EPOCH, RunConfig
 from engine.data.dataset import Dataset
 
-SCORES = ("forgetting_events", "first_learned_epoch", "confidence", "variability", "correctness", "aum",
+SCORES = ("forgetting_events", "first_correct_epoch", "presentations_to_learn", "confidence", "variability", "correctness", "aum",
           "el2n", "grand")
-DEFAULT_SCORE_EPOCH = 10  # early: well before the inversion on MNIST (t* ~ 30-40), as Paul et al. read EL2N early
+DEFAULT_SCORE_EPOCH = DEFAULT_EL2N_EPOCH  # the name before EL2N and GraNd had an epoch each
 
 FORMULAS = {
-    "straggler_frequency": "fraction of seeds in which the point is in S(t*), t* = the seed's inversion epoch",
+    "straggler_frequency": "fraction of the seeds with an inversion (straggler_frequency_seeds of them) in which "
+                           "the point is in S(t*), t* = the seed's inversion epoch; empty when no seed has one",
     "forgetting_events": "number of epochs t in 0..T-1 with the point correct at t and misclassified at t+1 "
                          "(Toneva et al. 2019); never correct in 0..T: T+1",
-    "first_learned_epoch": "first epoch t such that the point is correct at every epoch >= t; "
-                           "misclassified at T (not learned by the end): T+1",
+    "first_correct_epoch": "first epoch t at which the point is classified correctly (Toneva et al. 2019's "
+                           "first learning event); never correct in 0..T: T+1",
+    "presentations_to_learn": "first epoch t such that the point is correct at every epoch >= t, the epoch after "
+                              "its last mistake (Toneva et al. 2019's presentations needed to learn); "
+                              "misclassified at T (not learned by the end): T+1",
     "confidence": "mean over epochs 0..T of p(true label) = softmax_y (Swayamdipta et al. 2020)",
     "variability": "population standard deviation over epochs 0..T of p(true label) (Swayamdipta et al. 2020)",
     "correctness": "fraction of epochs 0..T in which the point is classified correctly (Swayamdipta et al. 2020)",
     "aum": "mean over epochs 0..T of the logit margin z_y - max_{k != y} z_k (Pleiss et al. 2020)",
-    "el2n": "||softmax - onehot(y)||_2 at the score epoch (Paul et al. 2021)",
-    "grand": "||gradient of the point's own cross-entropy w.r.t. every weight and bias||_2 at the score epoch "
-             "(Paul et al. 2021)",
+    "el2n": "||softmax - onehot(y)||_2 at el2n_epoch (Paul et al. 2021)",
+    "grand": "||gradient of the point's own cross-entropy w.r.t. every weight and bias||_2 at grand_epoch "
+             "(Paul et al. 2021; 0 = at initialisation)",
 }
+# stored scores' old names -> their names now (engine.training.scores.RunScores.from_stored)
+RENAMED = {"first_learned_epoch": "presentations_to_learn"}  # the epoch after the last mistake, always
 # +1: a larger value = a harder point; -1: a smaller one. Variability has no single
 # direction in the cartography paper (hard-to-learn points have low variability,
 # ambiguous ones high): it is compared as is, larger = "more ambiguous".
-HARDER = {"straggler_frequency": 1, "forgetting_events": 1, "first_learned_epoch": 1, "confidence": -1,
+HARDER = {"straggler_frequency": 1, "forgetting_events": 1, "first_correct_epoch": 1, "presentations_to_learn": 1,
+          "confidence": -1,
           "variability": 1, "correctness": -1, "aum": -1, "el2n": 1, "grand": 1}
 
 
-def score_epoch(config: RunConfig) -> tuple[int, str | None]:
-    """(the epoch EL2N and GraNd are read at, a note when the default did not fit the run)."""
-    if config.score_epoch >= 0:
-        return config.score_epoch, None
-    if config.epochs < DEFAULT_SCORE_EPOCH:
-        return config.epochs, (f"the run has {config.epochs} epochs, fewer than the default EL2N/GraNd epoch "
-                               f"{DEFAULT_SCORE_EPOCH}: they are read at its last epoch, {config.epochs}")
-    return DEFAULT_SCORE_EPOCH, None
+def score_epochs(config: RunConfig) -> tuple[int, int, str | None]:
+    """(the epoch EL2N is read at, the epoch GraNd is read at, a note when a default
+    did not fit the run)."""
+    el2n, grand = config.score_epochs
+    if config.score_epoch >= 0 or config.epochs >= DEFAULT_EL2N_EPOCH:
+        return el2n, grand, None
+    short = [name for name, value in (("EL2N", config.el2n_epoch), ("GraNd", config.grand_epoch)) if value < 0]
+    if not short:
+        return el2n, grand, None
+    return el2n, grand, (f"the run has {config.epochs} epochs, fewer than the default {'/'.join(short)} epoch "
+                         f"{DEFAULT_EL2N_EPOCH}: {'they are' if len(short) > 1 else 'it is'} read at its last "
+                         f"epoch, {config.epochs}")
 
 
 class ScoreAccumulator:
@@ -83,7 +97,7 @@ class ScoreAccumulator:
 
     def __init__(self, config: RunConfig, data: Dataset, seeds):
         self.config, self.data, self.seeds = config, data, np.asarray(seeds)
-        self.at, _ = score_epoch(config)
+        self.el2n_at, self.grand_at, _ = score_epochs(config)
         self.last = -1  # last epoch added
         self.diverged = np.zeros(len(self.seeds), dtype=bool)
 
@@ -102,8 +116,10 @@ class ScoreAccumulator:
         self.n_parts = 0
         self.shift = None
         # counts of epochs as float32 (exact below 2^24): correct, forgotten, the current
-        # run of correct epochs (first_learned_epoch = T + 1 - that run at the end)
-        self.n_correct, self.forgotten, self.streak = (torch.zeros(R, P, **f32) for _ in range(3))
+        # run of correct epochs (presentations_to_learn = T + 1 - that run at the end), whether
+        # every epoch so far was wrong and how many were (first_correct_epoch, at the end)
+        self.n_correct, self.forgotten, self.streak, self.leading_wrong = (torch.zeros(R, P, **f32) for _ in range(4))
+        self.all_wrong = torch.ones(R, P, **f32)
         self.was_correct = None
         self.el2n = self.grand = None
 
@@ -122,9 +138,12 @@ class ScoreAccumulator:
         self.part[1].addcmul_(q, q)
         self.part[2] += s
         correct = torch.eq(d > 0, self.y).to(d.dtype)  # the loop's argmax: 1 = correct
+        wrong = 1 - correct
         self.n_correct += correct
         if self.was_correct is not None:  # correct at t - 1, wrong at t
-            self.forgotten.addcmul_(self.was_correct, 1 - correct)
+            self.forgotten.addcmul_(self.was_correct, wrong)
+        self.all_wrong.mul_(wrong)
+        self.leading_wrong += self.all_wrong
         self.streak.add_(1).mul_(correct)
         self.was_correct = correct
         self.last = epoch
@@ -132,8 +151,10 @@ class ScoreAccumulator:
         if self.n_parts == self.FLUSH_EVERY:
             self._flush()
         self.diverged |= np.asarray(record.diverged, dtype=bool)
-        if epoch == self.at:
-            self._read_at(record, p)
+        if epoch == self.el2n_at:
+            self.el2n = (math.sqrt(2) * (1 - p)).float().cpu().numpy()  # |sigmoid(d) - y| = 1 - p(true)
+        if epoch == self.grand_at:
+            self._grand_at(record)
 
     def _flush(self) -> None:
         """sum p = sum q + m c, sum p^2 = sum q^2 + 2 c sum q + m c^2 over the m epochs."""
@@ -146,11 +167,11 @@ class ScoreAccumulator:
         self.n_parts = 0
         self.shift = (self.total[0] / (self.last + 1)).float()
 
-    def _read_at(self, record, p_true: torch.Tensor) -> None:
-        """EL2N and GraNd at the score epoch, from this epoch's parameters."""
-        self.el2n = (math.sqrt(2) * (1 - p_true)).float().cpu().numpy()  # |sigmoid(d) - y| = 1 - p(true)
-        x = torch.from_numpy(self.data.x_train).to(p_true.device)
-        y = torch.from_numpy(self.data.y_train).to(p_true.device)
+    def _grand_at(self, record) -> None:
+        """GraNd at the GraNd epoch, from this epoch's parameters."""
+        device = record.margin.device
+        x = torch.from_numpy(self.data.x_train).to(device)
+        y = torch.from_numpy(self.data.y_train).to(device)
         self.grand = grand_norms.grand(self.config, record.params, x, y, self.data.image_shape).cpu().numpy()
 
     def finalise(self) -> dict:
@@ -166,7 +187,8 @@ class ScoreAccumulator:
         confidence = sum_p / n
         out = {
             "forgetting_events": torch.where(self.n_correct == 0, T + 1, self.forgotten),
-            "first_learned_epoch": T + 1 - self.streak,  # 0 if never wrong, T + 1 if wrong at T
+            "first_correct_epoch": self.leading_wrong,  # the wrong epochs before the first correct: T + 1 if never
+            "presentations_to_learn": T + 1 - self.streak,  # 0 if never wrong, T + 1 if wrong at T
             "confidence": confidence,
             "variability": (sum_p2 / n - confidence.square()).clamp_min(0).sqrt(),
             "correctness": self.n_correct / n,
@@ -189,7 +211,8 @@ class RunScores:
     seeds: np.ndarray                  # (R,)
     values: dict                       # name -> (R, P) float32, NaN where undetermined
     epochs: np.ndarray                 # (R,) last epoch each seed's trajectory scores cover
-    score_epoch: int                   # where EL2N and GraNd are read
+    el2n_epoch: int                    # where EL2N is read
+    grand_epoch: int                   # where GraNd is read (0: at initialisation)
     grand_method: str
     notes: list = field(default_factory=list)
 
@@ -199,13 +222,19 @@ class RunScores:
 
     def meta(self) -> dict:
         return {"scores": list(SCORES), "seeds": [int(s) for s in self.seeds],
-                "epochs": [int(e) for e in self.epochs], "score_epoch": int(self.score_epoch),
+                "epochs": [int(e) for e in self.epochs], "el2n_epoch": int(self.el2n_epoch),
+                "grand_epoch": int(self.grand_epoch),
                 "grand_method": self.grand_method, "notes": list(self.notes)}
 
     @classmethod
     def from_stored(cls, array: np.ndarray, meta: dict) -> "RunScores":
-        return cls(seeds=np.asarray(meta["seeds"]), values=dict(zip(meta["scores"], array)),
-                   epochs=np.asarray(meta["epochs"]), score_epoch=int(meta["score_epoch"]),
+        # stored before each had its own epoch: one score_epoch for both
+        el2n, grand = (meta["el2n_epoch"], meta["grand_epoch"]) if "el2n_epoch" in meta else (meta["score_epoch"],) * 2
+        values = {RENAMED.get(name, name): v for name, v in zip(meta["scores"], array)}
+        for name in SCORES:  # a score added after the job ran: undetermined
+            values.setdefault(name, np.full(array.shape[1:], np.nan, np.float32))
+        return cls(seeds=np.asarray(meta["seeds"]), values=values,
+                   epochs=np.asarray(meta["epochs"]), el2n_epoch=int(el2n), grand_epoch=int(grand),
                    grand_method=meta["grand_method"], notes=list(meta.get("notes", [])))
 
 
@@ -233,13 +262,13 @@ class ScoreCollector:
 
     def finish(self) -> RunScores:
         self._close()
-        at, note = score_epoch(self.config)
+        el2n_at, grand_at, note = score_epochs(self.config)
         parts = self.done or [{"seeds": np.asarray(self.config.seed_list), **ScoreAccumulator(
             self.config, self.data, self.config.seed_list).finalise()}]
         values = {k: np.concatenate([c[k] for c in parts]) for k in SCORES}
         epochs, seeds, diverged = (np.concatenate([c[k] for c in parts]) for k in ("epochs", "seeds", "diverged"))
         notes = [note] if note else []
-        if self.config.epochs < DEFAULT_SCORE_EPOCH:
+        if self.config.epochs < DEFAULT_EL2N_EPOCH:
             notes.append(f"a short run: the trajectory scores average over its {self.config.epochs + 1} epochs "
                          f"(0 ... {self.config.epochs})")
 
@@ -249,9 +278,10 @@ class ScoreCollector:
             notes.append(f"seeds {listed(diverged)} diverged: their scores are undetermined (left out of the means)")
         stopped = (epochs < self.config.epochs) & ~diverged
         if stopped.any():
+            early = [f"{name} (read at epoch {at}) is" for name, at in (("EL2N", el2n_at), ("GraNd", grand_at))
+                     if (epochs[stopped] < at).any()]
             notes.append(f"seeds {listed(stopped)} stopped early (at epochs {', '.join(map(str, epochs[stopped]))}): "
-                         "their scores cover the epochs they have" + (f"; before epoch {at}, EL2N and GraNd are "
-                                                                      "undetermined" if (epochs[stopped] < at).any()
-                                                                      else ""))
-        return RunScores(seeds=seeds, values=values, epochs=epochs, score_epoch=at,
+                         "their scores cover the epochs they have"
+                         + (f"; {' and '.join(early)} undetermined" if early else ""))
+        return RunScores(seeds=seeds, values=values, epochs=epochs, el2n_epoch=el2n_at, grand_epoch=grand_at,
                          grand_method=grand_norms.method(self.config), notes=notes)

@@ -8,20 +8,19 @@ import time
 
 import pytest
 
-from test_e2e_browser import _chrome, _screenshot, _serve, _wait
+from test_e2e_browser import NAV_LINKS, _chrome, _screenshot, _serve, _wait
 
 PAGES = ["Home", "Run", "Inversion", "Stragglers", "Map", "Pruning", "Stability and scaling", "Your data", "Scores"]
 RECORD_JS = """
 window.__navs = [];
-const links = () => [...document.querySelectorAll(
-    '[data-testid="stSidebarNav"] a, [data-testid="stSidebarNavLink"], [data-testid="stTopNavLink"]')]
-  .map(a => a.innerText.trim());
+const links = () => [...document.querySelectorAll('%s')].map(a => a.innerText.trim());
 const record = () => {
   const now = JSON.stringify([...new Set(links())]);
   if (window.__navs[window.__navs.length - 1] !== now) window.__navs.push(now);
 };
 new MutationObserver(record).observe(document, {subtree: true, childList: true, characterData: true});
 """
+RECORD_JS = RECORD_JS.replace("%s", NAV_LINKS)
 NAVS_JS = "return (window.__navs || []).map(s => JSON.parse(s)).filter(n => n.length);"
 
 

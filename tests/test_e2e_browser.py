@@ -279,7 +279,9 @@ PROBLEMS_JS = """
 return [...document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]')]
     .map(e => e.innerText.slice(0, 300));
 """
-NAV_JS = "return [...document.querySelectorAll('[data-testid=stSidebarNavLink]')].map(a => a.innerText.trim());"
+# the navigation's links, wherever app.py puts them (the top bar; the sidebar's listing is hidden)
+NAV_LINKS = '[data-testid="stSidebarNav"] a, [data-testid="stSidebarNavLink"], [data-testid="stTopNavLink"]'
+NAV_JS = f"return [...new Set([...document.querySelectorAll('{NAV_LINKS}')].map(a => a.innerText.trim()))];"
 TITLE_JS = "return [...document.querySelectorAll('h1')].map(h => h.innerText.trim());"
 
 

@@ -19,7 +19,7 @@ from . import cached, estimates, notes
 from . import jobs_view as jv
 from .downloads import frame_csv
 from .live import POLL_S
-from .style import MODEBAR
+from engine.figures.style import MODEBAR
 
 EMPTY = "none"  # an emptied list in the URL: "" would read back as absent, i.e. the default
 
@@ -154,7 +154,7 @@ def no_inversion_text(summary: dict) -> str | None:
     the seeds' states, and that t*, phi and S(t*) are undetermined."""
     if present_seeds(summary):
         return None
-    from .figures_dynamics import state_text
+    from engine.figures.dynamics import state_text
     inv = (summary or {}).get("inversion") or {}
     states = inv.get("states")
     if not states and isinstance(inv.get("state"), list):

@@ -53,6 +53,8 @@ def finished_runs(store) -> list[dict]:
 def job_label(job: dict) -> str:
     """'#3 · mnist P=2048 · 10 seeds · 150 epochs' (+ what differs from the defaults that matters)."""
     c = job.get("config") or {}
+    if job.get("kind") == "paper":
+        return f"#{job['id']} · paper report, {c.get('budget')} budget"
     if job.get("kind", "run") == "run" and "dataset" in c:
         extra = [f"{k}={c[k]}" for k in ("labels", "optimizer", "activation", "depth", "width", "lr", "model")
                  if k in c and c[k] != getattr(RunConfig, k)]
@@ -74,12 +76,15 @@ def progress(job: dict) -> float:
 
 # the page of each job kind, where its result is drawn
 KIND_PAGE = {"run": "Run", "compare": "Inversion", "prune": "Pruning", "sweep": "Pruning",
-             "stability": "Stability_and_scaling", "scaling": "Stability_and_scaling", "embed": "Map"}
+             "stability": "Stability_and_scaling", "scaling": "Stability_and_scaling", "embed": "Map",
+             "paper": "Paper"}
 
 
 def done_text(job: dict) -> str:
     """'42/150 epochs' for a run; an experiment counts seed-epochs (one seed trained one
     epoch) over all its ensembles, its total known from the start."""
+    if job.get("kind") == "paper":  # engine.paper.job: per cent of the report's modelled time
+        return f"{job.get('epoch') or 0}% of the report"
     unit = "epochs" if job.get("kind", "run") == "run" else "seed-epochs"
     return f"{job.get('epoch') or 0}/{job.get('total') or '?'} {unit}"
 

@@ -13,8 +13,8 @@ import streamlit as st
 
 from . import cached
 from . import jobs_view as jv
-from .figures_dynamics import band_of, dynamics_figure, inversion_stats, state_text
-from .style import MODEBAR
+from engine.figures.dynamics import band_of, dynamics_figure, inversion_stats, state_text
+from engine.figures.style import MODEBAR
 
 POLL_S = 1.0  # seconds between polls of every live view (runs, the job list, experiment jobs)
 

@@ -80,6 +80,13 @@ NOTES = {
 - Whether an inversion appears tells you whether a few hard points shape what the network
   learns on your task.
 """,
+    "Paper": """
+- Each figure of the paper is rerun here at the budget's size and set beside the paper's own numbers:
+  **matches**, **differs**, **undetermined** (too few seeds to say) or **not run** (its data set is missing).
+- The rule behind each verdict is shown with it: the claims are data, not prose.
+- *quick* keeps the paper's P = 8192 and cuts seeds and epochs; verdicts that need many seeds may say
+  undetermined. Download the HTML to hand the result around: it opens without a network.
+""",
 }
 
 # The guided path for a lecture: (page title, page file, one line on what to do there).

@@ -2,7 +2,7 @@
 sidecar read once per finished job (cached), the message and rerun button for a job
 that ran before scores were recorded, and the score filter of the Stragglers page.
 The pure parts live in engine.analysis.score_table, engine.analysis.score_comparison and
-dashboard.figures_scores."""
+engine.figures.scores."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ import streamlit as st
 
 from . import analysis_ui as ui
 
-from .figures_scores import hardness_label, label
+from engine.figures.scores import hardness_label, label
 from engine.training.scores import HARDER, SCORES
 
 NONE = "none"

@@ -77,7 +77,7 @@ def chart(fig, key: str) -> list[int]:
     """The figure with box and lasso selection; returns the selected indices."""
     import streamlit as st
 
-    from .style import MODEBAR
+    from engine.figures.style import MODEBAR
     event = st.plotly_chart(fig, config=MODEBAR, key=key, on_select="rerun", selection_mode=("box", "lasso"))
     return picked_indices(event, fig)
 

@@ -7,9 +7,9 @@ through_app()  # first: a page opened by its URL on a fresh server runs through 
 
 from dashboard import analysis_ui as ui
 from dashboard import cached, notes
-from dashboard import figures_dynamics as fd
+from engine.figures import dynamics as fd
 from dashboard import jobs_view as jv
-from dashboard.style import MODEBAR
+from engine.figures.style import MODEBAR
 
 st.set_page_config(page_title="Inversion · Stragglers", layout="wide")
 st.title("Inversion")

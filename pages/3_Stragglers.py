@@ -8,7 +8,7 @@ through_app()  # first: a page opened by its URL on a fresh server runs through 
 
 from dashboard import analysis_ui as ui
 from dashboard import cached, downloads, gallery, scores_ui
-from dashboard.figures_analysis import class_counts_figure, sizes_figure
+from engine.figures.analysis import class_counts_figure, sizes_figure
 
 PER_PAGE = 48
 store, job = ui.run_page("Stragglers", "Stragglers")

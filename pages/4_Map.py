@@ -8,7 +8,7 @@ through_app()  # first: a page opened by its URL on a fresh server runs through 
 
 from dashboard import analysis_ui as ui
 from dashboard import cached, selection
-from dashboard.figures_analysis import distance_figure, map_figure
+from engine.figures.analysis import distance_figure, map_figure
 
 SPACES = {"inputs": "the inputs (pixels)", "hidden": "the hidden layer at an epoch"}
 store, job = ui.run_page("Map", "Map of the stragglers")

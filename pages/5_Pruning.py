@@ -7,7 +7,7 @@ through_app()  # first: a page opened by its URL on a fresh server runs through 
 
 from dashboard import analysis_ui as ui
 from dashboard import cached, executor_ui
-from dashboard.figures_analysis import (phi_band, present_phi, prune_figure, prune_table, sweep_frame,
+from engine.figures.analysis import (phi_band, present_phi, prune_figure, prune_table, sweep_frame,
                                         sweep_geometry_figure,
                                         sweep_test_figure)
 

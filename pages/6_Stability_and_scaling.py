@@ -8,8 +8,8 @@ through_app()  # first: a page opened by its URL on a fresh server runs through 
 
 from dashboard import analysis_ui as ui
 from dashboard import cached, executor_ui
-from dashboard.figures_analysis import fmt_num
-from dashboard.figures_stability import (grid_figure, matrix_from_rows, overlap_figure, phi_caption, phi_figure,
+from engine.figures.analysis import fmt_num
+from engine.figures.stability import (grid_figure, matrix_from_rows, overlap_figure, phi_caption, phi_figure,
                                          stability_caption, z_figure)
 
 store, job = ui.run_page("Stability & scaling", "Stability and scaling")

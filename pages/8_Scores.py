@@ -8,7 +8,7 @@ through_app()  # first: a page opened by its URL on a fresh server runs through 
 
 from dashboard import analysis_ui as ui
 from dashboard import cached, scores_ui, selection
-from dashboard.figures_scores import (auroc_figure, comparison_table, data_map_figure, overlap_figure,
+from engine.figures.scores import (auroc_figure, comparison_table, data_map_figure, overlap_figure,
                                       spearman_figure)
 from engine.analysis.score_comparison import spearman_frame
 

@@ -122,7 +122,7 @@ def _stop_workers(runs: Path):
 
 
 @contextmanager
-def _chrome(profile: Path, downloads: Path | None = None):
+def _chrome(profile: Path, downloads: Path | None = None, network_log: bool = False):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
@@ -134,6 +134,8 @@ def _chrome(profile: Path, downloads: Path | None = None):
     if downloads is not None:
         options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                                   "download.prompt_for_download": False})
+    if network_log:  # every request the page makes, in driver.get_log("performance")
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     if downloads is not None:
         driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
@@ -274,7 +276,7 @@ def test_quick_preset_live_then_analysis_pages(app, browser):
 PAGES = {"": "Stragglers: inversion dynamics of class manifolds", "Run": "Run", "Inversion": "Inversion",
          "Stragglers": "Stragglers", "Map": "Map of the stragglers", "Pruning": "Pruning the stragglers",
          "Stability_and_scaling": "Stability and scaling", "Your_data": "Your data",
-         "Scores": "Stragglers and classic difficulty scores"}
+         "Scores": "Stragglers and classic difficulty scores", "Paper": "The paper, rerun here"}
 PROBLEMS_JS = """
 return [...document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]')]
     .map(e => e.innerText.slice(0, 300));

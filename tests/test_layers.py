@@ -48,6 +48,8 @@ FLOORS = [
     ("engine.analysis", "engine.planning"),
     ("engine.run",),                                       # one run: preflight, train, results
     ("engine.experiments",),
+    ("engine.figures",),                                   # pure plotly, for the pages and the report
+    ("engine.paper",),                                     # the whole paper in one command
     ("engine.jobs",),
     ("engine.cli",),
 ]

@@ -98,7 +98,7 @@ def test_training_error_coordinates(store_env):
 
 
 def test_log_axes_are_labelled_with_readable_numbers(store_env):
-    from dashboard.style import tick_text
+    from engine.figures.style import tick_text
     store, first, second = store_env
     for x_mode in ("epoch", "error"):
         overlay = figures(app_test(PAGE, {"jobs": f"{first},{second}", "x": x_mode}))[0]
@@ -113,7 +113,7 @@ def test_log_axes_are_labelled_with_readable_numbers(store_env):
 
 
 def test_a_run_without_an_inversion_gets_no_t_star_and_bands_are_labelled_per_run(store_env):
-    from dashboard.figures_dynamics import inverted_fraction
+    from engine.figures.dynamics import inverted_fraction
     store, first, second = store_env
     flat = run_job(store, "run", RunConfig(dataset="digits", n_train=512, seeds=10, epochs=40, lr=1.0, device="cpu",
                                            labels="random").to_dict())

@@ -123,7 +123,7 @@ def test_long_retraining_is_thinned_when_drawn_not_when_stored(tmp_path_factory,
     """Retrains of at least 450 epochs (longer while a variant is undetermined) after a
     60-epoch base run of two seeds with an inversion (TWO_SEEDS_LONG's P = 128 never
     turns, so it has no S(t*) to prune)."""
-    from dashboard.figures_dynamics import MAX_POINTS
+    from engine.figures.dynamics import MAX_POINTS
     store, job_id = shared_store(tmp_path_factory, monkeypatch, seeds=2)
     T = TWO_SEEDS_LONG["epochs"]
     prune = job_once(store, "prune", {**store.get_job(job_id)["config"], "retrain_epochs": T})

@@ -218,7 +218,7 @@ def test_unknown_job_says_so(seeded):
 # --- the pure functions behind the live view -------------------------------------------------
 
 def test_band_appears_only_once_the_curves_have_turned(seeded):
-    from dashboard.figures_dynamics import band_of, inversion_stats
+    from engine.figures.dynamics import band_of, inversion_stats
 
     def live_band(frame):
         return band_of(inversion_stats(frame))
@@ -242,7 +242,7 @@ def test_polling_stops_when_the_job_ends():
 def test_what_is_drawn_is_downsampled_not_what_is_stored():
     import pandas as pd
 
-    from dashboard.figures_dynamics import MAX_POINTS, dynamics_figure, pick_epochs
+    from engine.figures.dynamics import MAX_POINTS, dynamics_figure, pick_epochs
     T, R = 3000, 30
     epochs = np.arange(T + 1)
     frame = pd.DataFrame({"seed": np.repeat(np.arange(R), T + 1), "epoch": np.tile(epochs, R),

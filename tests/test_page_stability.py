@@ -105,8 +105,8 @@ def test_two_seeds_say_z_is_undefined_instead_of_crashing(two_seeds):
 
 
 def test_caption_keeps_a_real_zero_and_names_what_is_missing():
-    from dashboard.figures_analysis import fmt_num
-    from dashboard.figures_stability import stability_caption
+    from engine.figures.analysis import fmt_num
+    from engine.figures.stability import stability_caption
     assert (fmt_num(0.0), fmt_num(None), fmt_num(float("nan")), fmt_num(0.0123, ".3g")) == ("0.0", "n/a", "n/a",
                                                                                             "0.0123")
     res = {"best": {"z": 3.3, "epsilon": 0.05, "epoch": 12.0}, "t_star": {"z": 0.0}}

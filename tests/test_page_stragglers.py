@@ -167,7 +167,7 @@ def test_bad_numbers_in_the_link_are_clamped(env, params, key, want):
 
 
 def test_sizes_over_many_epochs_are_thinned_when_drawn(tmp_path_factory, monkeypatch):
-    from dashboard.figures_dynamics import MAX_POINTS
+    from engine.figures.dynamics import MAX_POINTS
     store, job_id = shared_store(tmp_path_factory, monkeypatch, **TWO_SEEDS_LONG)
     T = TWO_SEEDS_LONG["epochs"]
     at = app_test("pages/3_Stragglers.py", {"job": job_id})

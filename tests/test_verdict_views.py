@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.figures_dynamics import (band_of, inversion_stats, mean_t_star, overlay_figure, phi_per_seed,
+from engine.figures.dynamics import (band_of, inversion_stats, mean_t_star, overlay_figure, phi_per_seed,
                                         phi_table, summary_band)
 from dashboard.live import band_caption
 from engine.config import RunConfig

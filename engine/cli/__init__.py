@@ -8,7 +8,7 @@ import os
 import sys
 
 from engine.config import ConfigError
-from engine.cli import data, experiments, fidelity, jobs, run
+from engine.cli import data, experiments, fidelity, jobs, paper, run
 from engine.cli.options import add_dry_run, add_executor_options, add_run_options
 
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.register(sub)
     experiments.register(sub)
     fidelity.register(sub)
+    paper.register(sub)
     return parser
 
 

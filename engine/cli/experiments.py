@@ -107,8 +107,8 @@ def job_config(kind: str, args, dests: list[str]) -> dict:
     extra = {d: getattr(args, d) for d in dests}
     if kind == "compare":
         from engine.experiments.coordinates import DEFAULT_EPSILONS, variants_from
-        extra = {"variants": variants_from(extra.pop("vary"), extra.pop("variant")),
-                 "epsilons": extra["epsilons"] or list(DEFAULT_EPSILONS)}
+        extra = {"variants": variants_from(extra.pop("vary"), extra.pop("variant")),  # --horizon too: it was lost
+                 "epsilons": extra["epsilons"] or list(DEFAULT_EPSILONS), "horizon": extra["horizon"]}
     return {**config, **{k: v for k, v in extra.items() if v is not None}}
 
 

@@ -210,7 +210,9 @@ def sweep(config: dict, ctx) -> dict:
     full.update(verdict_fields(base.inversions()))
     rows += _sweep_rows(0.0, "full", full)
     ctx.put_artifact("sweep", rows)
-    return {"kind": "sweep", "sigmas": sigmas, "points": points, "full": _sweep_numbers(full),
+    # phi of the base run: Fig. 2b's boundary between the two phases of the asymptotic geometry
+    return {"kind": "sweep", "sigmas": sigmas, "points": points,
+            "full": {**_sweep_numbers(full), "phi_mean": full["phi_mean"], "n_present": full["n_present"]},
             "base_epochs": int(base.epochs_done), "retrain_epochs": int(fit["result"].epochs_done)}
 
 

@@ -154,6 +154,10 @@ def normalise(kind: str, config: dict) -> tuple[dict, str, int]:
         if executor is None:  # on a cluster, executors.check asks the cluster instead
             check_run(cfg, job=True)  # device, data, memory, the store's disk: refused here, not in a worker
         config, total = cfg.to_dict(), cfg.epochs
+    elif kind == "paper":  # the report: no run options of its own, each figure's are checked as it starts
+        from engine.paper.job import normalise as paper_config
+        config, total = paper_config(config)
+        cfg = RunConfig()
     else:
         kinds = job_kinds()
         if kind not in kinds:
@@ -195,10 +199,11 @@ def keep_finished_seeds(c, job_id: int, epochs: int) -> None:
 
 
 def job_kinds() -> dict:
-    """engine.experiments.JOB_KINDS, imported when first asked for: it imports torch,
-    which the pages and the CLI's listing commands never need."""
+    """engine.experiments.JOB_KINDS and the paper report, imported when first asked for:
+    they import torch, which the pages and the CLI's listing commands never need."""
     from engine.experiments import JOB_KINDS
-    return JOB_KINDS
+    from engine.paper.job import paper_job
+    return {**JOB_KINDS, "paper": paper_job}
 
 
 def cancel(job_id: int, store: Store | None = None) -> dict:

@@ -1,5 +1,5 @@
 """Figures of the analysis pages (stragglers, map, pruning; stability and scaling are in
-figures_stability) as pure functions of the experiments' result dicts and artifacts.
+stability) as pure functions of the experiments' result dicts and artifacts.
 
 Every trace carries `meta` (what it is: "stragglers", "random", "fit", ...) so
 tests and pages can find it without relying on the legend text.
@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from engine.geometry.curves import METRICS
 
-from .figures_dynamics import MAX_POINTS, pick_epochs
+from .dynamics import MAX_POINTS, pick_epochs
 from .style import INVERSION_BAND, METRIC_STYLE, OKABE_ITO, alpha, layout
 
 # Ten classes need ten colours: Paul Tol's "muted" scheme, designed to stay
@@ -213,7 +213,7 @@ def prune_figure(curves: list[dict], variants: list[str] | None = None, height: 
 def prune_table(variants: dict) -> pd.DataFrame:
     """One row per variant: removed points, seeds with an inversion and every seed's
     state (undetermined: still moving at the horizon), epochs trained, final errors."""
-    from .figures_dynamics import state_text
+    from .dynamics import state_text
     rows = []
     for name, v in variants.items():
         pres = v.get("inversion_present", [])

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures_analysis import DATA_COLOUR, EPS_LABEL, FIT_COLOUR, _num, fmt_num
+from .analysis import DATA_COLOUR, EPS_LABEL, FIT_COLOUR, _num, fmt_num
 from .style import OKABE_ITO, alpha, layout
 
 

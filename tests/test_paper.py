@@ -148,3 +148,27 @@ def test_the_cli_dry_run_and_its_errors(capsys):
     assert "9z" in capsys.readouterr().err
     assert main(["paper", "--dataset", "svhn", "--dry-run"]) == 2
     assert main(["paper"]) == 2 and "--out" in capsys.readouterr().err
+
+
+def test_the_report_as_a_queue_job(tmp_path, monkeypatch):
+    """Kind "paper" through the queue and a worker's execute: its folder is
+    runs/paper/<budget>, its result the verdicts, its progress reaches the end."""
+    import dataclasses
+
+    from engine.config import ConfigError
+    from engine.jobs import queue
+    from engine.jobs.store import Store
+    from helpers import run_job
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path))
+    monkeypatch.setitem(BUDGETS, "quick", dataclasses.replace(TINY, name="quick"))
+    store = Store(tmp_path / "store.sqlite")
+    job_id = run_job(store, "paper", {"budget": "quick", "only": ["1e-f"]})
+    job = store.get_job(job_id)
+    assert job["epoch"] == job["total"] == 100
+    result = store.get_artifact(job_id, "result")
+    assert result["folder"] == str(tmp_path / "paper" / "quick") and set(result["verdicts"]) == {"1e-f"}
+    report = json.loads((tmp_path / "paper" / "quick" / "report.json").read_text())
+    assert report["figures"][0]["verdict"] == result["verdicts"]["1e-f"] != "pending"
+    for bad in ({"budget": "huge"}, {"budget": "quick", "seeds": 3}, {"datasets": ["svhn"]}):
+        with pytest.raises(ConfigError):
+            queue.submit("paper", bad, store=store)

@@ -175,7 +175,10 @@ def _scores(path: str, job_id: int, stamp: tuple):
     result, data, _ = _run_data(path, job_id, stamp)
     table = frame(result, data, stored)
     comparison = compare(table)
-    return table, comparison, sidecar(result, stored, comparison)
+    from engine.analysis.noise_detection import detect
+    meta = sidecar(result, stored, comparison)
+    meta["label_noise"] = detect(table)  # as scores.json has it: which score finds the flipped labels
+    return table, comparison, meta
 
 
 def scores(store, job: dict) -> tuple:

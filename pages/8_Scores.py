@@ -8,7 +8,7 @@ through_app()  # first: a page opened by its URL on a fresh server runs through 
 
 from dashboard import analysis_ui as ui
 from dashboard import cached, scores_ui, selection
-from engine.figures.scores import (auroc_figure, comparison_table, data_map_figure, overlap_figure,
+from engine.figures.scores import (auroc_figure, comparison_table, data_map_figure, noise_table, overlap_figure,
                                       spearman_figure)
 from engine.analysis.score_comparison import spearman_frame
 
@@ -33,6 +33,14 @@ with c1:
 with c2:
     ui.chart(overlap_figure(comparison), key="overlap")
 ui.table(comparison_table(comparison), f"scores-vs-stragglers-job{job['id']}", key="comparison")
+
+noisy = meta.get("label_noise")
+if noisy:  # a run with --label-noise: the flipped labels are known, so each score is a detector
+    st.subheader(f"Which score finds the {noisy['n_flipped']} flipped labels?")
+    st.caption(f"AUROC for the flipped training labels, and the share of them among each score's top "
+               f"k = {noisy['k']} points (precision = recall at this k; chance {noisy['chance_precision']:.2f}).")
+    ui.chart(auroc_figure(noisy, title=f"Finding the {noisy['n_flipped']} flipped labels"), key="noise-auroc")
+    ui.table(noise_table(noisy), f"scores-vs-flipped-job{job['id']}", key="noise")
 
 st.subheader("How the scores agree")
 ui.chart(spearman_figure(comparison), key="spearman")

@@ -60,8 +60,34 @@ def test_a_noisy_run_says_how_many_were_flipped_and_which(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     manifest = json.loads((out / "manifest.json").read_text())
     want = {"fraction": 0.1, "seed": 2, "flipped": 40}
+    detection = summary["label_noise"].pop("detection")
     assert summary["label_noise"] == want and manifest["label_noise"] == want
     assert "label noise: 40 of 400 training labels flipped (label-noise seed 2)" in proc.stdout
+    # which score finds them: in summary.json, scores.json and the CLI's last line
+    assert detection["n_flipped"] == detection["k"] == 40
+    assert {r["score"] for r in detection["scores"]} >= {"straggler_frequency", "el2n", "aum", "forgetting_events"}
+    assert json.loads((out / "scores.json").read_text())["label_noise"] == detection
+    assert "finding the 40 flipped labels, AUROC/precision at k=40" in proc.stdout
     table = pd.read_csv(out / "scores.csv")
     np.testing.assert_array_equal(table["label_flipped"].to_numpy(dtype=bool), data.label_flipped)
     np.testing.assert_array_equal(table["label"], data.y_train)  # the labels it trained on
+
+
+def test_the_detectors_are_judged_on_the_flipped_points():
+    from engine.analysis.noise_detection import best, detect
+    rng = np.random.default_rng(0)
+    flipped = np.zeros(400, bool)
+    flipped[rng.choice(400, 40, replace=False)] = True
+    table = {"label_flipped": flipped.astype(int),
+             "straggler_frequency": np.where(flipped, 1.0, 0.0),        # finds every one
+             "aum": np.where(flipped, -1.0, 1.0) + 0.01 * rng.random(400),  # smaller AUM = harder: finds them too
+             "el2n": rng.random(400)}                                   # unrelated
+    table["el2n"][:10] = np.nan                                         # undetermined points are left out
+    d = detect(table, scores=("straggler_frequency", "aum", "el2n"))
+    rows = {r["score"]: r for r in d["scores"]}
+    assert rows["straggler_frequency"]["auroc"] == 1.0 and rows["straggler_frequency"]["precision_at_k"] == 1.0
+    assert rows["aum"]["auroc"] == 1.0                                  # oriented by HARDER
+    assert rows["el2n"]["null_low"] < rows["el2n"]["auroc"] < rows["el2n"]["null_high"]
+    assert rows["el2n"]["points"] == 390 and d["chance_precision"] == pytest.approx(0.1)
+    assert best(d)["score"] in ("straggler_frequency", "aum")
+    assert detect({**table, "label_flipped": np.zeros(400, int)}) is None  # no noise, nothing to find

@@ -102,3 +102,18 @@ def test_a_run_without_scores_offers_to_rerun_it(tmp_path, monkeypatch):
     at.button(key="rerun-scores").click().run()
     assert store.get_job(job_id)["status"] == "queued"  # the same id, rerun
     queue.cancel(job_id, store=store)
+
+
+def test_a_noisy_run_shows_which_score_finds_the_flipped_labels(tmp_path, monkeypatch):
+    with env_restored():
+        store, job_id = seed_store(tmp_path, label_noise=0.2, seeds=3)
+    monkeypatch.setenv("STRAGGLERS_RUNS", str(tmp_path))
+    at = app_test("pages/8_Scores.py", {"job": job_id})
+    assert not at.exception
+    flipped = int(views.score_frame(store, job_id)["label_flipped"].sum())
+    assert flipped == round(0.2 * 512)
+    assert f"Which score finds the {flipped} flipped labels?" in [s.value for s in at.subheader]
+    keys = [c.proto.id for c in at.get("plotly_chart")]
+    assert any("noise-auroc" in k for k in keys), keys
+    clean = app_test("pages/8_Scores.py", {"job": seed_store(tmp_path / "clean")[1]})
+    assert not any("flipped" in s.value for s in clean.subheader)  # a clean run has nothing to find

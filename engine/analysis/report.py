@@ -63,8 +63,17 @@ def summary(result: RunResult, data: Dataset) -> dict:
             "device": result.device,
         },
         "dataset": {"source": data.source, "md5": data.md5},
-        "label_noise": label_noise(result.config, data),
+        "label_noise": {**label_noise(result.config, data), "detection": _noise_detection(result, data)},
     }
+
+
+def _noise_detection(result: RunResult, data: Dataset) -> dict | None:
+    """engine.analysis.noise_detection of a noisy run with scores (None otherwise)."""
+    if result.scores is None or not data.label_flipped.any():
+        return None
+    from engine.analysis.noise_detection import detect
+    from engine.analysis.score_table import columns
+    return detect(columns(result, data))
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.analysis.provenance import git_commit, versions
 from engine.analysis.results import RunResult
+from engine.analysis.noise_detection import detect, line
 from engine.analysis.score_comparison import compare
 from engine.config import SCORE_EPOCH_OPTIONS
 from engine.analysis.stragglers import frequency_seeds, straggler_frequency
@@ -84,6 +85,7 @@ def write_scores(result: RunResult, data: Dataset, out: Path) -> dict:
     out = Path(out)
     table = columns(result, data)
     meta = sidecar(result, result.scores, compare(table))
+    meta["label_noise"] = jsonable(detect(table))  # which score finds the flipped labels (None: no noise)
     atomic_write(out / "scores.csv", _csv(table))
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -115,6 +117,10 @@ def _csv(table: dict[str, np.ndarray]) -> str:
         return ["" if v != v else f"{v:.7g}" for v in values.tolist()]
     rows = zip(*(cells(table[name]) for name in COLUMNS))
     return "\n".join([",".join(COLUMNS), *(",".join(row) for row in rows)]) + "\n"
+
+
+def noise_line(meta: dict) -> str | None:
+    return line(meta.get("label_noise"))
 
 
 def summary_line(meta: dict) -> str:

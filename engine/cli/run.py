@@ -108,12 +108,14 @@ def _fmt(v) -> str:
 
 def print_scores(out: Path) -> None:
     """The scores' AUROC line, and what the scores could not use (a short run), said."""
-    from engine.analysis.score_table import summary_line
+    from engine.analysis.score_table import noise_line, summary_line
     path = out / "scores.json"
     if not path.exists():
         return
     meta = json.loads(path.read_text())
     print(summary_line(meta))
+    if noise_line(meta):
+        print(noise_line(meta))
     for note in meta.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
 

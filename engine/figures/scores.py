@@ -66,7 +66,7 @@ def _num(v) -> float:
     return float("nan") if v is None else float(v)
 
 
-def auroc_figure(comparison: dict, height: int = 360) -> go.Figure:
+def auroc_figure(comparison: dict, height: int = 360, title: str | None = None) -> go.Figure:
     """AUROC of each score (oriented so that larger = harder) with the null's 95 %
     interval around 0.5: a bar outside it predicts the stragglers better than chance.
     Bars lie down: eight score names read in full beside them, not cut under them."""
@@ -80,7 +80,8 @@ def auroc_figure(comparison: dict, height: int = 360) -> go.Figure:
                              name="no better than chance (95 %)", marker=dict(color="grey", symbol="line-ns-open",
                                                                             size=14),
                              error_x=dict(type="data", array=high - 0.5, arrayminus=0.5 - low, color="grey")))
-    layout(fig, title=f"Predicting the {comparison['n_stragglers']} consensus stragglers", x="AUROC", height=height)
+    layout(fig, title=title or f"Predicting the {comparison['n_stragglers']} consensus stragglers", x="AUROC",
+           height=height)
     fig.update_xaxes(range=[0, 1.12])
     fig.update_yaxes(autorange="reversed", automargin=True)  # the first score on top, as in the table
     return fig
@@ -119,3 +120,10 @@ def spearman_figure(comparison: dict, height: int = 460) -> go.Figure:
 def hardness_label(name: str) -> str:
     """The sort option of a score, hardest first ('confidence (lowest first)')."""
     return f"{label(name)} ({'highest' if HARDER[name] > 0 else 'lowest'} first)"
+
+
+def noise_table(detection: dict) -> pd.DataFrame:
+    """Each score against the flipped labels: AUROC, its null interval, precision at k."""
+    return pd.DataFrame([{"score": label(r["score"]), "AUROC": r["auroc"], "null 95 % low": r["null_low"],
+                          "null 95 % high": r["null_high"], f"precision at k = {detection['k']}": r["precision_at_k"],
+                          "points": r["points"]} for r in detection["scores"]])

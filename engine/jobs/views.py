@@ -15,8 +15,10 @@ from engine.data.dataset import prepare
 from engine.data.upload import data_version
 from engine.jobs.store import Store
 
-# the RunConfig fields that engine.data.dataset.prepare reads
-DATA_FIELDS = ("dataset", "n_train", "block", "labels", "label_seed", "test_standardisation")
+# the RunConfig fields that engine.data.dataset.prepare reads (the label noise too: a noisy
+# run's pages show the labels it trained on, and which were flipped)
+DATA_FIELDS = ("dataset", "n_train", "block", "labels", "label_seed", "label_noise", "label_noise_seed",
+               "test_standardisation")
 
 
 def dataset(store: Store, job_id: int):

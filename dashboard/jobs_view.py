@@ -77,7 +77,7 @@ def progress(job: dict) -> float:
 # the page of each job kind, where its result is drawn
 KIND_PAGE = {"run": "Run", "compare": "Inversion", "prune": "Pruning", "sweep": "Pruning",
              "stability": "Stability_and_scaling", "scaling": "Stability_and_scaling", "embed": "Map",
-             "paper": "Paper"}
+             "select": "Data_selection", "paper": "Paper"}
 
 
 def done_text(job: dict) -> str:

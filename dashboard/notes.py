@@ -80,6 +80,13 @@ NOTES = {
 - Whether an inversion appears tells you whether a few hard points shape what the network
   learns on your task.
 """,
+    "Data selection": """
+- Keep a fraction f of the training set chosen by a score: drop its **hardest** points (solid
+  lines) or its **easiest** (dashed), or a **random** subset (grey band), then retrain.
+- Dropping the stragglers (the hardest by straggler frequency) removes the inversion and
+  costs test error; whether dropping the easy ones is cheaper depends on how much data is left.
+- The scores come from other seeds than the retrains: no selection sees its own test.
+""",
     "Paper": """
 - Each figure of the paper is rerun here at the budget's size and set beside the paper's own numbers:
   **matches**, **differs**, **undetermined** (too few seeds to say) or **not run** (its data set is missing).

@@ -10,7 +10,7 @@ import pytest
 
 from test_e2e_browser import NAV_LINKS, _chrome, _screenshot, _serve, _wait
 
-PAGES = ["Home", "Run", "Inversion", "Stragglers", "Map", "Pruning", "Stability and scaling", "Your data", "Scores", "Paper"]
+PAGES = ["Home", "Run", "Inversion", "Stragglers", "Map", "Pruning", "Stability and scaling", "Your data", "Scores", "Data selection", "Paper"]
 RECORD_JS = """
 window.__navs = [];
 const links = () => [...document.querySelectorAll('%s')].map(a => a.innerText.trim());

@@ -276,7 +276,8 @@ def test_quick_preset_live_then_analysis_pages(app, browser):
 PAGES = {"": "Stragglers: inversion dynamics of class manifolds", "Run": "Run", "Inversion": "Inversion",
          "Stragglers": "Stragglers", "Map": "Map of the stragglers", "Pruning": "Pruning the stragglers",
          "Stability_and_scaling": "Stability and scaling", "Your_data": "Your data",
-         "Scores": "Stragglers and classic difficulty scores", "Paper": "The paper, rerun here"}
+         "Scores": "Stragglers and classic difficulty scores", "Data_selection": "Which points to keep?",
+         "Paper": "The paper, rerun here"}
 PROBLEMS_JS = """
 return [...document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]')]
     .map(e => e.innerText.slice(0, 300));

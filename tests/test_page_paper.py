@@ -26,7 +26,7 @@ def _report(runs, only=("1e-f", "2d")):
 
 def test_the_plan_and_its_estimate_before_anything_runs(runs, monkeypatch):
     from engine.jobs import queue
-    at = app_test("pages/9_Paper.py")
+    at = app_test("pages/10_Paper.py")
     assert not at.exception
     table = at.dataframe[0].value
     assert "1a-b" in set(table["figure"]) and "3c-d" in set(table["figure"])
@@ -42,7 +42,7 @@ def test_the_plan_and_its_estimate_before_anything_runs(runs, monkeypatch):
 
 def test_a_finished_report_is_shown_section_by_section(runs):
     out = _report(runs)
-    at = app_test("pages/9_Paper.py", {"budget": "quick"})
+    at = app_test("pages/10_Paper.py", {"budget": "quick"})
     assert not at.exception
     labels = [e.label for e in at.expander]
     assert any(label.startswith("Fig. 1e-f") and label.endswith(("**matches**", "**differs**", "**undetermined**"))

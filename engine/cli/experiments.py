@@ -22,6 +22,10 @@ def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
 
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
 # every experiment trains on while a seed is undetermined (engine.experiments.verdicts)
 HORIZON_FLAG = ("--horizon", "horizon", int, HORIZON, "train on until no seed is undetermined, at most this many "
                 "times --epochs (1: stop at --epochs)")
@@ -64,6 +68,19 @@ EXPERIMENTS = {
         ("--boot-seed", "boot_seed", int, 0, "seed of the bootstrap"),
         ("--depths", "depths", _ints, None, "depths of the phi_inf grid"),
         ("--widths", "widths", _ints, None, "widths of the phi_inf grid"),
+        HORIZON_FLAG,
+    ]),
+    "select": ("Data selection: keep a fraction f of the points by each score (drop the hardest or the easiest) "
+               "or at random, retrain on other seeds, test error against f", [
+        ("--fractions", "fractions", _floats, [0.5, 0.7, 0.8, 0.9, 1.0], "kept fractions f"),
+        ("--selectors", "selectors", _names, ["straggler_frequency", "forgetting_events", "el2n", "aum"],
+         "scores that choose: straggler_frequency, forgetting_events, first_correct_epoch, presentations_to_learn, "
+         "confidence, variability, correctness, aum, el2n, grand"),
+        ("--directions", "directions", _names, ["drop-hard", "drop-easy"], "drop-hard and/or drop-easy"),
+        ("--retrain-seeds", "retrain_seeds", int, None, "seeds of every retrain, after the scoring seeds (default --seeds)"),
+        ("--retrain-epochs", "retrain_epochs", int, None, "epochs of the retrains (default --epochs)"),
+        ("--random-seed", "random_seed", int, 12345, "seed of the random control"),
+        ("--tie-seed", "tie_seed", int, 0, "seed of the order of points a score ties"),
         HORIZON_FLAG,
     ]),
     "embed": ("SI Fig. 4: cached t-SNE map, stragglers' distance to class centres", [
@@ -181,6 +198,11 @@ def headline(r: dict) -> str:
         return (f"{pts}\nphi_inf = {r['phi_inf']:.4f} +- {r['phi_inf_err']:.4f} (1 sigma: max of bootstrap "
                 f"{r['phi_inf_boot_err']:.4f} and fit {r['phi_inf_fit_err']:.4f}; 2 sigma = {r['phi_inf_2sigma']:.4f}), "
                 f"P0 = {r['P0']:.0f}, gamma = {r['gamma']:.3f}")
+    if kind == "select":
+        best = ", ".join(f"f={f}: {b['selector']} {b['direction']} {b['test_error_mean']:.4f}"
+                         for f, b in r["best"].items())
+        return (f"scores from seeds {r['scoring_seeds'][0]}-{r['scoring_seeds'][-1]}, retrains on seeds "
+                f"{r['retrain_seeds'][0]}-{r['retrain_seeds'][-1]}; lowest test error at each kept fraction: {best}")
     if kind == "embed":
         t, h = r["inputs"], r["hidden"]
         return (f"{r['n_stragglers']} consensus stragglers; t-SNE {r['tsne']['seconds']:.1f} s "

@@ -20,10 +20,12 @@ from engine.experiments.coordinates import phases as compare_phases
 from engine.experiments.embedding import phases as embed_phases, tsne
 from engine.experiments.pruning import prune_phases, sweep_phases
 from engine.experiments.scaling import fit_phi, phases as scaling_phases
+from engine.experiments.selection import phases as select_phases
 from engine.experiments.stability import phases as stability_phases
 
 JOB_PHASES = {"compare": compare_phases, "prune": prune_phases, "sweep": sweep_phases,
-              "stability": stability_phases, "scaling": scaling_phases, "embed": embed_phases}
+              "stability": stability_phases, "scaling": scaling_phases, "embed": embed_phases,
+              "select": select_phases}
 TSNE_PROBE = (1000, 150)  # points, iterations
 
 

@@ -69,6 +69,8 @@ def test_the_rules_decide_as_the_paper_says():
     far = {"variants": {"relu": _variant(5, 5, phi=0.089 + 0.02, phi_std=0.001)}}
     assert rules.phi_each_within({"relu": (0.089, 0.009)})(near).verdict is True
     assert rules.phi_each_within({"relu": (0.089, 0.009)})(far).verdict is False
+    named = {"variants": {"activation=relu": near["variants"]["relu"]}}  # as --vary activation=... names them
+    assert rules.phi_each_within({"relu": (0.089, 0.009)}, key="activation={}")(named).verdict is True
     blocks = {"variants": {"a": _variant(5, 5, phi=0.09), "b": _variant(5, 5, phi=0.11)}}
     assert rules.phi_agrees(0.25)(blocks).verdict is True and rules.phi_agrees(0.15)(blocks).verdict is False
 
@@ -100,6 +102,8 @@ def test_stability_scaling_and_map_rules():
     assert rules.phi_inf_within(0.105, 0.13)({"phi_inf": 0.10, "phi_inf_2sigma": 0.01}).verdict is True
     assert rules.phi_inf_within(0.105, 0.13)({"phi_inf": 0.08, "phi_inf_2sigma": 0.01}).verdict is False
     assert rules.phi_inf_within(0.105, 0.13)({"phi_inf": None, "phi_inf_2sigma": None}).verdict is None
+    # an interval wide enough to cover anything is no agreement (quick's 4 small sizes: +- 0.64)
+    assert rules.phi_inf_within(0.105, 0.13)({"phi_inf": 0.116, "phi_inf_2sigma": 0.643}).verdict is None
     grid = {"grid": [{"depth": 2, "width": 10, "phi_inf": 0.12, "phi_inf_2sigma": 0.01},
                      {"depth": 3, "width": 10, "phi_inf": None, "phi_inf_2sigma": None}]}
     assert rules.grid_within(0.11, 0.13)(grid).verdict is None

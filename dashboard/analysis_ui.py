@@ -266,8 +266,13 @@ def experiment(store, kind: str, config: dict, what: str, key: str, button: str 
                 return None
             st.rerun()
         return None
-    job_id = int(job["id"])
+    follow(store, int(job["id"]), key, lambda now: f"{kind} job #{job['id']}: {jv.status_line(now)}")
+    return None
 
+
+def follow(store, job_id: int, key: str, text) -> None:
+    """A job's progress bar with `text(job)`, polled every POLL_S, and its Cancel button;
+    the page reruns once the job ends."""
     @st.fragment(run_every=POLL_S)
     def live():
         try:
@@ -279,13 +284,12 @@ def experiment(store, kind: str, config: dict, what: str, key: str, button: str 
         now = jv.get_job(store, job_id)
         if now is None or not jv.is_active(now):
             st.rerun()
-        st.progress(jv.progress(now), text=f"{kind} job #{job_id}: {jv.status_line(now)}")
+        st.progress(jv.progress(now), text=text(now))
         if st.button("Cancel", key=f"cancel-{key}"):
             jv.cancel(job_id, store)
             st.rerun()
 
     live()
-    return None
 
 
 X_MODES = {"epoch": "epoch t (log)", "error": "training error ε"}

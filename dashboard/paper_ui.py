@@ -11,7 +11,7 @@ import streamlit as st
 from engine.planning.estimate import fmt_seconds
 
 from . import jobs_view as jv
-from .analysis_ui import POLL_S, chart
+from .analysis_ui import chart, follow
 
 VERDICT_ICON = {"matches": ":material/check_circle:", "differs": ":material/cancel:", "undetermined": ":material/help:",
                 "not run": ":material/skip_next:", "pending": ":material/hourglass_empty:"}
@@ -55,26 +55,15 @@ def launch_or_follow(store, config: dict) -> None:
                 return
             st.rerun()
         return
-    job_id = int(active["id"])
+    budget = config["budget"]
 
-    @st.fragment(run_every=POLL_S)
-    def live():
-        try:
-            jv.refresh(store)
-        except Exception as e:
-            st.warning(f"Could not check the workers: {e}")
-        now = jv.get_job(store, job_id)
-        if now is None or not jv.is_active(now):
-            st.rerun()
-        done = report(config["budget"])
+    def text(now):
+        done = report(budget)
         finished = sum(e["verdict"] != "pending" for e in done["figures"]) if done else 0
-        of = len(done["figures"]) if done else "?"
-        st.progress(jv.progress(now), text=f"report job #{job_id}: {finished} of {of} figures; {jv.status_line(now)}")
-        if st.button("Cancel", key="cancel-paper"):
-            jv.cancel(job_id, store)
-            st.rerun()
+        return (f"report job #{now['id']}: {finished} of {len(done['figures']) if done else '?'} figures; "
+                f"{jv.status_line(now)}")
 
-    live()
+    follow(store, int(active["id"]), "paper", text)
 
 
 def sections(budget: str) -> None:

@@ -3,17 +3,21 @@ form, the pages and `--dry-run` show) against the measured time, and the ETA of 
 experiment job as it went. Prints one JSON line per case and a summary; writes
 benchmarks/results/estimate.json.
 
-    python -m benchmarks.estimate [--fresh] [--quick] [--device cpu|cuda]
+    python -m benchmarks.estimate [--fresh] [--quick] [--device cpu|cuda] [--load 0,1,2]
 
 Runs go through `python -m engine run` in a child process (start-up, data and
 training all counted, as a worker pays them); experiments run here through the
 same Steps/Clock a job uses, so their ETA trace is the one a page would show
 (their estimate is compared without the start-up). --fresh measures the machine
-again first; --quick takes the small cases only.
+again first; --quick takes the small cases only. --load 0,1,2 runs every case once per
+level with that many cores kept busy by spinning processes (a synthetic load, started
+before the estimate so that it sees them as it would see a browser or a video call)
+and ends with a table: each case's measured / estimated time at each load.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -82,19 +86,20 @@ def experiment_case(kind: str, overrides: dict, device: str) -> dict:
             "eta_trace": [(round(t, 1), d, round(e, 1)) for t, d, _, e in trace[:: max(1, len(trace) // 12)]]}
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.estimate")
-    p.add_argument("--fresh", action="store_true", help="measure the machine again first")
-    p.add_argument("--quick", action="store_true", help="the small cases only")
-    p.add_argument("--device", default="cpu")
-    a = p.parse_args(argv)
-    from engine.planning import calibration
-    if a.fresh:
-        calibration.cache_path(a.device).unlink(missing_ok=True)
-    start = time.perf_counter()
-    calib = calibration.calibration(a.device)
-    print(json.dumps({"calibration": calib["coefficients"], "calibration_s": round(calib["calibration_seconds"], 1),
-                      "asked_s": round(time.perf_counter() - start, 1)}), flush=True)
+@contextlib.contextmanager
+def busy_cores(n: int):
+    """n processes spinning on a core each, for the time of the block."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(3 if n else 0)  # long enough for /proc/stat to count them (engine.planning.load)
+        yield
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()
+
+
+def cases(a) -> list[dict]:
     rows = []
     for name, flags in RUNS:
         if a.quick and name not in QUICK:
@@ -112,6 +117,49 @@ def main(argv=None) -> int:
             except ValueError as e:  # e.g. NoInversion: the case is too short for its verdict
                 rows.append({"case": kind, "horizon": horizon or "default", "error": str(e)})
             print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def table(by_load: dict) -> str:
+    """case x load: measured / estimated (the planned work: horizon 1 for experiments)."""
+    loads = list(by_load)
+    names = [r["case"] for r in by_load[loads[0]] if r.get("horizon", 1) == 1]
+    lines = ["| case | " + " | ".join(f"{n} busy core{'s' if n != 1 else ''}" for n in loads) + " |",
+             "|---|" + "---|" * len(loads)]
+    for name in names:
+        cells = []
+        for n in loads:
+            row = next((r for r in by_load[n] if r["case"] == name and r.get("horizon", 1) == 1), {})
+            cells.append(f"{row['ratio']:.2f} ({row['actual_s']:.0f}/{row['estimate_s']:.0f} s)" if "ratio" in row
+                         else "error")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.estimate")
+    p.add_argument("--fresh", action="store_true", help="measure the machine again first")
+    p.add_argument("--quick", action="store_true", help="the small cases only")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--load", default=None, help="comma list of busy cores to add, e.g. 0,1,2 (a table at the end)")
+    a = p.parse_args(argv)
+    from engine.planning import calibration
+    if a.fresh:
+        calibration.cache_path(a.device).unlink(missing_ok=True)
+    start = time.perf_counter()
+    calib = calibration.calibration(a.device)
+    print(json.dumps({"calibration": calib["coefficients"], "calibration_s": round(calib["calibration_seconds"], 1),
+                      "asked_s": round(time.perf_counter() - start, 1)}), flush=True)
+    if a.load is not None:
+        by_load = {}
+        for n in [int(v) for v in a.load.split(",")]:
+            with busy_cores(n):
+                by_load[n] = cases(a)
+        print(table(by_load), flush=True)
+        out = ROOT / "benchmarks" / "results" / f"estimate-load-{a.device}.json"
+        out.write_text(json.dumps({"calibration": calib, "by_load": by_load, "table": table(by_load)}, indent=2))
+        return 0
+    rows = cases(a)
     ratios = [r["ratio"] for r in rows if r.get("horizon", 1) == 1 and "ratio" in r]  # what the estimate counts
     summary = {"device": a.device, "cores": os.cpu_count(), "load_1min": os.getloadavg()[0],
                "ratios": ratios, "within_2x": sum(0.5 <= r <= 2 for r in ratios), "cases": len(ratios)}

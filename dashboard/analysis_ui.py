@@ -128,6 +128,16 @@ def set_qp(**values) -> None:
 
 # --- widgets ------------------------------------------------------------------------------------
 
+def scaling_sizes(P: int, n_max: int, count: int = 4, smallest: int = 64) -> list[int]:
+    """Sizes for Eq. 12 from a run of P points: P and its doublings up to the data set's
+    n_max (the paper's fit uses 4096-32768; a quarter and a half of a small P give
+    undetermined points and no fit), then halvings below P while fewer than `count`."""
+    sizes = [P * 2 ** k for k in range(count) if P * 2 ** k <= n_max]
+    while len(sizes) < count and sizes[0] // 2 >= smallest:
+        sizes.insert(0, sizes[0] // 2)
+    return sizes
+
+
 def present_seeds(summary: dict | None) -> int:
     """How many seeds of a finished run show the inversion (0 for an unreadable summary)."""
     try:

@@ -186,3 +186,13 @@ def scores(store, job: dict) -> tuple:
     stored scores (it ran before they were recorded)."""
     return _scores(str(store.path), int(job["id"]), _key(job))
 
+
+
+@st.cache_data(max_entries=16, show_spinner=False, ttl=60)
+def dataset_size(name: str, fallback: int) -> int:
+    """Training points of a data set, from its files' headers (an upload gone: `fallback`)."""
+    from engine.data.inventory import shape
+    try:
+        return int(shape(name).n_train)
+    except Exception:  # not there, unreadable: the run's own P is all that is known
+        return int(fallback)

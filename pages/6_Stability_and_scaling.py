@@ -36,7 +36,7 @@ if stab is not None:
 
 st.header("Fig. 3b, 3e — φ against the training-set size P")
 c1, c2, c3 = st.columns(3)
-default_sizes = sorted({max(2, P // 4), max(2, P // 2), P})
+default_sizes = ui.scaling_sizes(P, cached.dataset_size(job["config"]["dataset"], P))
 sizes = c1.text_input("sizes P (comma-separated, at least 3)", ",".join(map(str, ui.qp_list("sizes", default_sizes))),
                       key="sizes")
 depths = c2.text_input("depths L for the φ∞ grid (optional)", ",".join(map(str, ui.qp_list("depths", []))),

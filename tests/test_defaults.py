@@ -92,3 +92,17 @@ def test_choosing_adam_switches_eta_unless_typed(empty_store):
     at.get_by_key("opt-lr").set_value(0.07).run()  # typed by hand: kept
     at.get_by_key("opt-optimizer").set_value("adam").run()
     assert at.get_by_key("opt-lr").value == pytest.approx(0.07)
+
+
+def test_scaling_sizes_start_at_the_run_and_double_within_the_data_set(env):
+    """Case 6: the Scaling sizes P, 2P, 4P, 8P (the paper's 4096-32768 from a run of 8192),
+    within the data set (halvings below P when it is small); not P/4, P/2, P (on MNIST
+    with P = 1024: two undetermined points and no fit)."""
+    from dashboard.analysis_ui import scaling_sizes
+    assert scaling_sizes(1024, 60000) == [1024, 2048, 4096, 8192]
+    assert scaling_sizes(8192, 60000) == [4096, 8192, 16384, 32768]
+    assert scaling_sizes(512, 1437) == [128, 256, 512, 1024]          # digits: 1437 training points
+    store, good, _ = env
+    at = app_test("pages/6_Stability_and_scaling.py", {"job": good})
+    assert not at.exception
+    assert at.text_input(key="sizes").value == "128,256,512,1024"      # the seeded run: digits, P = 512

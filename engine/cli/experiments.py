@@ -81,7 +81,8 @@ EXPERIMENTS = {
         ("--retrain-epochs", "retrain_epochs", int, None, "epochs of the retrains (default --epochs)"),
         ("--random-seed", "random_seed", int, 12345, "seed of the random control"),
         ("--tie-seed", "tie_seed", int, 0, "seed of the order of points a score ties"),
-        HORIZON_FLAG,
+        ("--horizon", "horizon", int, 1, "1: every retrain trains --retrain-epochs, one budget for every test "
+                                         "error; more: train on while a row is undetermined"),
     ]),
     "embed": ("SI Fig. 4: cached t-SNE map, stragglers' distance to class centres", [
         ("--perplexity", "perplexity", float, 30.0, "t-SNE perplexity"),

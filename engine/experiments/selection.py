@@ -24,7 +24,6 @@ from engine.run import Stopped, run
 from engine.training.scores import HARDER, SCORES
 from engine.experiments.context import Steps, split
 from engine.experiments.pruning import random_like, retrain
-from engine.experiments.verdicts import HORIZON
 
 SELECTORS = ("straggler_frequency", *SCORES)
 DIRECTIONS = ("drop-hard", "drop-easy")
@@ -35,7 +34,10 @@ OPTIONS = {"fractions": [0.5, 0.7, 0.8, 0.9, 1.0],  # kept fractions f
            "retrain_epochs": None,   # default: --epochs
            "random_seed": 12345,     # the random control's generator (with each retrain seed)
            "tie_seed": 0,            # the order of points a score ties
-           "horizon": HORIZON}
+           # 1: every retrain trains --retrain-epochs, so test errors compare at one training budget
+           # (> 1 trains an ensemble on while a row's verdict is undetermined: then its rows, and
+           # other fractions, differ in epochs as well as in data)
+           "horizon": 1}
 
 
 def _checked(opts: dict) -> dict:
@@ -119,7 +121,7 @@ def select(config: dict, ctx) -> dict:
             row = {"selector": selector, "direction": direction, "kept_fraction": f, "n_kept": P - n_drop,
                    "test_error_mean": float(np.nanmean(err)), "test_error_std": float(np.nanstd(err)),
                    "train_error_mean": float(np.nanmean(v["final_train_error"])), "seeds": len(seeds),
-                   "states": v["states"], "phi_mean": v["phi_mean"], "kept_row": len(kept)}
+                   "states": v["states"], "phi_mean": v["phi_mean"], "epochs": v["epochs"], "kept_row": len(kept)}
             curves.append(row)
             kept.append(~removed[name])  # (R', P): the random control draws another set per seed
     ctx.put_artifact("curves", curves)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,9 +41,9 @@ from engine.config import ConfigError, RunConfig
 from engine.data.dataset import prepare
 from engine.environment import ROOT, data_dir, gpu_count
 from engine.jobs import piece_cache, ray_tasks
+from engine.jobs.ray_head import join, ray_module, resolve_address
 
 EXECUTORS = ("local", "ray")
-CONNECT_TIMEOUT_S = 3.0  # an unreachable --ray-address fails after this, not after Ray's minute of retries
 POLL_S = 0.25            # the driver checks for a cancel at least this often
 ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
 
@@ -87,34 +86,6 @@ def split_config(config: dict) -> tuple[dict, dict | None]:
     return config, spec(value.get("name", "local"), value.get("address"), value.get("cpus", 1))
 
 
-def resolve_address(address: str | None) -> str | None:
-    """host:port of the cluster to join, checked to answer within CONNECT_TIMEOUT_S;
-    None: start a local Ray. "auto": $RAY_ADDRESS, else the cluster `ray start`
-    left on this machine."""
-    if address is None:
-        return None
-    if address == "auto":
-        found = os.environ.get("RAY_ADDRESS")
-        if not found:
-            try:
-                found = Path("/tmp/ray/ray_current_cluster").read_text().strip()
-            except OSError:
-                found = None
-        if not found:
-            raise ConfigError("ray_address", "auto", "no running Ray cluster found on this machine (no $RAY_ADDRESS, "
-                                                     "no `ray start`): start one with `ray start --head`, or leave "
-                                                     "--ray-address out to start a local Ray per job")
-        address = found
-    host, _, port = address.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
-    except (OSError, ValueError) as e:
-        raise ConfigError("ray_address", address, f"no Ray head answers there within {CONNECT_TIMEOUT_S:.0f} s "
-                                                   f"({e.__class__.__name__}): start it with `ray start --head` on "
-                                                   f"that machine, or check the address it printed") from None
-    return address
-
-
 def check(executor: dict | None, config: RunConfig) -> None:
     """At submit: refuse what the cluster cannot run (ConfigError), before any work.
     Joins the cluster briefly to read its resources."""
@@ -134,11 +105,11 @@ def node_resources(executor: dict) -> list[dict]:
     """Each alive node's resources (CPU, GPU, memory) of the executor's cluster."""
     if executor["address"] is None:  # a local Ray would be started on this machine
         return [{"CPU": os.cpu_count() or 1, "GPU": gpu_count()}]
-    import ray
+    ray = ray_module()
     address = resolve_address(executor["address"])  # fails in seconds when nothing answers there
     if ray.is_initialized():  # this process is already a driver (tests, a notebook): its cluster
         return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+    join(address, log_to_driver=False, logging_level="ERROR")
     try:
         return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     finally:
@@ -200,7 +171,7 @@ class RayExecutor:
     name, distributed = "ray", True
 
     def __init__(self, executor: dict):
-        import ray
+        ray = ray_module()
         self.spec, self.cpus = executor, int(executor["cpus"])
         self._owned, self._keys = False, set()
         self.report = None  # report(rows): each piece's seeds, status, node and pid, as they change
@@ -210,15 +181,15 @@ class RayExecutor:
                 ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
                          logging_level="ERROR", object_store_memory=_object_store_bytes())
             else:  # the engine package travels to the nodes; their Python needs requirements.txt
-                ray.init(address=address, log_to_driver=False, logging_level="ERROR",
-                         runtime_env={"py_modules": [str(ROOT / "engine")]})
+                join(address, log_to_driver=False, logging_level="ERROR",
+                     runtime_env={"py_modules": [str(ROOT / "engine")]})
             self._owned = True
         resources = ray.cluster_resources()
         self.gpus = int(resources.get("GPU", 0))
         self.slots = max(1, int(resources.get("CPU", 1)) // self.cpus)
 
     def close(self) -> None:
-        import ray
+        ray = ray_module()
         if self._owned and ray.is_initialized():
             ray.shutdown()
 
@@ -311,7 +282,7 @@ class RayExecutor:
         """Start every task, hand each item to on_item as it arrives, until all are done
         or lost. Returns True when should_stop() asked to stop. A task's own error (bad
         data...) is raised here, once the others are cancelled."""
-        import ray
+        ray = ray_module()
         upload = ray_tasks.upload_ref(tasks[0].piece.config) if tasks else (None, None)
         task_fn = ray.remote(ray_tasks.piece_task)
         live = {}

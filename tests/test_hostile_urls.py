@@ -62,6 +62,49 @@ def test_the_warning_shows_a_hostile_value_as_text_and_short():
     assert text.count("`") == 2  # the value stays inside one code span: never read as markdown
 
 
+# --- the Run page: its form reads every option from the URL ------------------------------------
+
+RUN = "pages/1_Run.py"
+
+
+@pytest.mark.parametrize("name, value, fallback", [
+    ("lr", "1e309", 0.2), ("lr", "-inf", 0.2), ("lr", "nan", 0.2), ("lr", "²", 0.2),
+    ("epochs", HUGE, 300), ("n_train", "²", 8192), ("seeds", "", 20), ("width", "1e3", 20),
+    ("labels", "²|1", "parity"), ("labels", "0,1|2", "parity"),
+])
+def test_run_form_values_no_widget_can_hold_fall_back_with_a_warning(empty_store, name, value, fallback):
+    at = app_test(RUN, {name: value})
+    assert not at.exception, at.exception
+    assert named(at, name, value), warnings(at)
+    assert any(f"using {fallback}" in w for w in warnings(at)), warnings(at)
+    if name == "labels":
+        assert at.radio(key="opt-labels").value == fallback
+    else:
+        assert at.get_by_key(f"opt-{name}").value == pytest.approx(fallback)
+    assert name not in at.query_params  # the form's default leaves the link
+
+
+def test_run_form_value_the_engine_refuses_is_named_at_its_field(empty_store):
+    at = app_test(RUN, {"epochs": "-5"})  # a number the widget holds: the engine names it, as when typed
+    assert not at.exception and not at.warning
+    assert any(e.value.startswith("Epochs T: -5 is not possible") for e in at.error)
+
+
+def test_run_page_with_a_job_id_beyond_any_store(empty_store):
+    at = app_test(RUN, {"job": "99999999999999999999999"})
+    assert not at.exception
+    assert any("no job 99999999999999999999999" in w for w in warnings(at))
+
+
+@pytest.mark.parametrize("name, value", [("logx", "²"), ("lines", HUGE)])
+def test_run_page_toggles_of_a_job(seeded, name, value):
+    store, job_id = seeded
+    at = app_test(RUN, {"job": job_id, name: value})
+    assert not at.exception, at.exception
+    assert named(at, name, value), warnings(at)
+    assert at.toggle(key=name).value is True  # the default: on
+
+
 # --- the pages of a run ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("page, params, name", [

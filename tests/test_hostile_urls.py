@@ -146,3 +146,73 @@ def test_paper_page_budget(empty_store):
     assert not at.exception, at.exception
     assert named(at, "budget", "²"), warnings(at)
     assert at.radio(key="budget").value == "quick"
+
+
+# --- Your data: a damaged file in the user data folder -------------------------------------------
+
+def _save_good(name="mine", n=60):
+    from engine.data.upload import save_user_dataset
+    rng = np.random.default_rng(0)
+    save_user_dataset(name, {"x_train": rng.integers(0, 256, (n, 8, 8)).astype(np.uint8),
+                             "y_train": np.arange(n) % 10,
+                             "x_test": rng.integers(0, 256, (20, 8, 8)).astype(np.uint8),
+                             "y_test": np.arange(20) % 10})
+
+
+def _damage(name="broken"):
+    """Random bytes under a user dataset's name: a disk error, a copy cut short, a hand edit."""
+    from engine.data.upload import user_dir
+    folder = user_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.npz").write_bytes(np.random.default_rng(7).bytes(4096))
+
+
+YOUR_DATA = "pages/7_Your_data.py"
+
+
+def test_a_damaged_saved_dataset_alone_is_listed_as_damaged_with_the_reason(empty_store):
+    _damage()
+    at = app_test(YOUR_DATA)
+    assert not at.exception, at.exception
+    damaged = [w for w in warnings(at) if "broken" in w]
+    assert damaged and "damaged" in damaged[0] and "not a zip file" in damaged[0], warnings(at)
+    assert (empty_store / "data" / "user" / "broken.npz").exists()  # nothing stored is deleted
+
+
+def test_a_damaged_dataset_beside_a_good_one(empty_store):
+    _save_good()
+    _damage()
+    at = app_test(YOUR_DATA, {"dataset": "broken"})
+    assert not at.exception, at.exception
+    assert any("broken" in w and "damaged" in w for w in warnings(at)), warnings(at)
+    assert at.selectbox(key="dataset").options == ["user:mine"]  # the good one can still be run
+    assert at.number_input(key="P").value == 60
+
+
+def test_a_saved_dataset_damaged_inside_its_arrays(empty_store):
+    """Sound zip directory and .npy headers, bytes zeroed in the middle of x_train (38 kB,
+    more than the headers' read reaches): only reading the arrays shows the damage."""
+    from engine.data.upload import damage, user_dataset_path
+    _save_good(n=600)
+    path = user_dataset_path("mine")
+    data = bytearray(path.read_bytes())
+    data[20000:20100] = bytes(100)  # the zip's CRC of x_train no longer matches
+    path.write_bytes(bytes(data))
+    assert damage("mine") is None  # the listing's quick check passes it
+    at = app_test(YOUR_DATA)
+    assert not at.exception, at.exception
+    assert any("user:mine" in w and "damaged" in w and "cannot be read" in w for w in warnings(at)), warnings(at)
+
+
+def test_your_data_with_an_unknown_dataset_in_the_link(empty_store):
+    _save_good()
+    at = app_test(YOUR_DATA, {"dataset": "²"})
+    assert not at.exception, at.exception
+    assert named(at, "dataset", "²"), warnings(at)
+
+
+def test_run_form_on_a_damaged_upload_names_it_at_its_field(empty_store):
+    _damage()
+    at = app_test(RUN, {"dataset": "user:broken", "n_train": "8"})
+    assert not at.exception, at.exception
+    assert any("user:broken" in e.value and "cannot be read" in e.value for e in at.error), [e.value for e in at.error]

@@ -5,10 +5,13 @@ page shows its usual warning instead of a traceback: the value is named, the pag
 falls back to the default and keeps working. And a damaged file in the user data
 folder is listed as damaged, with the reason, on the Your data page.
 """
+import os
+
 import numpy as np
 import pytest
 
-from helpers import app_test, shared_store
+from helpers import app_test, env_restored, seed_store, shared_store
+from test_e2e_browser import CHROMEDRIVER, CHROMIUM, _chrome, _page_drawn, _serve, _wait
 
 HUGE = "99999999999999999999"  # beyond 2**53 - 1: no widget in the browser holds it
 
@@ -216,3 +219,34 @@ def test_run_form_on_a_damaged_upload_names_it_at_its_field(empty_store):
     at = app_test(RUN, {"dataset": "user:broken", "n_train": "8"})
     assert not at.exception, at.exception
     assert any("user:broken" in e.value and "cannot be read" in e.value for e in at.error), [e.value for e in at.error]
+
+
+# --- in a real browser: the same links on one server ------------------------------------------
+
+# (path and query as typed in the address bar, the page's title, what its warning says)
+BROWSER_LINKS = [("Run?lr=1e309", "Run", "?lr=1e309 is not a usable"),
+                 (f"Run?epochs={HUGE}", "Run", f"?epochs={HUGE} is not a usable"),
+                 ("Run?labels=%C2%B2%7C1", "Run", "?labels=²|1 is not a usable"),
+                 ("Run?job=99999999999999999999999", "Run", "no job 99999999999999999999999"),
+                 ("Inversion?jobs=%C2%B2", "Inversion", "?jobs=²: ² is not a usable"),
+                 ("Your_data", "Your data", "user:broken is damaged")]
+EXCEPTIONS_JS = "return [...document.querySelectorAll('[data-testid=\"stException\"]')].map(e => e.innerText.slice(0, 300));"
+WARNINGS_JS = "return [...document.querySelectorAll('[data-testid=\"stAlertContentWarning\"]')].map(e => e.innerText);"
+
+
+@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+                    reason="needs Debian's chromium and chromedriver in /usr/bin (`make browser` installs them)")
+def test_hostile_links_in_chromium_show_a_warning_not_a_traceback(tmp_path, monkeypatch):
+    """What the browser draws, not only what the script sent: the warning box, and no
+    exception box, for each link (about 20 s; a session's first estimate measures the
+    machine first, so alone it takes half a minute more)."""
+    with env_restored():
+        seed_store(tmp_path / "runs")  # a finished run, for the Inversion page to read ?jobs= at all
+    monkeypatch.setenv("STRAGGLERS_DATA", str(tmp_path / "data"))  # the server inherits it
+    _damage()
+    with _serve(tmp_path / "runs", tmp_path / "server.log") as url, _chrome(tmp_path / "profile") as d:
+        for link, title, says in BROWSER_LINKS:
+            d.get(f"{url}/{link}")
+            _page_drawn(d, title, timeout=90)
+            _wait(lambda: any(says in w for w in d.execute_script(WARNINGS_JS)), 20, f"the warning on /{link}")
+            assert not d.execute_script(EXCEPTIONS_JS), f"/{link}: {d.execute_script(EXCEPTIONS_JS)}"

@@ -64,42 +64,95 @@ def clamp(value, lo=None, hi=None):
     return value
 
 
-def parse_param(text, default=None, cast=str, lo=None, hi=None):
-    """A query-param text cast to a type and clamped to [lo, hi]; the default (clamped
-    too) when absent, unreadable or not a finite number. Links are edited by hand, and
-    a number outside a widget's bounds makes the widget raise instead of showing."""
-    if text is None:
-        return default if default is None else clamp(default, lo, hi)
+# The largest whole number a browser's number holds exactly (JavaScript's
+# Number.MAX_SAFE_INTEGER): Streamlit refuses a widget value beyond it with a traceback.
+MAX_SAFE_INTEGER = 2**53 - 1
+KIND_WORDS = {int: "whole number", float: "finite number"}
+SHOWN_CHARS = 40  # of a hostile value in a warning: a link may carry kilobytes
+
+
+def usable(text, cast=str):
+    """`text` cast to a type, or None when no widget can hold it: unreadable ('²' is a
+    digit to str.isdigit but not to int, '' and '1.5' are no whole numbers), not finite
+    (1e309, nan) or a whole number beyond MAX_SAFE_INTEGER."""
     try:
         value = cast(text)
     except (TypeError, ValueError, OverflowError):
-        return parse_param(None, default, cast, lo, hi)
+        return None
     if isinstance(value, float) and not math.isfinite(value):
-        return parse_param(None, default, cast, lo, hi)
-    return clamp(value, lo, hi)
+        return None
+    if isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
+        return None
+    return value
+
+
+def parse_param(text, default=None, cast=str, lo=None, hi=None):
+    """A query-param text cast to a type and clamped to [lo, hi]; the default (clamped
+    too) when absent or not usable. Links are edited by hand, and a number outside a
+    widget's bounds makes the widget raise instead of showing. A usable number outside
+    [lo, hi] is clamped without a word: the bounds move under a link (fewer pages once
+    a filter is set, another score's range)."""
+    value = None if text is None else usable(text, cast)
+    if value is None:
+        value = default
+    return value if value is None else clamp(value, lo, hi)
+
+
+def shown_text(text) -> str:
+    """A value from the URL as a warning may show it: cut short, and without the
+    backticks that would let it out of its code span (and be read as markdown)."""
+    text = str(text).replace("`", "'")
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+
+
+def unusable_text(name: str, text, using, what: str = "value") -> str:
+    """'`?lr=1e309` is not a usable finite number for Learning rate η; using 0.2.'"""
+    return f"`?{name}={shown_text(text)}` is not a usable {what}; using {using}."
+
+
+def unusable_parts_text(name: str, text, bad: list, what: str, none_left: bool) -> str:
+    """'`?sizes=²,512`: ² is not a usable whole number; left out.'"""
+    parts = ", ".join(shown_text(b) or "''" for b in bad[:5]) + (", …" if len(bad) > 5 else "")
+    verb = "is" if len(bad) == 1 else "are"
+    rest = "nothing usable is left, so the page's default is used" if none_left else "left out"
+    return f"`?{name}={shown_text(text)}`: {parts} {verb} not a usable {what}; {rest}."
+
+
+def unknown_choice_text(name: str, text, options: list, using) -> str:
+    """'`?def=²` is not one of the choices (t*, epoch, error); using t*.'"""
+    listed = ", ".join(map(str, options[:8])) + (", …" if len(options) > 8 else "")
+    return f"`?{name}={shown_text(text)}` is not one of the choices ({listed}); using {using}."
 
 
 # --- query params -------------------------------------------------------------------------------
 
-def qp(name: str, default=None, cast=str, lo=None, hi=None):
-    """?name= cast to a type and clamped to [lo, hi] (parse_param)."""
-    return parse_param(st.query_params.get(name), default, cast, lo, hi)
+def qp(name: str, default=None, cast=str, lo=None, hi=None, what: str | None = None):
+    """?name= cast to a type and clamped to [lo, hi] (parse_param); a value that is
+    there but not usable is named in a warning, and the default is used."""
+    text = st.query_params.get(name)
+    value = parse_param(text, default, cast, lo, hi)
+    if text is not None and usable(text, cast) is None:
+        st.warning(unusable_text(name, text, "the default" if value is None else value,
+                                 what or KIND_WORDS.get(cast, "value")), icon=":material/link_off:")
+    return value
 
 
 def qp_list(name: str, default: list, cast=int) -> list:
-    """?name=a,b,c as a list; EMPTY is the empty list, absent or unreadable the default."""
+    """?name=a,b,c as a list; EMPTY is the empty list, absent or unreadable the default.
+    Empty parts ('1,,2') are skipped; the others that are not usable are named in a
+    warning and left out."""
     values = st.query_params.get_all(name)
     if not values:
         return default
     if values == [EMPTY]:
         return []
-    out = []
-    for v in values:
-        for part in str(v).split(","):
-            try:
-                out.append(cast(part))
-            except (TypeError, ValueError):
-                pass
+    parts = [part.strip() for v in values for part in str(v).split(",") if part.strip()]
+    out = [usable(part, cast) for part in parts]
+    bad = [part for part, value in zip(parts, out) if value is None]
+    out = [value for value in out if value is not None]
+    if bad:
+        st.warning(unusable_parts_text(name, ",".join(map(str, values)), bad, KIND_WORDS.get(cast, "value"),
+                                       none_left=not out), icon=":material/link_off:")
     return out or default
 
 
@@ -190,7 +243,7 @@ def pick_run(store, label: str = "Run") -> dict | None:
                 "page), then come back.")
         return None
     ids = [int(j["id"]) for j in runs]
-    wanted = qp("job", None, int)
+    wanted = parse_param(st.query_params.get("job"), None, int)  # its own warning below, in words
     if wanted not in ids:
         if qp("job") is not None:
             st.warning(f"Job {st.query_params.get('job')} is not a finished run in this store; showing the "
@@ -309,14 +362,18 @@ def inversion_controls(runs: dict, first: int | None = None) -> tuple[list[int],
     """Which finished runs to overlay and the x axis, both kept in the URL
     (?jobs=3,5&x=error) so a reload or a shared link shows the same figure; without
     ?jobs=, `first` (the newest run with an inversion, default_run)."""
-    wanted = [int(t) for t in st.query_params.get("jobs", "").split(",") if t.strip().isdigit()]
+    wanted = qp_list("jobs", [], int)
+    missing = [i for i in wanted if i not in runs]
+    if missing:
+        st.warning(f"`?jobs={shown_text(st.query_params.get('jobs'))}`: "
+                   + (f"job {missing[0]} is not a finished run" if len(missing) == 1 else
+                      f"jobs {', '.join(map(str, missing[:5]))} are not finished runs")
+                   + " in this store; left out.", icon=":material/link_off:")
     default = [i for i in wanted if i in runs] or [first if first in runs else next(iter(runs))]
     c1, c2 = st.columns([3, 1])
     chosen = c1.multiselect("Finished runs", list(runs), default=default, key="jobs",
                             format_func=lambda i: jv.job_label(runs[i]))
-    x_mode = c2.radio("x axis", list(X_MODES), format_func=X_MODES.get, key="x",
-                      index=list(X_MODES).index(st.query_params.get("x", "epoch"))
-                      if st.query_params.get("x") in X_MODES else 0)
+    x_mode = choice(c2, "x axis", list(X_MODES), "x", widget="radio", format_func=X_MODES.get)
     st.query_params["jobs"] = ",".join(map(str, chosen))
     st.query_params["x"] = x_mode
     if not chosen:
@@ -326,8 +383,25 @@ def inversion_controls(runs: dict, first: int | None = None) -> tuple[list[int],
 
 
 def choice(container, label: str, options: list, param: str, default=None, widget: str = "selectbox", **kw):
-    """A selectbox/radio whose default comes from ?param= (matched as text), else `default`."""
+    """A selectbox/radio whose default comes from ?param= (matched as text), else
+    `default`; a value that is none of the options is named in a warning."""
     texts = [str(o) for o in options]
     wanted = st.query_params.get(param)
     index = texts.index(wanted) if wanted in texts else (options.index(default) if default in options else 0)
+    if wanted is not None and wanted not in texts and options:
+        words = kw.get("format_func") or str
+        st.warning(unknown_choice_text(param, wanted, [words(o) for o in options], words(options[index])),
+                   icon=":material/link_off:")
     return getattr(container, widget)(label, options, index=index, key=param, **kw)
+
+
+def qp_flag(name: str, default: bool = True) -> bool:
+    """?name=1 or 0 (as the page writes a toggle into the URL); anything else is named
+    in a warning, and the default is used."""
+    text = st.query_params.get(name)
+    if text in ("0", "1"):
+        return text == "1"
+    if text is not None:
+        st.warning(unusable_text(name, text, "on" if default else "off", "setting (1 is on, 0 off)"),
+                   icon=":material/link_off:")
+    return default

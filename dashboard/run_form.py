@@ -18,6 +18,7 @@ from engine.config import DATASETS, OPTIONS, ConfigError, RunConfig, parse_label
 from engine.planning.preflight import NoRoom, TooLarge, check_run
 
 from . import estimates, jobs_view
+from .analysis_ui import KIND_WORDS, unusable_text, usable
 from .machine import datasets_status, split_size
 
 
@@ -132,18 +133,37 @@ def config_from_form(values: dict, dataset_rows: list[dict] | None = None) -> Ru
 
 def initial_values(job: dict | None, params) -> dict:
     """The form's starting values: the paper's defaults, then the shown job's config,
-    then what the URL says (so a link carries a configuration)."""
+    then what the URL says (so a link carries a configuration). A link's value that
+    no widget of the form can hold is named in a warning and left out (link_value)."""
     values = {f.name: f.default for f in form_fields()}
     if job is not None and job.get("kind") == "run":
         values.update({k: v for k, v in job["config"].items() if k in values})
     for f in form_fields():
         if f.name in params:
-            raw = params[f.name]
-            try:
-                values[f.name] = f.kind(raw) if f.kind in (int, float) else raw
-            except ValueError:
-                pass
+            value, what = link_value(f, params[f.name])
+            if what is None:
+                values[f.name] = value
+            else:
+                st.warning(unusable_text(f.name, params[f.name], values[f.name], what), icon=":material/link_off:")
     return values
+
+
+def link_value(f: FormField, text) -> tuple[object, str | None]:
+    """(the field's value, None) from a link's text, or (None, what the field takes in
+    words) when its widget cannot hold it: a number input takes a finite number within
+    a browser's range (1e309 or 99999999999999999999 make Streamlit raise), the labels'
+    radio and class picker take what parse_labels reads. A number the widget holds but
+    the engine refuses (a negative η) is kept: RunConfig.validate() names it at its field."""
+    if f.kind in (int, float):
+        value = usable(text, f.kind)
+        return (value, None) if value is not None else (None, f"{KIND_WORDS[f.kind]} for {f.label}")
+    if f.name == "labels":
+        try:
+            parse_labels(str(text))
+        except ConfigError:
+            return None, ("value for Labels (parity, random, or a split of the classes 0-9 such as "
+                          "0,1,2,3,4|5,6,7,8,9)")
+    return text, None
 
 
 def plain_error(e: ConfigError) -> str:
@@ -304,7 +324,8 @@ def _labels_widget(f, value) -> str:
 def _split_positives(text: str) -> list[int]:
     """The y = +1 classes of a split written by hand ('0,1,2|...'), or 0-4."""
     head = text.split("|")[0] if "|" in text else ""
-    got = sorted({int(c) for c in head.split(",") if c.strip().isdigit() and int(c) < 10})
+    # isascii: '²' is a digit to str.isdigit, and int('²') raises
+    got = sorted({int(c) for c in head.split(",") if c.strip().isascii() and c.strip().isdigit() and int(c) < 10})
     return got if head else [0, 1, 2, 3, 4]
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.data.upload import (USER_PREFIX, UploadError, check_name, describe, list_user_datasets,
+from engine.data.upload import (USER_PREFIX, UploadError, check_name, damage, describe, list_user_datasets,
                                 save_user_dataset, validate_npz)
 
 
@@ -68,6 +68,26 @@ def saved(root=None) -> list[str]:
         return list_user_datasets(root)
     except OSError:
         return []
+
+
+def saved_by_state(root=None) -> tuple[list[str], dict[str, str]]:
+    """(the saved datasets that can be used, {damaged one: why}): a file in the user
+    data folder that was damaged since it was saved is listed with its reason, never
+    read as a dataset, and never deleted (it may be someone's only copy)."""
+    sound, damaged = [], {}
+    for name in saved(root):
+        why = damage(name, root)
+        if why is None:
+            sound.append(name)
+        else:
+            damaged[name] = why
+    return sound, damaged
+
+
+def damaged_text(name: str, why: str) -> str:
+    """The Your data page's words for a damaged saved dataset."""
+    return (f"**{dataset_id(name)}** is damaged and cannot be used: {why} The file is kept: saving a dataset "
+            "under this name with *replace* ticked overwrites it.")
 
 
 def run_options(info: dict, n_train: int = 8192) -> dict:

@@ -9,6 +9,7 @@ from dashboard import analysis_ui as ui
 from dashboard import cached, estimates, gallery, notes
 from dashboard import jobs_view as jv
 from dashboard import upload
+from engine.data.upload import UploadError
 
 st.set_page_config(page_title="Your data · Stragglers", layout="wide")
 st.title("Your data")
@@ -41,14 +42,20 @@ if file is not None:
                 st.success(f"Saved as `{upload.dataset_id(name)}` ({path}).")
                 st.query_params["dataset"] = name
 
-names = upload.saved()
+names, damaged = upload.saved_by_state()
 st.subheader("Saved datasets")
+for broken, why in damaged.items():
+    st.warning(upload.damaged_text(broken, why), icon=":material/broken_image:")
 if not names:
-    st.info("None yet.")
+    st.info("None yet." if not damaged else "None that can be used.")
     st.stop()
 name = ui.choice(st, "dataset", names, "dataset", format_func=upload.dataset_id)
 store = cached.open_store()
-info = upload.describe_saved(name)
+try:
+    info = upload.describe_saved(name)
+except UploadError as e:  # damaged where only reading the arrays shows it (the headers were sound)
+    st.warning(upload.damaged_text(name, str(e)), icon=":material/broken_image:")
+    st.stop()
 opts = upload.run_options(info)
 c1, c2, c3 = st.columns(3)
 P = c1.number_input("training points P", 2, info["n_train"], opts["n_train"], key="P")

@@ -284,9 +284,26 @@ def save_user_dataset(name: str, arrays: dict, root=None, overwrite: bool = Fals
 
 
 def load_user_dataset(name: str, root=None) -> dict[str, np.ndarray]:
-    """The four arrays of a saved user dataset (for engine.data.sources.load_raw("user:<name>"))."""
+    """The four arrays of a saved user dataset (for engine.data.sources.load_raw("user:<name>")).
+    A file damaged since it was saved (a disk error, a copy cut short, an edit by hand)
+    is an UploadError that says so, not numpy's or zipfile's own exception."""
     path = user_dataset_path(name, root)
     if not path.exists():
         raise FileNotFoundError(f"no user dataset {name!r} at {path}")
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in KEYS}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in KEYS}
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        # ValueError: not a zip, so np.load would unpickle it and refuses; KeyError: an array is missing
+        raise UploadError(f"the saved dataset {path} cannot be read ({e}): upload it again.") from None
+
+
+def damage(name: str, root=None) -> str | None:
+    """Why a saved dataset cannot be used, in words (its file was damaged since it was
+    saved), or None when it looks sound. Reads the zip's directory and the .npy
+    headers only (saved_shapes), so a whole folder of datasets is checked quickly."""
+    try:
+        saved_shapes(name, root)
+    except (UploadError, OSError) as e:
+        return str(e)
+    return None

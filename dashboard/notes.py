@@ -106,6 +106,8 @@ LECTURE_PATH = [
     ("Stability & scaling", "pages/6_Stability_and_scaling.py", "the same points across seeds, φ against P"),
     ("Scores", "pages/8_Scores.py", "stragglers beside forgetting, cartography, AUM, EL2N and GraNd"),
     ("Your data", "pages/7_Your_data.py", "the same analysis on an uploaded data set"),
+    ("Data selection", "pages/9_Data_selection.py", "keep the hard or the easy points, or random ones: which is best?"),
+    ("Paper", "pages/10_Paper.py", "every figure rerun here, beside the paper's numbers"),
 ]
 
 

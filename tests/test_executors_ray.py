@@ -62,6 +62,14 @@ def test_a_run_in_chunks_of_seeds_on_ray_equals_the_local_run(ray_cluster, runs)
     assert_same_curves(out.result, local)
     assert (out.result.masks == local.masks).all()  # S(t) of every seed and epoch, bit for bit
     assert progress == sorted(progress) and progress[-1] == cfg.epochs
+    # the difficulty scores come back too (issue 25, case 3), each chunk's made on its node
+    from engine.training.scores import SCORES
+    assert out.result.scores is not None and list(out.result.scores.seeds) == [0, 1, 2, 3]
+    for name in SCORES:
+        np.testing.assert_allclose(out.result.scores.values[name], local.scores.values[name], rtol=1e-5, atol=1e-6,
+                                   equal_nan=True, err_msg=name)
+    assert (out.result.scores.grand_epoch, out.result.scores.el2n_epoch) == (local.scores.grand_epoch,
+                                                                             local.scores.el2n_epoch)
 
 
 def test_scaling_on_ray_runs_every_size_and_width_as_a_piece_with_the_local_numbers(ray_cluster, runs):

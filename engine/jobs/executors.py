@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from engine.analysis.results import RunResult
 from engine.config import ConfigError, RunConfig
 from engine.data.dataset import prepare
@@ -128,6 +130,19 @@ class RunOutcome:
     lost: list = field(default_factory=list)    # descriptions of pieces lost with their node
 
 
+def merged_scores(parts: list):
+    """One RunScores of a run from its chunks' (engine.training.scores), in seed order."""
+    from engine.training.scores import SCORES, RunScores
+    seeds = np.concatenate([p.seeds for p in parts])
+    order = np.argsort(seeds, kind="stable")
+    values = {k: np.concatenate([p.values[k] for p in parts])[order] for k in SCORES}
+    notes = list(dict.fromkeys(n for p in parts for n in p.notes))
+    first = parts[0]
+    return RunScores(seeds=seeds[order], values=values, epochs=np.concatenate([p.epochs for p in parts])[order],
+                     el2n_epoch=first.el2n_epoch, grand_epoch=first.grand_epoch, grand_method=first.grand_method,
+                     notes=notes)
+
+
 class LocalExecutor:
     """Today's path: everything in this process (engine.run.run; experiments run their
     pieces one after the other)."""
@@ -207,6 +222,8 @@ class RayExecutor:
         T1 = config.epochs + 1
 
         def on_item(task, kind, value):
+            if kind == "scores":
+                task.value = value
             if kind != "epoch":
                 return
             result.add(value)
@@ -218,6 +235,8 @@ class RayExecutor:
         stopped = self._drive(tasks, "run", on_item, should_stop)
         result.seconds = time.perf_counter() - start
         result.stopped = stopped and not all(t.done for t in tasks)
+        if not skip and all(t.value is not None for t in tasks):  # a resumed run has no sums of its kept seeds
+            result.scores = merged_scores([t.value for t in tasks])
         return RunOutcome(result, data, [f"{t.piece.label} ({t.lost})" for t in tasks if t.lost])
 
     def _chunks(self, seeds: list[int], slots: int) -> list[list[int]]:

@@ -5,7 +5,8 @@ store), sets torch's threads to the CPUs Ray assigned, trains its piece as one
 batched ensemble and streams it back to the job's driver (engine.jobs.executors):
 ("started", node and pid), then ("epoch", EpochRecord) for every epoch the store
 keeps, or ("tick", n) progress every TICK_S, and ("done", Ensemble) for an
-experiment's piece. Nothing here opens the store.
+experiment's piece or ("scores", RunScores) for a run's chunk (engine.training.scores:
+the same sums as a local run, made on the node). Nothing here opens the store.
 """
 from __future__ import annotations
 
@@ -37,9 +38,11 @@ def piece_task(piece, mode: str, data_hint: str, cpus: int, upload_name, upload_
     data = prepare(piece.config, raw=raw_from_upload(upload_name, upload_bytes))
     yield "started", {"node": ray.get_runtime_context().get_node_id()[:12], "pid": os.getpid(),
                       "threads": torch.get_num_threads(), "data": data.source}
-    if mode == "run":
+    collector = None
+    if mode == "run":  # the difficulty scores are summed here, where the margins are (they never travel)
         from engine.run import train_chunked
-        gen = train_chunked(piece.config, data)
+        from engine.training.scores import ScoreCollector
+        gen, collector = train_chunked(piece.config, data), ScoreCollector(piece.config, data)
     else:
         from engine.experiments.ensemble import train_rows
         gen = train_rows(piece.config, data, piece.seeds, piece.include, piece.keep_epochs, piece.masks,
@@ -53,7 +56,11 @@ def piece_task(piece, mode: str, data_hint: str, cpus: int, upload_name, upload_
                 yield "tick", pending
             if mode != "run":
                 yield "done", portable(finished.value)
+            else:
+                yield "scores", collector.finish()
             return
+        if collector is not None:
+            collector.update(rec)
         if mode == "run" or piece.stream:
             yield "epoch", dataclasses.replace(rec, params=None)  # the live tensors stay here
         else:

@@ -25,19 +25,24 @@ def with_executor(config: dict, executor: dict | None) -> dict:
 
 
 def choose(where=None) -> tuple[dict | None, str | None]:
-    """The sidebar's setting: (executor entry or None, error or None)."""
+    """The sidebar's setting: (executor entry or None, error or None). It is kept in the
+    URL (?executor=ray&ray_address=...&ray_cpus=...), so a reload trains where it did."""
+    from .analysis_ui import choice, qp, set_qp
     where = where or st.sidebar
-    name = where.selectbox("Train on", list(CHOICES), format_func=CHOICES.get, key="executor",
-                           help="A Ray cluster trains the run's chunks of seeds, or the experiment's pieces "
-                                "(each P, width, variant), side by side on its machines; the live view, cancel "
-                                "and results are the same. See docs/cluster.md.")
+    name = choice(where, "Train on", list(CHOICES), "executor", format_func=CHOICES.get,
+                  help="A Ray cluster trains the run's chunks of seeds, or the experiment's pieces "
+                       "(each P, width, variant), side by side on its machines; the live view, cancel "
+                       "and results are the same. See docs/cluster.md.")
     if name == "local":
+        set_qp(executor=None, ray_address=None, ray_cpus=None)
         return None, None
-    address = where.text_input("Ray address", key="ray_address", placeholder="empty: a local Ray per job",
+    address = where.text_input("Ray address", st.query_params.get("ray_address", ""), key="ray_address",
+                               placeholder="empty: a local Ray per job",
                                help="host:port of the head (`ray start --head` prints it), auto for the one "
                                     "started on this machine, or empty to start a local Ray for each job.")
-    cpus = where.number_input("CPUs per task", 1, 256, 1, key="ray_cpus",
+    cpus = where.number_input("CPUs per task", 1, 256, qp("ray_cpus", 1, int, lo=1, hi=256), key="ray_cpus",
                               help="What each task asks the cluster for; torch uses that many threads.")
+    set_qp(executor=name, ray_address=address.strip() or None, ray_cpus=None if cpus == 1 else int(cpus))
     executor, error = executor_spec(name, address, cpus)
     if error:
         where.error(error)

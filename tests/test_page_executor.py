@@ -57,3 +57,16 @@ def test_a_run_on_a_local_ray_is_queued_with_its_executor(empty_store):
     [job] = empty_store.list_jobs()
     assert job["config"]["executor"] == {"name": "ray", "address": None, "cpus": 2}
     assert job["config"]["dataset"] == "digits" and str(at.query_params["job"]).strip("[]'") == str(job["id"])
+
+
+def test_the_setting_survives_a_reload(empty_store):
+    """Issue 20, case 7: "Train on" went back to local after a reload; it is kept in the URL."""
+    at = app_test(PAGE)
+    at.get_by_key("executor").set_value("ray").run()
+    at.get_by_key("ray_cpus").set_value(2).run()
+    kept = {k: str(v).strip("[]'") for k, v in at.query_params.items()}
+    assert kept["executor"] == "ray" and kept["ray_cpus"] == "2"
+    again = app_test(PAGE, kept)  # a reload: a new session with the page's URL
+    assert again.get_by_key("executor").value == "ray" and again.get_by_key("ray_cpus").value == 2
+    odd = app_test(PAGE, {"executor": "gpu-farm"})
+    assert odd.get_by_key("executor").value == "local" and any("gpu-farm" in w.value for w in odd.warning)

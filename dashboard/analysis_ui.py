@@ -291,10 +291,12 @@ def shown(df):
     return out
 
 
-def table(df, name: str, key: str, label: str = "Table as CSV", **kw) -> None:
+def table(df, name: str, key: str, label: str = "Table as CSV", hide=(), **kw) -> None:
     """A table and its CSV download (the same numbers; the CSV leaves a missing one
-    empty); the download does not rerun the page."""
-    st.dataframe(shown(df), hide_index=True, key=f"table-{key}", **kw)
+    empty); the download does not rerun the page. `hide`: columns the CSV keeps but the
+    page does not show (what a row's label already says), so the rest fit the width."""
+    order = [c for c in df.columns if c not in hide] if hide else None
+    st.dataframe(shown(df), hide_index=True, key=f"table-{key}", column_order=order, **kw)
     st.download_button(label, frame_csv(df), file_name=f"{name}.csv", mime="text/csv", key=f"csv-{key}",
                        on_click="ignore")
 

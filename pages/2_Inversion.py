@@ -31,7 +31,8 @@ st.plotly_chart(fd.overlay_figure(frames, summaries, x_mode=x_mode), config=MODE
 st.caption(fd.overlay_caption(summaries, x_mode))
 
 st.subheader("φ: the training error at the inversion")
-ui.table(fd.phi_table(summaries), "phi", key="phi", label="Download phi.csv")
+# the job's label says its P, seeds and epochs: the CSV keeps them, the page shows the rest in full
+ui.table(fd.phi_table(summaries), "phi", key="phi", label="Download phi.csv", hide=("epochs", "P", "seeds"))
 with st.expander("Per seed"):
     ui.table(fd.phi_per_seed(summaries), "phi_per_seed", key="phi-seed", label="Download phi_per_seed.csv")
 

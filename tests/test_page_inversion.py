@@ -46,8 +46,11 @@ def test_newest_run_by_default_and_phi_table_equals_the_summary(store_env):
     for m, col in zip(METRICS, ("t*(R₊)", "t*(R₋)", "t*(D)")):
         assert row[col] == pytest.approx(np.mean(s["inversion"]["t_star"][m]))
     assert row["consensus stragglers"] == s["stragglers"]["consensus_count"]
-    assert row["inversion in"] == f"{sum(s['inversion']['present'])}/10 seeds"
+    assert row["φ over"] == f"{sum(s['inversion']['present'])}/10 seeds"
     assert any(b.label == "Download phi.csv" for b in at.get("download_button"))
+    # case 7: the cells fit; P, seeds and epochs (in the job's label) are in the CSV, not shown twice
+    shown = next(d for d in at.dataframe if "φ mean" in d.value.columns).proto.column_order
+    assert "job" in shown and not {"epochs", "P", "seeds"} & set(shown) and {"epochs", "P"} <= set(table.columns)
 
 
 def test_overlay_of_two_runs_on_the_epoch_axis(store_env):

@@ -381,7 +381,6 @@ def phi_table(summaries: dict) -> pd.DataFrame:
             "φ mean": inv["phi"]["mean"], "φ std": inv["phi"]["std"],
             "φ over": f"{sum(inv['present'])}/{len(inv['present'])} seeds",
             "t*(R₊)": t["r_plus"], "t*(R₋)": t["r_minus"], "t*(D)": t["distance"],
-            "inversion in": f"{sum(inv['present'])}/{len(inv['present'])} seeds",
             "stragglers per seed": float(np.mean(counts)) if counts else None,
             "consensus stragglers": st_["consensus_count"],
             "final ε_tr": float(np.nanmean(np.asarray(s["final"]["train_error"], dtype=float))),

@@ -197,3 +197,20 @@ def _train_demo():
         block = {c: result.curves[c][r, :T + 1] for c in result.curves}
         rows.append(pd.DataFrame({"seed": int(seed), "epoch": np.arange(T + 1), **block}))
     return pd.concat(rows, ignore_index=True)
+
+
+def follow_run(store, job_id: int | None) -> None:
+    """The run launched here (?job=): its live progress while it runs, then where its
+    results are; links to the Run page's live view either way."""
+    from .analysis_ui import follow
+    job = jv.get_job(store, job_id) if job_id is not None else None
+    if job is None or job.get("kind", "run") != "run":
+        return
+    if jv.is_active(job):
+        follow(store, int(job_id), "yourdata", lambda now: f"run #{job_id}: {jv.status_line(now)}")
+    elif job["status"] == "done":
+        st.success(f"Run #{job_id} is done: [its stragglers](Stragglers?job={job_id}) are on the Stragglers page.")
+    else:
+        st.error(f"Run #{job_id} {job['status']}" + (f": {job['error']}" if job.get("error") else "."))
+    # a link, not st.page_link: the page may run without app.py's navigation (a test)
+    st.markdown(f":material/monitoring: [Follow run #{job_id} on the Run page](Run?job={job_id})")

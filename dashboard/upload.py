@@ -110,3 +110,4 @@ def describe_saved(name: str, root=None) -> dict:
     """describe() of a saved user dataset."""
     from engine.data.upload import load_user_dataset
     return describe(load_user_dataset(name, root))
+

@@ -6,7 +6,7 @@ from dashboard.navigation import through_app
 through_app()  # first: a page opened by its URL on a fresh server runs through app.py's navigation
 
 from dashboard import analysis_ui as ui
-from dashboard import cached, estimates, gallery, notes
+from dashboard import cached, estimates, gallery, live, notes
 from dashboard import jobs_view as jv
 from dashboard import upload
 from engine.data.upload import UploadError
@@ -69,8 +69,8 @@ if st.button(f"Run the analysis on {upload.dataset_id(name)}", key="run"):
     try:
         job_id = jv.submit_run(config, store)
         jv.refresh(store)
-        st.success(f"Job #{job_id} queued; its stragglers then appear on the Stragglers page.")
-        st.page_link("pages/1_Run.py", label=f"Follow job #{job_id} on the Run page", icon=":material/monitoring:",
-                     query_params={"job": str(job_id)})
+        ui.set_qp(job=job_id)  # its progress below, and after a reload
+        st.rerun()
     except (ConfigError, ValueError) as e:
         st.error(f"The engine does not accept this run: {e}")
+live.follow_run(store, ui.qp("job", None, int, lo=0))

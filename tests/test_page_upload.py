@@ -109,3 +109,24 @@ def test_note_says_labels_0_to_9_and_parity():
     from dashboard.notes import note
     text = note("Your data")
     assert "0..9" in text and "parity" in text and "two-class" not in text
+
+
+def test_a_run_started_here_shows_its_progress_then_where_its_results_are(env, monkeypatch):
+    """Issue 20, case 7: the run used to show only 'Job #7 queued…'."""
+    from engine.jobs import queue as jobs
+    from engine.data.upload import save_user_dataset, validate_npz
+    from engine.jobs.store import Store
+    monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue only: no worker process in a test
+    save_user_dataset("mine", validate_npz(npz(**good())))
+    at = app_test("pages/7_Your_data.py", {"dataset": "mine"})
+    at.number_input(key="T").set_value(20).run()
+    at.button(key="run").click().run()
+    job_id = Store(env / "runs" / "store.sqlite").list_jobs("run")[0]["id"]
+    assert str(at.query_params["job"]).strip("[]'") == str(job_id)  # kept for a reload
+    again = app_test("pages/7_Your_data.py", {"dataset": "mine", "job": job_id})
+    assert not again.exception
+    assert any(f"run #{job_id}" in p.proto.text for p in again.get("progress"))  # queued: its live bar
+    store = Store(env / "runs" / "store.sqlite")
+    jobs.cancel(job_id, store=store)
+    gone = app_test("pages/7_Your_data.py", {"dataset": "mine", "job": job_id})
+    assert any(f"Run #{job_id} cancelled" in e.value for e in gone.error)

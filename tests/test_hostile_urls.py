@@ -145,7 +145,7 @@ def test_hostile_parameters_of_a_run_page_fall_back_with_a_warning(seeded, page,
 
 
 def test_paper_page_budget(empty_store):
-    at = app_test("pages/9_Paper.py", {"budget": "²"})
+    at = app_test("pages/10_Paper.py", {"budget": "²"})
     assert not at.exception, at.exception
     assert named(at, "budget", "²"), warnings(at)
     assert at.radio(key="budget").value == "quick"

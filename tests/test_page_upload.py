@@ -91,28 +91,15 @@ def test_a_good_upload_is_previewed_saved_and_listed(env):
     assert fresh.number_input(key="P").value == 60  # P is capped at the training split
 
 
-def test_running_a_saved_dataset_queues_a_run(env, monkeypatch):
-    from engine.jobs import queue as jobs
-    from engine.data.upload import save_user_dataset, validate_npz
-    monkeypatch.setattr(jobs, "refresh", lambda *a, **k: 0)  # queue only: no worker process in a test
-    save_user_dataset("mine", validate_npz(npz(**good())))
-    at = app_test("pages/7_Your_data.py", {"dataset": "mine"})
-    at.number_input(key="T").set_value(20).run()
-    at.button(key="run").click().run()
-    assert not at.error, [e.value for e in at.error]
-    from engine.jobs.store import Store
-    queued = Store(env / "runs" / "store.sqlite").list_jobs("run")
-    assert len(queued) == 1 and queued[0]["config"]["dataset"] == "user:mine" and queued[0]["config"]["n_train"] == 60
-
-
 def test_note_says_labels_0_to_9_and_parity():
     from dashboard.notes import note
     text = note("Your data")
     assert "0..9" in text and "parity" in text and "two-class" not in text
 
 
-def test_a_run_started_here_shows_its_progress_then_where_its_results_are(env, monkeypatch):
-    """Issue 20, case 7: the run used to show only 'Job #7 queued…'."""
+def test_a_run_started_here_is_queued_shows_its_progress_then_where_its_results_are(env, monkeypatch):
+    """The saved dataset's run is queued with its options; then (issue 20, case 7: it used to
+    show only 'Job #7 queued…') its live progress, kept across a reload, and its end."""
     from engine.jobs import queue as jobs
     from engine.data.upload import save_user_dataset, validate_npz
     from engine.jobs.store import Store
@@ -121,7 +108,10 @@ def test_a_run_started_here_shows_its_progress_then_where_its_results_are(env, m
     at = app_test("pages/7_Your_data.py", {"dataset": "mine"})
     at.number_input(key="T").set_value(20).run()
     at.button(key="run").click().run()
-    job_id = Store(env / "runs" / "store.sqlite").list_jobs("run")[0]["id"]
+    assert not at.error, [e.value for e in at.error]
+    queued = Store(env / "runs" / "store.sqlite").list_jobs("run")
+    assert len(queued) == 1 and queued[0]["config"]["dataset"] == "user:mine" and queued[0]["config"]["n_train"] == 60
+    job_id = queued[0]["id"]
     assert str(at.query_params["job"]).strip("[]'") == str(job_id)  # kept for a reload
     again = app_test("pages/7_Your_data.py", {"dataset": "mine", "job": job_id})
     assert not again.exception

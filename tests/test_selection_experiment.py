@@ -19,7 +19,8 @@ BASE = dict(dataset="digits", n_train=512, seeds=2, epochs=40, lr=1.0, device="c
 @pytest.fixture(scope="module")
 def selected():
     ctx = LocalContext()
-    result = select({**BASE, "fractions": [0.8, 1.0], "selectors": ["el2n", "aum"]}, ctx)
+    result = select({**BASE, "fractions": [0.8, 1.0], "selectors": ["el2n", "aum"], "retrain_seeds": 2,
+                     "retrain_epochs": BASE["epochs"]}, ctx)
     return result, ctx.artifacts
 
 
@@ -75,7 +76,7 @@ def test_bad_options_are_refused_before_any_work(bad):
 def test_the_cli_writes_the_curves_and_the_kept_sets(tmp_path, capsys):
     assert main(["select", "--dataset", "digits", "--n-train", "256", "--seeds", "2", "--epochs", "30", "--lr", "1",
                  "--device", "cpu", "--fractions", "0.9", "--selectors", "el2n", "--directions", "drop-hard",
-                 "--horizon", "1", "--out", str(tmp_path)]) == 0
+                 "--retrain-seeds", "2", "--retrain-epochs", "30", "--out", str(tmp_path)]) == 0
     r = json.loads((tmp_path / "result.json").read_text())
     assert {"curves", "best", "scoring_seeds", "retrain_seeds"} <= set(r)
     assert np.load(tmp_path / "kept.npy").shape == (2, 2, 256)  # el2n drop-hard and random, 2 seeds

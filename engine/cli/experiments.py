@@ -72,13 +72,13 @@ EXPERIMENTS = {
     ]),
     "select": ("Data selection: keep a fraction f of the points by each score (drop the hardest or the easiest) "
                "or at random, retrain on other seeds, test error against f", [
-        ("--fractions", "fractions", _floats, [0.5, 0.7, 0.8, 0.9, 1.0], "kept fractions f"),
+        ("--fractions", "fractions", _floats, [0.5, 0.7, 0.9, 1.0], "kept fractions f"),
         ("--selectors", "selectors", _names, ["straggler_frequency", "forgetting_events", "el2n", "aum"],
          "scores that choose: straggler_frequency, forgetting_events, first_correct_epoch, presentations_to_learn, "
          "confidence, variability, correctness, aum, el2n, grand"),
         ("--directions", "directions", _names, ["drop-hard", "drop-easy"], "drop-hard and/or drop-easy"),
-        ("--retrain-seeds", "retrain_seeds", int, None, "seeds of every retrain, after the scoring seeds (default --seeds)"),
-        ("--retrain-epochs", "retrain_epochs", int, None, "epochs of the retrains (default --epochs)"),
+        ("--retrain-seeds", "retrain_seeds", int, 3, "seeds of every retrain, after the scoring seeds"),
+        ("--retrain-epochs", "retrain_epochs", int, 150, "epochs of every retrain"),
         ("--random-seed", "random_seed", int, 12345, "seed of the random control"),
         ("--tie-seed", "tie_seed", int, 0, "seed of the order of points a score ties"),
         ("--horizon", "horizon", int, 1, "1: every retrain trains --retrain-epochs, one budget for every test "
